@@ -1,0 +1,294 @@
+"""The `Event` envelope: CloudEvents 1.0 attributes plus a partitioning key.
+
+Everything that crosses a boundary in edalab is an `Event`. It is immutable, cheap to build
+(a hot path: handlers emit one per input), and written as CloudEvents structured-mode JSON, so
+any CloudEvents tool can read what edalab writes.
+
+>>> from datetime import datetime, timezone
+>>> e = Event(type="card.tx", source="/pos/7", key="c42", data={"amount": 12.5},
+...           time=datetime(2024, 1, 1, tzinfo=timezone.utc), id="tx-1")
+>>> e.key, e.data["amount"]
+('c42', 12.5)
+>>> Event.from_json(e.to_json()) == e
+True
+>>> e.replace(type="card.scored").type
+'card.scored'
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["Event", "EventError"]
+
+SPECVERSION = "1.0"
+UTC = timezone.utc
+_CONTEXT = frozenset(
+    {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema",
+     "data", "data_base64"}
+)
+#: CloudEvents' Partitioning extension names the key attribute `partitionkey`.
+KEY_ATTRIBUTE = "partitionkey"
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}\Z")
+_ID_PREFIX = secrets.token_hex(6) + "-"
+_next_id = itertools.count(1).__next__
+_unsealed = object.__setattr__
+
+
+class EventError(ValueError):
+    """An event is malformed; the message names the offending field."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"event field {field!r}: {problem}")
+        self.field = field
+
+
+def _check_str(field: str, value: Any, required: bool = True) -> None:
+    if value.__class__ is str and value:
+        return
+    if value is None and not required:
+        return
+    if value is None:
+        raise EventError(field, "is required")
+    if isinstance(value, str):
+        if value:
+            return
+        raise EventError(field, "must be a non-empty string")
+    raise EventError(field, f"must be a string, got {type(value).__name__}")
+
+
+def _check_time(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        raise EventError("time", f"must be a datetime, got {type(value).__name__}")
+    offset = value.utcoffset()
+    if offset is None:
+        raise EventError("time", "must be timezone-aware (naive datetimes are ambiguous)")
+    if offset or value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if value.__class__ is not datetime:  # e.g. pandas.Timestamp: keep plain datetimes
+        value = datetime(value.year, value.month, value.day, value.hour, value.minute,
+                         value.second, value.microsecond, tzinfo=UTC)
+    return value
+
+
+def _check_extensions(extensions: Any) -> dict:
+    if not isinstance(extensions, dict):
+        raise EventError("extensions", f"must be a dict, got {type(extensions).__name__}")
+    for name, value in extensions.items():
+        if not isinstance(name, str) or not _EXTENSION_NAME.match(name):
+            raise EventError(
+                str(name), "extension names must be 1-20 lower-case letters or digits"
+            )
+        if name in _CONTEXT or name == KEY_ATTRIBUTE:
+            raise EventError(name, "is a reserved CloudEvents attribute, not an extension")
+        if not isinstance(value, (str, int, bool)) or isinstance(value, float):
+            raise EventError(name, f"extension values must be str, int or bool, got "
+                                   f"{type(value).__name__}")
+    return extensions
+
+
+class _EventSlots:
+    __slots__ = ("id", "source", "type", "subject", "time", "datacontenttype", "data", "key",
+                 "extensions")
+
+
+class Event(_EventSlots):
+    """An immutable CloudEvents 1.0 event with a partitioning `key`.
+
+    Parameters
+    ----------
+    type, source
+        Required CloudEvents attributes (non-empty strings).
+    data
+        The payload: anything JSON can hold, or `bytes` (written as `data_base64`).
+    key
+        Partitioning key: events with one key go to one partition and keep their order.
+        An `int` key is stored as its string (CloudEvents attributes are strings).
+    time
+        Event time, timezone-aware (converted to UTC). Defaults to now.
+    id
+        Unique per source; generated (process prefix + counter) when absent.
+    subject, datacontenttype
+        CloudEvents attributes; `datacontenttype` defaults to ``application/json``.
+    extensions
+        Extra CloudEvents attributes: names of 1-20 lower-case letters or digits, values
+        `str`, `int` or `bool`.
+    """
+
+    __slots__ = ()
+    specversion = SPECVERSION
+
+    def __init__(
+        self,
+        type: str,
+        source: str,
+        data: Any = None,
+        *,
+        key: str | int | None = None,
+        time: datetime | None = None,
+        id: str | None = None,
+        subject: str | None = None,
+        datacontenttype: str | None = "application/json",
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
+        if type.__class__ is not str or not type:
+            _check_str("type", type)
+        if source.__class__ is not str or not source:
+            _check_str("source", source)
+        if id is None:
+            id = _ID_PREFIX + str(_next_id())
+        elif id.__class__ is not str or not id:
+            _check_str("id", id)
+        if subject is not None:
+            _check_str("subject", subject)
+        if datacontenttype is not None:
+            _check_str("datacontenttype", datacontenttype)
+        if key is not None and key.__class__ is not str:
+            if isinstance(key, int) and not isinstance(key, bool):
+                key = str(key)
+            else:
+                _check_str("key", key)
+        if time is None:
+            time = datetime.now(UTC)
+        elif time.__class__ is not datetime or time.tzinfo is not UTC:
+            time = _check_time(time)
+        if extensions:
+            extensions = _check_extensions(extensions)
+        else:
+            extensions = None
+        # Unsealed for the assignments below (cheaper than object.__setattr__ per field).
+        _unsealed(self, "__class__", _EventSlots)
+        self.id = id
+        self.source = source
+        self.type = type
+        self.subject = subject
+        self.time = time
+        self.datacontenttype = datacontenttype
+        self.data = data
+        self.key = key
+        self.extensions = extensions
+        self.__class__ = Event  # sealed again: Event.__setattr__ refuses changes
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Event is immutable; use event.replace({name}=...)")
+
+    __delattr__ = __setattr__
+
+    def replace(self, **changes: Any) -> Event:
+        """A copy with some attributes changed (a new `id` unless one is given)."""
+        fields = {
+            "type": self.type, "source": self.source, "data": self.data, "key": self.key,
+            "time": self.time, "subject": self.subject,
+            "datacontenttype": self.datacontenttype, "extensions": self.extensions,
+        }
+        fields.update(changes)
+        return Event(**fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _EventSlots.__slots__)
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.id))
+
+    def __repr__(self) -> str:
+        parts = [f"type={self.type!r}", f"source={self.source!r}", f"id={self.id!r}"]
+        if self.key is not None:
+            parts.append(f"key={self.key!r}")
+        parts.append(f"time={_format_time(self.time)!r}")
+        if self.data is not None:
+            text = repr(self.data)
+            parts.append("data=" + (text if len(text) <= 80 else text[:77] + "..."))
+        return f"Event({', '.join(parts)})"
+
+    def __reduce__(self):
+        return (_rebuild, (self.to_dict(),))
+
+    # -- CloudEvents structured mode -------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CloudEvents structured-mode attributes as a JSON-ready dict."""
+        out: dict[str, Any] = {
+            "specversion": SPECVERSION, "id": self.id, "source": self.source, "type": self.type,
+        }
+        if self.subject is not None:
+            out["subject"] = self.subject
+        out["time"] = _format_time(self.time)
+        if self.datacontenttype is not None:
+            out["datacontenttype"] = self.datacontenttype
+        if self.key is not None:
+            out[KEY_ATTRIBUTE] = self.key
+        if self.extensions:
+            out.update(self.extensions)
+        if isinstance(self.data, (bytes, bytearray)):
+            out["data_base64"] = base64.b64encode(self.data).decode("ascii")
+        elif self.data is not None:
+            out["data"] = self.data
+        return out
+
+    def to_json(self) -> str:
+        """CloudEvents structured-mode JSON (``application/cloudevents+json``)."""
+        try:
+            return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise EventError("data", f"is not JSON-serialisable: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, attributes: dict[str, Any]) -> Event:
+        """Build an event from CloudEvents structured-mode attributes."""
+        if not isinstance(attributes, dict):
+            raise EventError("event", f"must be a JSON object, got {type(attributes).__name__}")
+        attrs = dict(attributes)
+        version = attrs.pop("specversion", None)
+        if version != SPECVERSION:
+            raise EventError("specversion", f"must be {SPECVERSION!r}, got {version!r}")
+        for name in ("type", "source", "id"):
+            if name not in attrs:
+                raise EventError(name, "is required")
+        time = attrs.pop("time", None)
+        if time is not None:
+            if not isinstance(time, str):
+                raise EventError("time", f"must be an RFC 3339 string, got {type(time).__name__}")
+            try:
+                time = datetime.fromisoformat(time)
+            except ValueError:
+                raise EventError("time", f"is not an RFC 3339 timestamp: {time!r}") from None
+        if "data" in attrs and "data_base64" in attrs:
+            raise EventError("data", "data and data_base64 are mutually exclusive")
+        data = attrs.pop("data", None)
+        if "data_base64" in attrs:
+            try:
+                data = base64.b64decode(attrs.pop("data_base64"), validate=True)
+            except (ValueError, TypeError):
+                raise EventError("data_base64", "is not valid base64") from None
+        attrs.pop("dataschema", None)
+        return cls(
+            type=attrs.pop("type"), source=attrs.pop("source"), id=attrs.pop("id"), data=data,
+            key=attrs.pop(KEY_ATTRIBUTE, None), time=time, subject=attrs.pop("subject", None),
+            datacontenttype=attrs.pop("datacontenttype", None), extensions=attrs or None,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Event:
+        """Parse CloudEvents structured-mode JSON (the inverse of `to_json`)."""
+        try:
+            attributes = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise EventError("event", f"is not valid JSON: {exc}") from None
+        return cls.from_dict(attributes)
+
+
+def _format_time(time: datetime) -> str:
+    text = time.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _rebuild(attributes: dict[str, Any]) -> Event:
+    return Event.from_dict(attributes)
