@@ -1,0 +1,61 @@
+"""The `edalab` command line.
+
+Each command lives in its own module and exposes ``main(argv) -> int``; this file only routes:
+
+- ``edalab demo [NAME]``            → ``edalab.demo``
+- ``edalab bench NAME``             → ``edalab.bench.NAME``
+- ``edalab simulate KIND --out F``  → ``edalab.streams.simulate_cli``
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+USAGE = """usage: edalab COMMAND [ARGS]
+
+commands:
+  demo [NAME]             run a small pipeline on the embedded broker and print its statistics
+  bench NAME [--json]     run a benchmark (edalab bench --list shows them)
+  simulate KIND --out F   write a simulated data set (transactions, vitals, sensors)
+
+edalab COMMAND --help shows a command's options."""
+
+
+def _benchmarks() -> list[str]:
+    import edalab.bench
+
+    return sorted(m.name for m in pkgutil.iter_modules(edalab.bench.__path__)
+                  if not m.name.startswith("_"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        from edalab.demo import main as run
+    elif command == "simulate":
+        from edalab.streams.simulate_cli import main as run
+    elif command == "bench":
+        names = _benchmarks()
+        if not rest or rest[0] in ("--list", "-h", "--help"):
+            print("benchmarks: " + ", ".join(names) + "\nusage: edalab bench NAME [--json]")
+            return 0
+        if rest[0] not in names:
+            print(f"edalab bench: unknown benchmark {rest[0]!r}; choose from {', '.join(names)}",
+                  file=sys.stderr)
+            return 2
+        run = importlib.import_module(f"edalab.bench.{rest[0]}").main
+        rest = rest[1:]
+    else:
+        print(f"edalab: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    return int(run(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
