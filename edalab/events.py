@@ -22,13 +22,13 @@ import itertools
 import json
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["Event", "EventError"]
 
 SPECVERSION = "1.0"
-UTC = timezone.utc
+UTC = UTC
 _CONTEXT = frozenset(
     {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema",
      "data", "data_base64"}
@@ -158,10 +158,7 @@ class Event(_EventSlots):
             time = datetime.now(UTC)
         elif time.__class__ is not datetime or time.tzinfo is not UTC:
             time = _check_time(time)
-        if extensions:
-            extensions = _check_extensions(extensions)
-        else:
-            extensions = None
+        extensions = _check_extensions(extensions) if extensions else None
         # Unsealed for the assignments below (cheaper than object.__setattr__ per field).
         _unsealed(self, "__class__", _EventSlots)
         self.id = id

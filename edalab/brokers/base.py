@@ -1,0 +1,172 @@
+"""The `Broker` protocol every backend implements, and the `Record` a poll returns.
+
+The model is Kafka's log: a topic has partitions, each an append-only log with offsets; a
+consumer group shares a topic's partitions among its members and commits offsets by acking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from functools import partial
+from itertools import repeat
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
+
+from edalab.events import Event
+
+__all__ = ["Batch", "Broker", "BrokerError", "Consumer", "ConsumerClosedError", "Record",
+           "UnknownTopicError", "dead_letter_topic"]
+
+#: Suffix of the topic that receives a topic's dead letters.
+DLQ_SUFFIX = ".dlq"
+Position = int | datetime | Literal["beginning", "end"]
+
+
+def dead_letter_topic(topic: str) -> str:
+    """The name of `topic`'s dead-letter topic.
+
+    >>> dead_letter_topic("payments")
+    'payments.dlq'
+    """
+    return topic + DLQ_SUFFIX
+
+
+class BrokerError(RuntimeError):
+    """A broker operation cannot be done (the message says why)."""
+
+
+class UnknownTopicError(BrokerError, LookupError):
+    """A topic that was never created was used."""
+
+
+class ConsumerClosedError(BrokerError):
+    """A closed consumer was used."""
+
+
+class Record(NamedTuple):
+    """One delivery of an event: where it sits in the log and how often it was delivered.
+
+    `attempt` counts deliveries of this offset to the group (1 the first time). `timestamp` is
+    the broker's append time in seconds of ``time.perf_counter`` (for latency measurements).
+    """
+
+    event: Event
+    topic: str
+    partition: int
+    offset: int
+    attempt: int
+    timestamp: float
+
+
+_new_record = partial(tuple.__new__, Record)
+
+
+class Batch(Sequence[Record]):
+    """The records of one poll, in delivery order.
+
+    Iterating or indexing gives `Record`s (built on first use). The hot path reads the parallel
+    lists instead: ``batch.events`` and ``batch.timestamps`` (append times), with no object
+    per record.
+
+    `runs` describes the batch: a ``(topic, partition, start, end)`` tuple for consecutive
+    first deliveries of offsets ``start..end-1``, or a `Record` for a single (re)delivery.
+    """
+
+    __slots__ = ("events", "timestamps", "runs", "_records")
+
+    def __init__(self, events: list[Event], timestamps: list[float],
+                 runs: list[tuple[str, int, int, int] | Record]):
+        self.events = events
+        self.timestamps = timestamps
+        self.runs = runs
+        self._records: list[Record] | None = None
+
+    def records(self) -> list[Record]:
+        """All records as a list (built once)."""
+        if self._records is None:
+            out: list[Record] = []
+            i = 0
+            events, stamps = self.events, self.timestamps
+            for run in self.runs:
+                if isinstance(run, Record):
+                    out.append(run)
+                    i += 1
+                else:
+                    topic, p, start, end = run
+                    j = i + end - start
+                    out += map(_new_record, zip(events[i:j], repeat(topic), repeat(p),
+                                                range(start, end), repeat(1), stamps[i:j]))
+                    i = j
+            self._records = out
+        return self._records
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __bool__(self) -> bool:
+        return bool(self.events)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records())
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self.records()[index]
+
+    def __repr__(self) -> str:
+        return f"Batch({len(self.events)} records)"
+
+
+@runtime_checkable
+class Consumer(Protocol):
+    """A member of a consumer group, subscribed to one topic."""
+
+    topic: str
+    group: str
+
+    def poll(self, max_events: int = 500, timeout: float = 0.0) -> Batch:
+        """Up to `max_events` records from the partitions this member owns; waits up to
+        `timeout` seconds when none is ready."""
+
+    def ack(self, records: Iterable[Record]) -> None:
+        """Commit: these records are done and will not be delivered to the group again."""
+
+    def nack(self, record: Record, error: BaseException | str | None = None) -> None:
+        """Processing failed: deliver again (attempt + 1), or dead-letter after max_attempts."""
+
+    def seek(self, position: Position, partition: int | None = None) -> None:
+        """Move the group to `position` (replay from there), on one or all partitions."""
+
+    def lag(self) -> dict[int, int]:
+        """Per partition: events appended but not yet committed by this group."""
+
+    def assignment(self) -> list[int]:
+        """The partitions this member owns now."""
+
+    def close(self) -> None:
+        """Leave the group; un-acked records go to the partitions' next owners."""
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """What every edalab broker offers (the embedded `MemoryBroker`, NATS JetStream, ...)."""
+
+    def create_topic(self, name: str, partitions: int = 1) -> None: ...
+
+    def topics(self) -> list[str]: ...
+
+    def partitions(self, topic: str) -> int: ...
+
+    def publish(self, topic: str, event: Event) -> Record: ...
+
+    def publish_many(self, topic: str, events: Iterable[Event]) -> int: ...
+
+    def subscribe(self, topic: str, group: str | None = None, *, max_attempts: int = 3,
+                  start: Literal["earliest", "latest"] = "earliest") -> Consumer: ...
+
+    def end_offsets(self, topic: str) -> list[int]: ...
+
+    def lag(self, topic: str, group: str) -> dict[int, int]: ...
+
+    def read(self, topic: str, partition: int | None = None) -> list[Record]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,596 @@
+"""`MemoryBroker`: the embedded, in-process broker with Kafka's log semantics.
+
+Topics have partitions; each partition is an append-only list of `Record`s whose index is the
+offset. A consumer group keeps one cursor per partition: the committed offset (what survives a
+crash), the fetch position, acks that arrived out of order, and nacked records waiting to be
+redelivered. Members of a group split the partitions (partition ``p`` goes to member
+``p % members``); a member joining or closing moves partitions, and the new owner starts again
+from the committed offset, so whatever was polled but not acked is delivered again.
+
+Publishing to a topic that was never created raises `UnknownTopicError`, unless the broker was
+made with ``auto_create=True`` (then the topic is created with ``default_partitions``).
+
+All methods are safe to call from several threads (one lock per broker).
+
+>>> from edalab import Event, MemoryBroker
+>>> broker = MemoryBroker()
+>>> broker.create_topic("orders", partitions=2)
+>>> broker.publish_many("orders", [Event("order", "/shop", {"n": i}, key=f"c{i % 3}")
+...                                for i in range(6)])
+6
+>>> worker = broker.subscribe("orders", group="billing")
+>>> records = worker.poll(max_events=10)
+>>> len(records), sorted(worker.assignment())
+(6, [0, 1])
+>>> worker.ack(records)
+>>> broker.lag("orders", "billing")
+{0: 0, 1: 0}
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
+from itertools import count, repeat
+from typing import Literal
+
+from edalab.brokers.base import (
+    DLQ_SUFFIX,
+    Batch,
+    BrokerError,
+    ConsumerClosedError,
+    Position,
+    Record,
+    UnknownTopicError,
+    dead_letter_topic,
+)
+from edalab.brokers.partitioning import key_hash
+from edalab.events import Event
+
+__all__ = ["MemoryBroker", "MemoryConsumer"]
+
+_clock = _time.perf_counter
+_ROUTE_CACHE = 1 << 16
+
+
+class _Topic:
+    """Per partition, the events (index = offset) and their append times."""
+
+    __slots__ = ("name", "logs", "stamps", "routes", "next_unkeyed")
+
+    def __init__(self, name: str, partitions: int):
+        self.name = name
+        self.logs: list[list[Event]] = [[] for _ in range(partitions)]
+        self.stamps: list[list[float]] = [[] for _ in range(partitions)]
+        self.routes: dict[str, int] = {}  # key -> partition, so the hot path skips hashing
+        self.next_unkeyed = 0
+
+    def route(self, key: str | None) -> int:
+        n = len(self.logs)
+        if key is None:
+            p = self.next_unkeyed
+            self.next_unkeyed = (p + 1) % n
+            return p
+        if len(self.routes) >= _ROUTE_CACHE:
+            self.routes.clear()
+        p = self.routes[key] = key_hash(key) % n
+        return p
+
+
+class _Cursor:
+    """One consumer group's state on one partition."""
+
+    __slots__ = ("committed", "position", "delivered", "acked_ahead", "retry", "attempts")
+
+    def __init__(self, offset: int):
+        self.committed = offset  # every offset below is done (acked or dead-lettered)
+        self.position = offset  # next offset to fetch from the log
+        self.delivered = offset  # offsets below were delivered at least once
+        self.acked_ahead: set[int] = set()  # acked offsets above `committed`
+        self.retry: deque[Record] = deque()  # nacked records to deliver again, oldest first
+        self.attempts: dict[int, int] = {}  # deliveries so far, for offsets delivered twice+
+
+    def ack(self, offset: int) -> None:
+        if offset == self.committed:
+            offset += 1
+            ahead = self.acked_ahead
+            while offset in ahead:
+                ahead.discard(offset)
+                offset += 1
+            self.committed = offset
+        elif offset > self.committed:
+            self.acked_ahead.add(offset)
+
+    def rewind(self) -> None:
+        """A new owner takes over: fetch again from the committed offset."""
+        self.position = self.committed
+        self.retry.clear()
+
+    def reset(self, offset: int) -> None:
+        """Seek: the group restarts at `offset` as if it had never read past it."""
+        self.committed = self.position = self.delivered = offset
+        self.acked_ahead.clear()
+        self.retry.clear()
+        self.attempts.clear()
+
+
+class _Group:
+    __slots__ = ("name", "topic", "cursors", "members")
+
+    def __init__(self, name: str, topic: _Topic, start: str):
+        self.name = name
+        self.topic = topic
+        self.cursors = [_Cursor(0 if start == "earliest" else len(log)) for log in topic.logs]
+        self.members: list[MemoryConsumer] = []
+
+    def rebalance(self) -> None:
+        """Partition p goes to member p % n; moved partitions rewind to the committed offset."""
+        members = self.members
+        owned: list[list[int]] = [[] for _ in members]
+        for p in range(len(self.cursors)):
+            if members:
+                owned[p % len(members)].append(p)
+        for member, parts in zip(members, owned, strict=True):
+            gained = set(parts) - set(member._partitions)
+            for p in gained:
+                self.cursors[p].rewind()
+            member._partitions = parts
+            member._next = 0
+
+
+class MemoryConsumer:
+    """A member of a consumer group on a `MemoryBroker` topic (see `MemoryBroker.subscribe`)."""
+
+    def __init__(self, broker: MemoryBroker, group: _Group, max_attempts: int):
+        self._broker = broker
+        self._group = group
+        self._cursors = group.cursors
+        self._t = group.topic
+        self._logs = group.topic.logs
+        self.topic = group.topic.name
+        self.group = group.name
+        self.max_attempts = max_attempts
+        self._partitions: list[int] = []
+        self._next = 0  # round-robin start, so no partition starves the others
+        self._closed = False
+        self._last_batch: Batch | None = None
+        self._last_spans: list[tuple[_Cursor, int, int]] = []
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"partitions={self._partitions}"
+        return f"MemoryConsumer(topic={self.topic!r}, group={self.group!r}, {state})"
+
+    def poll(self, max_events: int = 500, timeout: float = 0.0) -> Batch:
+        """Up to `max_events` records from this member's partitions, oldest first per
+        partition; waits up to `timeout` seconds when none is ready."""
+        if max_events < 1:
+            raise ValueError(f"max_events must be >= 1, got {max_events}")
+        broker = self._broker
+        with broker._lock:
+            batch = self._take(max_events)
+            if batch or timeout <= 0:
+                return batch
+            deadline = _clock() + timeout
+            while not batch:
+                remaining = deadline - _clock()
+                if remaining <= 0:
+                    break
+                broker._waiters += 1
+                try:
+                    broker._changed.wait(remaining)
+                finally:
+                    broker._waiters -= 1
+                batch = self._take(max_events)
+            return batch
+
+    def _take(self, max_events: int) -> Batch:
+        if self._closed:
+            raise ConsumerClosedError(f"consumer of {self.topic!r} in group {self.group!r} "
+                                      "is closed")
+        events: list[Event] = []
+        stamps: list[float] = []
+        runs: list = []
+        spans: list[tuple[_Cursor, int, int]] = []
+        parts = self._partitions
+        room = max_events
+        n = len(parts)
+        start = self._next
+        logs, all_stamps, topic = self._logs, self._t.stamps, self.topic
+        for i in range(n):
+            p = parts[(start + i) % n]
+            cursor = self._cursors[p]
+            if cursor.retry or cursor.position < cursor.delivered:
+                singles = self._take_again(p, cursor, room)
+                for record in singles:
+                    events.append(record.event)
+                    stamps.append(record.timestamp)
+                runs += singles
+                room -= len(singles)
+            pos = cursor.position
+            end = min(len(logs[p]), pos + room)
+            if pos < end:
+                events += logs[p][pos:end]
+                stamps += all_stamps[p][pos:end]
+                runs.append((topic, p, pos, end))
+                spans.append((cursor, pos, end))
+                cursor.position = cursor.delivered = end
+                room -= end - pos
+            if not room:
+                self._next = (start + i + 1) % n
+                break
+        batch = Batch(events, stamps, runs)
+        self._last_batch = batch
+        self._last_spans = spans if len(spans) == len(runs) else []
+        return batch
+
+    def _take_again(self, p: int, cursor: _Cursor, room: int) -> list[Record]:
+        """Nacked records, then records a previous owner got but did not ack."""
+        out: list[Record] = []
+        retry = cursor.retry
+        while retry and room:
+            record = retry.popleft()
+            if record.offset >= cursor.committed and record.offset not in cursor.acked_ahead:
+                cursor.attempts[record.offset] = record.attempt
+                out.append(record)
+                room -= 1
+        log, stamps = self._logs[p], self._t.stamps[p]
+        cursor.position = max(cursor.position, cursor.committed)
+        while room and cursor.position < cursor.delivered:
+            offset = cursor.position
+            cursor.position += 1
+            if offset in cursor.acked_ahead:
+                continue
+            attempt = cursor.attempts.get(offset, 1) + 1
+            cursor.attempts[offset] = attempt
+            out.append(Record(log[offset], self.topic, p, offset, attempt, stamps[offset]))
+            room -= 1
+        return out
+
+    def ack(self, records: Iterable[Record]) -> None:
+        """Commit these records for the group: they will not be delivered to it again."""
+        with self._broker._lock:
+            if records is self._last_batch and self._last_spans:
+                for cursor, start, end in self._last_spans:
+                    if cursor.committed == start and not cursor.acked_ahead:
+                        cursor.committed = end
+                    else:
+                        for offset in range(start, end):
+                            cursor.ack(offset)
+                    if cursor.attempts:
+                        _forget_attempts(cursor)
+                self._last_spans = []
+                return
+            cursors = self._cursors
+            topic = self.topic
+            for record in records:
+                if record.topic != topic:
+                    raise BrokerError(f"cannot ack a record of topic {record.topic!r} on a "
+                                      f"consumer of {topic!r}")
+                cursor = cursors[record.partition]
+                cursor.ack(record.offset)
+                if cursor.attempts:
+                    _forget_attempts(cursor)
+
+    def nack(self, record: Record, error: BaseException | str | None = None) -> None:
+        """Processing failed: redeliver with ``attempt + 1``, or after `max_attempts` move the
+        event to the dead-letter topic with the error and its original position."""
+        broker = self._broker
+        with broker._lock:
+            if record.topic != self.topic:
+                raise BrokerError(f"cannot nack a record of topic {record.topic!r} on a "
+                                  f"consumer of {self.topic!r}")
+            cursor = self._cursors[record.partition]
+            if record.offset < cursor.committed or record.offset in cursor.acked_ahead:
+                return  # already done (acked by someone, or dead-lettered)
+            if record.attempt >= self.max_attempts:
+                broker._dead_letter(record, self.group, error)
+                cursor.ack(record.offset)
+                cursor.attempts.pop(record.offset, None)
+                return
+            cursor.retry.append(record._replace(attempt=record.attempt + 1))
+            broker._notify()
+
+    def seek(self, position: Position, partition: int | None = None) -> None:
+        """Move the whole group to `position` on one partition or all: ``"beginning"``,
+        ``"end"``, an offset, or an event time (the first record at or after it)."""
+        with self._broker._lock:
+            parts = range(len(self._logs)) if partition is None else [partition]
+            for p in parts:
+                if not 0 <= p < len(self._logs):
+                    raise ValueError(f"topic {self.topic!r} has no partition {p}")
+                self._cursors[p].reset(_offset_of(self._logs[p], position))
+            self._broker._notify()
+
+    def lag(self) -> dict[int, int]:
+        """Per partition: appended but not yet committed by this consumer's group."""
+        return self._broker.lag(self.topic, self.group)
+
+    def assignment(self) -> list[int]:
+        """The partitions this member owns now."""
+        with self._broker._lock:
+            return list(self._partitions)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Leave the group; its un-acked records are delivered again to the next owner."""
+        with self._broker._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._group.members.remove(self)
+            self._partitions = []
+            self._group.rebalance()
+            self._broker._notify()
+
+    def __enter__(self) -> MemoryConsumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _forget_attempts(cursor: _Cursor) -> None:
+    committed = cursor.committed
+    for offset in [o for o in cursor.attempts if o < committed]:
+        del cursor.attempts[offset]
+
+
+def _offset_of(log: list[Event], position: Position) -> int:
+    if position == "beginning":
+        return 0
+    if position == "end":
+        return len(log)
+    if isinstance(position, datetime):
+        if position.utcoffset() is None:
+            raise ValueError("seek time must be timezone-aware")
+        for offset, event in enumerate(log):
+            if event.time >= position:
+                return offset
+        return len(log)
+    if isinstance(position, int) and not isinstance(position, bool):
+        if not 0 <= position <= len(log):
+            raise ValueError(f"offset {position} is outside the log [0, {len(log)}]")
+        return position
+    raise TypeError("seek position must be 'beginning', 'end', an offset or a datetime, "
+                    f"got {position!r}")
+
+
+class MemoryBroker:
+    """The embedded broker: topics, partitions, consumer groups, acks, dead letters, replay.
+
+    Parameters
+    ----------
+    auto_create
+        Create unknown topics on first publish or subscribe (with `default_partitions`).
+        Off by default, so a typo in a topic name is an error instead of a silent new topic.
+    default_partitions
+        Partitions of auto-created topics.
+    """
+
+    def __init__(self, *, auto_create: bool = False, default_partitions: int = 1):
+        self.auto_create = auto_create
+        self.default_partitions = default_partitions
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._waiters = 0
+        self._topics: dict[str, _Topic] = {}
+        self._groups: dict[tuple[str, str], _Group] = {}
+        self._anonymous = count(1)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"MemoryBroker(topics={self.topics()})"
+
+    # -- topics ----------------------------------------------------------------------------
+
+    def create_topic(self, name: str, partitions: int = 1) -> None:
+        """Create `name` with `partitions` partitions (and its ``.dlq`` dead-letter topic).
+        Creating an existing topic with the same partition count does nothing."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"topic name must be a non-empty string, got {name!r}")
+        if not isinstance(partitions, int) or partitions < 1:
+            raise ValueError(f"partitions must be a positive int, got {partitions!r}")
+        with self._lock:
+            existing = self._topics.get(name)
+            if existing is not None:
+                if len(existing.logs) != partitions:
+                    raise BrokerError(f"topic {name!r} exists with {len(existing.logs)} "
+                                      f"partitions, not {partitions}")
+                return
+            self._topics[name] = _Topic(name, partitions)
+            if not name.endswith(DLQ_SUFFIX):
+                self._topics.setdefault(dead_letter_topic(name),
+                                        _Topic(dead_letter_topic(name), 1))
+
+    def topics(self) -> list[str]:
+        """Names of all topics, dead-letter topics included."""
+        with self._lock:
+            return sorted(self._topics)
+
+    def partitions(self, topic: str) -> int:
+        """Number of partitions of `topic`."""
+        return len(self._topic(topic).logs)
+
+    def _topic(self, name: str) -> _Topic:
+        topic = self._topics.get(name)
+        if topic is None:
+            with self._lock:
+                topic = self._topics.get(name)
+                if topic is None:
+                    if not self.auto_create:
+                        known = ", ".join(sorted(self._topics)) or "none"
+                        raise UnknownTopicError(
+                            f"unknown topic {name!r} (known: {known}); create it with "
+                            f"broker.create_topic({name!r}, partitions=...) or make the broker "
+                            "with auto_create=True")
+                    self.create_topic(name, self.default_partitions)
+                    topic = self._topics[name]
+        return topic
+
+    # -- producing -------------------------------------------------------------------------
+
+    def publish(self, topic: str, event: Event) -> Record:
+        """Append one event to its partition (by key; round-robin without a key)."""
+        if event.__class__ is not Event:
+            _not_an_event(event)
+        t = self._topic(topic)
+        with self._lock:
+            p = t.routes.get(event.key)
+            if p is None:
+                p = t.route(event.key)
+            log = t.logs[p]
+            now = _clock()
+            log.append(event)
+            t.stamps[p].append(now)
+            self._notify()
+            return Record(event, t.name, p, len(log) - 1, 1, now)
+
+    def publish_many(self, topic: str, events: Iterable[Event]) -> int:
+        """Append events in order (the batch path); returns how many were appended.
+
+        All or nothing: if one item is not an `Event`, nothing of the batch is appended.
+        """
+        t = self._topic(topic)
+        with self._lock:
+            logs = t.logs
+            before = [len(log) for log in logs]
+            appends = [log.append for log in logs]
+            route = t.routes.get
+            try:
+                for event in events:
+                    if event.__class__ is not Event:
+                        _not_an_event(event)
+                    p = route(event.key)
+                    if p is None:
+                        p = t.route(event.key)
+                    appends[p](event)
+            except BaseException:
+                for log, length in zip(logs, before, strict=True):
+                    del log[length:]
+                raise
+            now = _clock()
+            appended = 0
+            for log, stamps, length in zip(logs, t.stamps, before, strict=True):
+                if len(log) > length:
+                    stamps.extend(repeat(now, len(log) - length))
+                    appended += len(log) - length
+            if appended:
+                self._notify()
+            return appended
+
+    # -- consuming -------------------------------------------------------------------------
+
+    def subscribe(self, topic: str, group: str | None = None, *, max_attempts: int = 3,
+                  start: Literal["earliest", "latest"] = "earliest") -> MemoryConsumer:
+        """Join consumer group `group` on `topic` (a private group when `group` is None).
+
+        `max_attempts` is how many deliveries a record gets before `nack` dead-letters it.
+        `start` is where a new group begins: the oldest record or the end of the log.
+        """
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be a positive int, got {max_attempts!r}")
+        if start not in ("earliest", "latest"):
+            raise ValueError(f"start must be 'earliest' or 'latest', got {start!r}")
+        t = self._topic(topic)
+        with self._lock:
+            if self._closed:
+                raise BrokerError("broker is closed")
+            if group is None:
+                group = f"_anonymous-{next(self._anonymous)}"
+            state = self._groups.get((t.name, group))
+            if state is None:
+                state = self._groups[(t.name, group)] = _Group(group, t, start)
+            consumer = MemoryConsumer(self, state, max_attempts)
+            state.members.append(consumer)
+            state.rebalance()
+            self._notify()
+            return consumer
+
+    def members(self, topic: str, group: str) -> list[MemoryConsumer]:
+        """The live members of a group, in join order."""
+        with self._lock:
+            state = self._groups.get((topic, group))
+            return list(state.members) if state else []
+
+    def groups(self, topic: str) -> list[str]:
+        """Names of the consumer groups that ever subscribed to `topic`."""
+        with self._lock:
+            return sorted(g for (t, g) in self._groups if t == topic)
+
+    # -- inspecting ------------------------------------------------------------------------
+
+    def end_offsets(self, topic: str) -> list[int]:
+        """Per partition, the offset the next appended record will get."""
+        t = self._topic(topic)
+        with self._lock:
+            return [len(log) for log in t.logs]
+
+    def committed(self, topic: str, group: str) -> list[int]:
+        """Per partition, the group's committed offset (0 for a group that never joined)."""
+        t = self._topic(topic)
+        with self._lock:
+            state = self._groups.get((topic, group))
+            if state is None:
+                return [0] * len(t.logs)
+            return [c.committed for c in state.cursors]
+
+    def lag(self, topic: str, group: str) -> dict[int, int]:
+        """Per partition: records appended but not yet committed by `group`."""
+        t = self._topic(topic)
+        with self._lock:
+            committed = self.committed(topic, group)
+            return {p: len(log) - c for p, (log, c) in enumerate(zip(t.logs, committed,
+                                                                     strict=True))}
+
+    def read(self, topic: str, partition: int | None = None) -> list[Record]:
+        """The log itself (a copy), for inspection: one partition, or all in offset order
+        per partition."""
+        t = self._topic(topic)
+        with self._lock:
+            parts = range(len(t.logs)) if partition is None else [partition]
+            return [r for p in parts for r in Batch(list(t.logs[p]), list(t.stamps[p]),
+                                                    [(t.name, p, 0, len(t.logs[p]))])]
+
+    def close(self) -> None:
+        """Close every consumer; the broker accepts no new subscriptions."""
+        with self._lock:
+            self._closed = True
+            for state in self._groups.values():
+                for member in list(state.members):
+                    member.close()
+
+    def __enter__(self) -> MemoryBroker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        if self._waiters:
+            self._changed.notify_all()
+
+    def _dead_letter(self, record: Record, group: str,
+                     error: BaseException | str | None) -> None:
+        if isinstance(error, BaseException):
+            error = f"{type(error).__name__}: {error}"
+        extensions = dict(record.event.extensions or {})
+        extensions.update(dlerror=str(error or "unknown error"), dltopic=record.topic,
+                          dlpartition=record.partition, dloffset=record.offset,
+                          dlattempts=record.attempt, dlgroup=group)
+        self.publish(dead_letter_topic(record.topic),
+                     record.event.replace(id=record.event.id, extensions=extensions))
+
+
+def _not_an_event(item: object) -> None:
+    if isinstance(item, Event):
+        return
+    raise TypeError(f"brokers carry edalab.Event objects, got {type(item).__name__}: "
+                    f"{item!r:.80}")
