@@ -1,6 +1,7 @@
 """edalab: a lab for event-driven architectures for AI and data workflows."""
 
 from edalab.brokers import (
+    Batch,
     Broker,
     BrokerError,
     Consumer,
@@ -9,7 +10,8 @@ from edalab.brokers import (
     UnknownTopicError,
 )
 from edalab.events import Event, EventError
+from edalab.runtime import App, RunStats
 
-__all__ = ["Broker", "BrokerError", "Consumer", "Event", "EventError", "MemoryBroker", "Record",
-           "UnknownTopicError"]
+__all__ = ["App", "Batch", "Broker", "BrokerError", "Consumer", "Event", "EventError",
+           "MemoryBroker", "Record", "RunStats", "UnknownTopicError"]
 __version__ = "0.1.0"

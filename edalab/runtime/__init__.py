@@ -1,0 +1,8 @@
+"""The runtime: `App`, its clocks and its run statistics."""
+
+from edalab.runtime.app import App, Handler, HandlerError
+from edalab.runtime.clock import Clock, VirtualClock, WallClock
+from edalab.runtime.stats import HandlerStats, RunStats
+
+__all__ = ["App", "Clock", "Handler", "HandlerError", "HandlerStats", "RunStats", "VirtualClock",
+           "WallClock"]

@@ -1,0 +1,339 @@
+"""`App`: handlers subscribed to topics in consumer groups, driven by one run loop.
+
+A handler takes one event and returns nothing, an `Event`, or several; what it returns is
+published to its `output` topic (a name, or a function of the event that picks one). A handler
+never calls another handler: pipelines are chains of topics.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from edalab import App, Event
+>>> t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+>>> readings = [Event("reading", "/sensor", {"watts": w}, key=f"s{w % 2}",
+...                   time=t0 + timedelta(seconds=w)) for w in range(100)]
+>>> app = App()
+>>> @app.handler("readings", output="alerts")
+... def threshold(event):
+...     if event.data["watts"] >= 95:
+...         return event.replace(type="alert")
+>>> app.source("readings", readings)
+>>> stats = app.run()
+>>> stats.to_frame().loc["threshold", ["events_in", "events_out", "lag"]].tolist()
+[100, 5, 0]
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from edalab.brokers.base import Batch, Broker, Consumer, Record, dead_letter_topic
+from edalab.brokers.memory import MemoryBroker
+from edalab.events import Event
+from edalab.runtime.clock import Clock, VirtualClock, make_clock
+from edalab.runtime.stats import HandlerStats, RunStats
+
+__all__ = ["App", "Handler", "HandlerError"]
+
+Output = str | Callable[[Event], str] | None
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_event_time = attrgetter("time")
+
+
+class HandlerError(TypeError):
+    """A handler returned something that is not an event, or events with nowhere to go."""
+
+
+class Handler:
+    """A registered handler: the function, where it reads, where its events go."""
+
+    def __init__(self, fn: Callable[[Event], Any], topic: str, group: str, output: Output,
+                 max_attempts: int):
+        self.fn = fn
+        self.name = getattr(fn, "__name__", repr(fn))
+        self.topic = topic
+        self.group = group
+        self.output = output
+        self.max_attempts = max_attempts
+        self.consumer: Consumer | None = None
+        self.stats = HandlerStats(self.name, topic, group)
+
+    def __repr__(self) -> str:
+        return (f"Handler({self.name!r}, topic={self.topic!r}, group={self.group!r}, "
+                f"output={self.output!r})")
+
+    def __call__(self, event: Event) -> Any:
+        return self.fn(event)
+
+    def test(self, event: Event) -> list[Event]:
+        """Run one event through the handler with no broker: the events it would emit."""
+        return _as_events(self.fn(event), self.name)
+
+
+def _as_events(result: Any, name: str) -> list[Event]:
+    if result is None:
+        return []
+    if result.__class__ is Event:
+        return [result]
+    if isinstance(result, Event):
+        return [result]
+    if isinstance(result, (str, bytes, dict)) or not isinstance(result, Iterable):
+        raise HandlerError(f"handler {name!r} returned {type(result).__name__}; return None, "
+                           "an Event or an iterable of Events")
+    events = list(result)
+    for item in events:
+        if not isinstance(item, Event):
+            raise HandlerError(f"handler {name!r} returned a {type(item).__name__} among its "
+                               "events; every item must be an Event")
+    return events
+
+
+class App:
+    """Handlers on topics in consumer groups, sources that feed topics, and a run loop.
+
+    Parameters
+    ----------
+    broker
+        Any `Broker`; defaults to a new embedded `MemoryBroker`.
+    partitions
+        Partitions of the topics the app creates (sources, handler inputs and outputs) when
+        the broker does not have them yet.
+    latency_every
+        Latency percentiles are computed from every k-th event of each batch (a systematic
+        sample; 1 measures every event).
+    """
+
+    def __init__(self, broker: Broker | None = None, *, partitions: int = 1,
+                 latency_every: int = 4):
+        if latency_every < 1:
+            raise ValueError(f"latency_every must be >= 1, got {latency_every}")
+        self.broker: Broker = broker if broker is not None else MemoryBroker()
+        self.partitions = partitions
+        self.latency_every = latency_every
+        self.handlers: list[Handler] = []
+        self._sources: list[tuple[str, Iterable[Event]]] = []
+        self.clock: Clock = VirtualClock()
+
+    def __repr__(self) -> str:
+        return f"App(broker={self.broker!r}, handlers={[h.name for h in self.handlers]})"
+
+    def topic(self, name: str, partitions: int | None = None) -> str:
+        """Create `name` on the broker if it does not exist yet; returns the name."""
+        if name not in self.broker.topics():
+            self.broker.create_topic(name, partitions or self.partitions)
+        return name
+
+    def handler(self, topic: str, *, group: str | None = None, output: Output = None,
+                max_attempts: int = 3) -> Callable[[Callable[[Event], Any]], Handler]:
+        """Decorator: run the function on each event of `topic`, in consumer group `group`
+        (default: the function's name). Returned events go to `output`."""
+        def register(fn: Callable[[Event], Any]) -> Handler:
+            h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,
+                        max_attempts)
+            self.handlers.append(h)
+            return h
+        return register
+
+    def source(self, topic: str, events: Iterable[Event]) -> None:
+        """Feed `events` (in event-time order) into `topic` when the app runs."""
+        self._sources.append((topic, events))
+
+    def now(self) -> datetime:
+        """The app's clock: the stream's event time (virtual) or the machine's (wall)."""
+        return self.clock.now()
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(self, *, clock: str | Clock = "virtual", batch_size: int = 1000,
+            max_events: int | None = None, timeout: float | None = None,
+            progress: bool = False) -> RunStats:
+        """Feed the sources and run the handlers until the sources are exhausted and every
+        handler's lag is zero (or `max_events` source events, or `timeout` wall seconds).
+
+        A handler that raises does not stop the run: its event is nacked, delivered again,
+        and after the handler's `max_attempts` moved to the topic's dead-letter topic.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.clock = make_clock(clock)
+        virtual = self.clock.name == "virtual"
+        self._create_topics()
+        for h in self.handlers:
+            if h.consumer is None or getattr(h.consumer, "closed", False):
+                h.consumer = self.broker.subscribe(h.topic, h.group,
+                                                   max_attempts=h.max_attempts)
+            h.stats = HandlerStats(h.name, h.topic, h.group)
+        feed = self._merged_sources()
+        total = _known_length(self._sources) if max_events is None else max_events
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=total, unit="ev", desc="events")
+        started = time.perf_counter()
+        deadline = None if timeout is None else started + timeout
+        published = 0
+        timeline: list[tuple] = []
+        stopped_by = "drained"
+        exhausted = feed is None
+        step = 0
+        while True:
+            if not exhausted:
+                room = batch_size if max_events is None else min(batch_size,
+                                                                 max_events - published)
+                chunk = list(islice(feed, room)) if room > 0 else []
+                if len(chunk) < batch_size or room <= 0:
+                    exhausted = True
+                    if max_events is not None and published + len(chunk) >= max_events:
+                        stopped_by = "max_events"
+                if chunk:
+                    self._publish(chunk, virtual)
+                    published += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+            handled = 0
+            for h in self.handlers:
+                handled += self._step(h, batch_size, virtual)
+            step += 1
+            lags = {f"{h.topic}/{h.group}": sum(h.consumer.lag().values())
+                    for h in self.handlers}
+            timeline.append((step, time.perf_counter() - started, self.clock.now(), published,
+                             lags))
+            if exhausted and not handled and not any(lags.values()):
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                stopped_by = "timeout"
+                break
+            if exhausted and not handled and stopped_by == "max_events":
+                break
+        wall = time.perf_counter() - started
+        if bar is not None:
+            bar.close()
+        return self._stats(wall, published, timeline, stopped_by)
+
+    def _create_topics(self) -> None:
+        for topic, _ in self._sources:
+            self.topic(topic)
+        for h in self.handlers:
+            self.topic(h.topic)
+            if isinstance(h.output, str):
+                self.topic(h.output)
+
+    def _merged_sources(self) -> Iterator[Event] | Iterator[tuple[str, Event]] | None:
+        """One source: its events. Several: (topic, event) pairs merged by event time."""
+        if not self._sources:
+            return None
+        if len(self._sources) == 1:
+            return iter(self._sources[0][1])
+        tagged = [((topic, e) for e in events) for topic, events in self._sources]
+        return heapq.merge(*tagged, key=lambda item: item[1].time)
+
+    def _publish(self, chunk: list, virtual: bool) -> None:
+        if len(self._sources) == 1:
+            self.broker.publish_many(self._sources[0][0], chunk)
+            events = chunk
+        else:
+            events = [e for _, e in chunk]
+            start = 0
+            for i in range(1, len(chunk) + 1):  # consecutive runs of one topic, in order
+                if i == len(chunk) or chunk[i][0] != chunk[start][0]:
+                    self.broker.publish_many(chunk[start][0], events[start:i])
+                    start = i
+        if virtual:
+            self.clock.advance(max(map(_event_time, events)))
+
+    def _step(self, h: Handler, batch_size: int, virtual: bool) -> int:
+        """Poll one batch for `h`, run it, publish what it emitted, ack; returns the count."""
+        consumer = h.consumer
+        batch: Batch = consumer.poll(batch_size)
+        events = batch.events
+        if not events:
+            return 0
+        fn = h.fn
+        failed: list[tuple[int, BaseException]] = []
+        results: list[Any] = []
+        t0 = time.perf_counter()
+        # map() runs the handler in a C loop; extend() keeps the results made before a
+        # failure, so len(results) is the failing event's index.
+        rest = events
+        while True:
+            try:
+                results.extend(map(fn, rest))
+                break
+            except Exception as exc:  # a failing handler must not stop the app
+                i = len(results)
+                failed.append((i, exc))
+                results.append(None)
+                rest = events[i + 1:]
+        out = [r for r in results if r is not None]
+        if out and any(r.__class__ is not Event for r in out):
+            out = [e for r in out for e in _as_events(r, h.name)]
+        done = time.perf_counter()
+        stats = h.stats
+        stats.busy_seconds += done - t0
+        if out:
+            self._emit(h, out)
+            stats.events_out += len(out)
+        if failed:
+            records = batch.records()
+            bad = {i for i, _ in failed}
+            consumer.ack([r for i, r in enumerate(records) if i not in bad])
+            for i, exc in failed:
+                record: Record = records[i]
+                consumer.nack(record, error=exc)
+                stats.errors += 1
+                if record.attempt >= h.max_attempts:
+                    stats.dead_letters += 1
+        else:
+            consumer.ack(batch)
+        stats.events_in += len(events)
+        every = self.latency_every
+        if virtual:
+            now = (self.clock.now() - _EPOCH).total_seconds()
+            sample = events[::every]
+            times = np.fromiter(((e.time - _EPOCH).total_seconds() for e in sample), float,
+                                len(sample))
+            stats.latencies.append(now - times)
+        else:
+            stats.latencies.append(done - np.asarray(batch.timestamps[::every]))
+        return len(events)
+
+    def _emit(self, h: Handler, out: list[Event]) -> None:
+        if h.output is None:
+            raise HandlerError(f"handler {h.name!r} returned events but has no output topic; "
+                               f"register it with @app.handler(..., output='topic')")
+        if isinstance(h.output, str):
+            self.broker.publish_many(h.output, out)
+            return
+        for event in out:
+            self.broker.publish(self.topic(h.output(event)), event)
+
+    def _stats(self, wall: float, published: int, timeline: list[tuple],
+               stopped_by: str) -> RunStats:
+        lag = {f"{h.topic}/{h.group}": h.consumer.lag() for h in self.handlers}
+        streams = list(lag)
+        frame = pd.DataFrame({
+            "step": [row[0] for row in timeline for _ in streams],
+            "wall_seconds": [row[1] for row in timeline for _ in streams],
+            "clock": pd.DatetimeIndex([row[2] for row in timeline for _ in streams]),
+            "published": [row[3] for row in timeline for _ in streams],
+            "stream": [k for _ in timeline for k in streams],
+            "lag": [row[4][k] for row in timeline for k in streams],
+        })
+        dead = sum(len(self.broker.read(dead_letter_topic(t)))
+                   for t in {h.topic for h in self.handlers}
+                   if dead_letter_topic(t) in self.broker.topics())
+        return RunStats(self.clock.name, wall, published, [h.stats for h in self.handlers],
+                        lag, dead, frame, stopped_by)
+
+
+def _known_length(sources: list[tuple[str, Iterable[Event]]]) -> int | None:
+    try:
+        return sum(len(events) for _, events in sources)  # type: ignore[arg-type]
+    except TypeError:
+        return None
