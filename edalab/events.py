@@ -175,7 +175,8 @@ class Event(_EventSlots):
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Event is immutable; use event.replace({name}=...)")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Event is immutable; cannot delete {name!r}")
 
     def replace(self, **changes: Any) -> Event:
         """A copy with some attributes changed (a new `id` unless one is given)."""

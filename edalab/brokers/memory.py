@@ -105,7 +105,13 @@ class _Cursor:
             self.acked_ahead.add(offset)
 
     def rewind(self) -> None:
-        """A new owner takes over: fetch again from the committed offset."""
+        """A new owner takes over: fetch again from the committed offset. Queued retries
+        were never delivered, so their attempt counts step back."""
+        for record in self.retry:
+            if record.attempt > 2:
+                self.attempts[record.offset] = record.attempt - 1
+            else:
+                self.attempts.pop(record.offset, None)
         self.position = self.committed
         self.retry.clear()
 
@@ -233,7 +239,6 @@ class MemoryConsumer:
         while retry and room:
             record = retry.popleft()
             if record.offset >= cursor.committed and record.offset not in cursor.acked_ahead:
-                cursor.attempts[record.offset] = record.attempt
                 out.append(record)
                 room -= 1
         log, stamps = self._logs[p], self._t.stamps[p]
@@ -283,13 +288,19 @@ class MemoryConsumer:
                 raise BrokerError(f"cannot nack a record of topic {record.topic!r} on a "
                                   f"consumer of {self.topic!r}")
             cursor = self._cursors[record.partition]
-            if record.offset < cursor.committed or record.offset in cursor.acked_ahead:
-                return  # already done (acked by someone, or dead-lettered)
+            offset = record.offset
+            if (offset < cursor.committed or offset in cursor.acked_ahead
+                    or record.partition not in self._partitions
+                    or record.attempt != cursor.attempts.get(offset, 1)):
+                # Already done, or a stale delivery: the partition moved to another member
+                # (which gets the record again anyway) or this delivery was nacked before.
+                return
             if record.attempt >= self.max_attempts:
                 broker._dead_letter(record, self.group, error)
-                cursor.ack(record.offset)
-                cursor.attempts.pop(record.offset, None)
+                cursor.ack(offset)
+                cursor.attempts.pop(offset, None)
                 return
+            cursor.attempts[offset] = record.attempt + 1
             cursor.retry.append(record._replace(attempt=record.attempt + 1))
             broker._notify()
 

@@ -1,0 +1,265 @@
+"""What every broker must do (Kafka's log model, see DESIGN.md). Runs on every backend."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from edalab import BrokerError, UnknownTopicError
+from edalab.brokers import ConsumerClosedError, partition_for
+
+from .conftest import T0, drain, ev
+
+
+def test_create_topic_is_idempotent_and_checks_partitions(broker):
+    broker.create_topic("t", partitions=3)
+    broker.create_topic("t", partitions=3)
+    assert broker.partitions("t") == 3 and "t.dlq" in broker.topics()
+    with pytest.raises(BrokerError, match="3 partitions"):
+        broker.create_topic("t", partitions=4)
+    with pytest.raises(ValueError, match="partitions"):
+        broker.create_topic("u", partitions=0)
+
+
+def test_unknown_topic_is_a_clear_error(broker):
+    broker.create_topic("orders")
+    with pytest.raises(UnknownTopicError, match="'ordres'.*known: orders"):
+        broker.publish("ordres", ev(1))
+    with pytest.raises(UnknownTopicError):
+        broker.subscribe("ordres", group="g")
+
+
+def test_publish_rejects_non_events_and_keeps_the_batch_atomic(broker):
+    broker.create_topic("t", partitions=2)
+    with pytest.raises(TypeError, match="edalab.Event.*dict"):
+        broker.publish("t", {"i": 1})
+    with pytest.raises(TypeError):
+        broker.publish_many("t", [ev(1), ev(2), "oops", ev(3)])
+    assert broker.end_offsets("t") == [0, 0]
+
+
+def test_same_key_same_partition_in_order(broker):
+    broker.create_topic("t", partitions=4)
+    broker.publish_many("t", [ev(i, key=f"c{i % 5}") for i in range(100)])
+    for record in broker.read("t"):
+        assert record.partition == partition_for(record.event.key, 4)
+    for p in range(4):
+        per_key: dict[str, list[int]] = {}
+        for record in broker.read("t", p):
+            per_key.setdefault(record.event.key, []).append(record.event.data["i"])
+        assert all(v == sorted(v) for v in per_key.values())
+
+
+def test_key_hashing_is_stable_across_processes():
+    keys = ["a", "customer-42", "p007", "ü"]
+    code = ("from edalab.brokers import partition_for; "
+            f"print([partition_for(k, 7) for k in {keys!r}])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONHASHSEED": "123"}).stdout
+    assert out.strip() == str([partition_for(k, 7) for k in keys])
+
+
+def test_unkeyed_events_spread_round_robin(broker):
+    broker.create_topic("t", partitions=3)
+    broker.publish_many("t", [ev(i, key=None) for i in range(9)])
+    assert broker.end_offsets("t") == [3, 3, 3]
+
+
+def test_publish_returns_the_record_position(broker):
+    broker.create_topic("t", partitions=2)
+    first = broker.publish("t", ev(1, key="x"))
+    second = broker.publish("t", ev(2, key="x"))
+    assert (first.partition, first.offset + 1) == (second.partition, second.offset)
+    assert first.attempt == 1
+
+
+def test_poll_respects_max_events_and_ack_commits(broker):
+    broker.create_topic("t", partitions=2)
+    broker.publish_many("t", [ev(i, key=str(i)) for i in range(10)])
+    consumer = broker.subscribe("t", group="g")
+    batch = consumer.poll(max_events=4)
+    assert len(batch) == 4 and len(batch.events) == 4
+    assert all(r.attempt == 1 and r.topic == "t" for r in batch)
+    consumer.ack(batch)
+    assert sum(broker.lag("t", "g").values()) == 6
+    assert len(drain(consumer)) == 6
+    assert broker.lag("t", "g") == {0: 0, 1: 0}
+
+
+def test_poll_waits_up_to_timeout_and_wakes_on_publish(broker):
+    broker.create_topic("t")
+    consumer = broker.subscribe("t", group="g")
+    start = time.perf_counter()
+    assert len(consumer.poll(timeout=0.05)) == 0
+    assert time.perf_counter() - start >= 0.04
+    timer = threading.Timer(0.05, lambda: broker.publish("t", ev(1)))
+    timer.start()
+    batch = consumer.poll(timeout=5)
+    timer.join()
+    assert [r.event.id for r in batch] == ["e1"]
+
+
+def test_group_members_split_partitions_and_rebalance(broker):
+    broker.create_topic("t", partitions=4)
+    a = broker.subscribe("t", group="g")
+    assert a.assignment() == [0, 1, 2, 3]
+    b = broker.subscribe("t", group="g")
+    assert sorted(a.assignment() + b.assignment()) == [0, 1, 2, 3]
+    assert a.assignment() and b.assignment()
+    b.close()
+    assert a.assignment() == [0, 1, 2, 3]
+
+
+def test_groups_are_independent(broker):
+    broker.create_topic("t", partitions=2)
+    broker.publish_many("t", [ev(i, key=str(i)) for i in range(6)])
+    assert len(drain(broker.subscribe("t", group="billing"))) == 6
+    assert len(drain(broker.subscribe("t", group="audit"))) == 6
+    assert len(drain(broker.subscribe("t"))) == 6  # a private group
+
+
+def test_unacked_records_go_to_the_next_owner_with_attempt_two(broker):
+    broker.create_topic("t", partitions=1)
+    broker.publish_many("t", [ev(i) for i in range(5)])
+    crashed = broker.subscribe("t", group="g")
+    got = crashed.poll(max_events=3)
+    crashed.ack(got[:1])
+    crashed.close()  # a crash: records 1 and 2 were polled but never acked
+    survivor = broker.subscribe("t", group="g")
+    again = drain(survivor)
+    assert [(r.event.id, r.attempt) for r in again] == [
+        ("e1", 2), ("e2", 2), ("e3", 1), ("e4", 1)]
+
+
+def test_acked_records_are_not_delivered_again_after_rebalance(broker):
+    broker.create_topic("t", partitions=1)
+    broker.publish_many("t", [ev(i) for i in range(4)])
+    first = broker.subscribe("t", group="g")
+    batch = first.poll(max_events=4)
+    first.ack([batch[0], batch[2]])  # out of order: 0 and 2 done, 1 and 3 not
+    first.close()
+    second = broker.subscribe("t", group="g")
+    assert [r.event.id for r in drain(second)] == ["e1", "e3"]
+
+
+def test_nack_redelivers_then_dead_letters(broker):
+    broker.create_topic("t", partitions=1)
+    broker.publish("t", ev(1))
+    consumer = broker.subscribe("t", group="g", max_attempts=3)
+    attempts = []
+    while batch := consumer.poll():
+        for record in batch:
+            attempts.append(record.attempt)
+            consumer.nack(record, error=ValueError("amount is NaN"))
+    assert attempts == [1, 2, 3]
+    assert broker.lag("t", "g") == {0: 0}
+    [dead] = broker.read("t.dlq")
+    assert dead.event.id == "e1" and dead.event.data == {"i": 1}
+    ext = dead.event.extensions
+    assert ext["dlerror"] == "ValueError: amount is NaN"
+    assert (ext["dltopic"], ext["dlpartition"], ext["dloffset"], ext["dlattempts"],
+            ext["dlgroup"]) == ("t", 0, 0, 3, "g")
+
+
+def test_nack_keeps_other_records_flowing(broker):
+    broker.create_topic("t", partitions=1)
+    broker.publish_many("t", [ev(i) for i in range(3)])
+    consumer = broker.subscribe("t", group="g")
+    batch = consumer.poll()
+    consumer.nack(batch[1], error="boom")
+    consumer.ack([batch[0], batch[2]])
+    assert broker.lag("t", "g") == {0: 2}
+    [retry] = consumer.poll()
+    assert (retry.event.id, retry.attempt) == ("e1", 2)
+    consumer.ack([retry])
+    assert broker.lag("t", "g") == {0: 0}
+
+
+def test_stale_nack_is_ignored(broker):
+    broker.create_topic("t")
+    broker.publish("t", ev(1))
+    consumer = broker.subscribe("t", group="g")
+    [record] = consumer.poll()
+    consumer.nack(record, error="x")
+    consumer.nack(record, error="x")  # twice: only one redelivery
+    assert [r.attempt for r in drain(consumer)] == [2]
+
+
+def test_seek_replays_from_beginning_offset_or_time(broker):
+    broker.create_topic("t", partitions=1)
+    broker.publish_many("t", [ev(i) for i in range(5)])
+    consumer = broker.subscribe("t", group="g")
+    drain(consumer)
+    consumer.seek("beginning")
+    assert [r.event.id for r in drain(consumer)] == ["e0", "e1", "e2", "e3", "e4"]
+    consumer.seek(3)
+    assert [r.event.id for r in drain(consumer)] == ["e3", "e4"]
+    from datetime import timedelta
+    consumer.seek(T0 + timedelta(seconds=1.5))
+    assert [r.event.id for r in drain(consumer)] == ["e2", "e3", "e4"]
+    consumer.seek("end")
+    assert drain(consumer) == []
+    with pytest.raises(ValueError, match="outside"):
+        consumer.seek(99)
+
+
+def test_lag_counts_uncommitted_per_partition(broker):
+    broker.create_topic("t", partitions=2)
+    consumer = broker.subscribe("t", group="g")
+    broker.publish_many("t", [ev(i, key=str(i)) for i in range(8)])
+    assert sum(consumer.lag().values()) == 8
+    consumer.poll(max_events=3)  # polled, not acked: still lag
+    assert sum(consumer.lag().values()) == 8
+
+
+def test_start_latest_skips_history(broker):
+    broker.create_topic("t")
+    broker.publish_many("t", [ev(i) for i in range(3)])
+    consumer = broker.subscribe("t", group="new", start="latest")
+    broker.publish("t", ev(9))
+    assert [r.event.id for r in drain(consumer)] == ["e9"]
+
+
+def test_closed_consumer_cannot_poll(broker):
+    broker.create_topic("t")
+    consumer = broker.subscribe("t", group="g")
+    consumer.close()
+    with pytest.raises(ConsumerClosedError):
+        consumer.poll()
+
+
+def test_concurrent_producers_and_consumers_lose_nothing(broker):
+    broker.create_topic("t", partitions=4)
+    n_threads, per_thread = 4, 2000
+    seen: list[str] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def produce(t: int) -> None:
+        for i in range(0, per_thread, 100):
+            broker.publish_many("t", [ev(t * per_thread + j, key=str(j % 13))
+                                      for j in range(i, i + 100)])
+
+    def consume() -> None:
+        consumer = broker.subscribe("t", group="g")
+        while not done.is_set() or sum(consumer.lag().values()):
+            batch = consumer.poll(200, timeout=0.01)
+            with lock:
+                seen.extend(e.id for e in batch.events)
+            consumer.ack(batch)
+        consumer.close()
+
+    consumers = [threading.Thread(target=consume) for _ in range(2)]
+    producers = [threading.Thread(target=produce, args=(t,)) for t in range(n_threads)]
+    for th in consumers + producers:
+        th.start()
+    for th in producers:
+        th.join()
+    done.set()
+    for th in consumers:
+        th.join(timeout=30)
+    assert sorted(seen) == sorted(f"e{i}" for i in range(n_threads * per_thread))

@@ -1,0 +1,152 @@
+"""The Event envelope: CloudEvents attributes, immutability, JSON round trip, clear errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from cloudevents.core.formats.json import JSONFormat
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edalab import Event, EventError
+
+T0 = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+def make(**changes):
+    fields = dict(type="card.tx", source="/pos/1", data={"amount": 12.5}, key="c1", time=T0,
+                  id="tx-1")
+    fields.update(changes)
+    return Event(**fields)
+
+
+def test_event_has_cloudevents_attributes():
+    e = make(subject="card/1", extensions={"traceparent": "00-abc", "priority": 2})
+    assert (e.specversion, e.id, e.source, e.type, e.subject) == ("1.0", "tx-1", "/pos/1",
+                                                                  "card.tx", "card/1")
+    assert e.time == T0 and e.datacontenttype == "application/json"
+    assert e.extensions == {"traceparent": "00-abc", "priority": 2}
+
+
+def test_id_is_generated_and_unique_when_absent():
+    ids = {Event("t", "/s").id for _ in range(1000)}
+    assert len(ids) == 1000
+
+
+def test_event_is_immutable():
+    e = make()
+    with pytest.raises(AttributeError, match="immutable"):
+        e.type = "other"
+    with pytest.raises(AttributeError):
+        del e.data
+    assert e.replace(type="other").type == "other" and e.type == "card.tx"
+
+
+def test_json_round_trip_is_exact():
+    e = make(subject="s", extensions={"flag": True, "n": 3, "tag": "x"})
+    assert Event.from_json(e.to_json()) == e
+
+
+def test_binary_data_round_trips_as_data_base64():
+    e = make(data=b"\x00\x01binary", datacontenttype="application/octet-stream")
+    doc = json.loads(e.to_json())
+    assert "data_base64" in doc and "data" not in doc
+    assert Event.from_json(e.to_json()).data == b"\x00\x01binary"
+
+
+def test_time_is_normalised_to_utc():
+    paris = timezone(timedelta(hours=2))
+    e = make(time=datetime(2024, 5, 1, 14, 30, tzinfo=paris))
+    assert e.time == datetime(2024, 5, 1, 12, 30, tzinfo=UTC) and e.time.tzinfo is UTC
+    assert json.loads(e.to_json())["time"] == "2024-05-01T12:30:00Z"
+
+
+def test_pandas_timestamp_becomes_a_plain_datetime():
+    import pandas as pd
+
+    e = make(time=pd.Timestamp("2024-05-01 12:30", tz="UTC"))
+    assert type(e.time) is datetime
+
+
+def test_int_key_is_stored_as_string():
+    assert make(key=42).key == "42"
+
+
+def test_official_cloudevents_sdk_parses_our_json():
+    e = make(subject="card/1", extensions={"priority": 2})
+    parsed = JSONFormat().read(None, e.to_json())  # the SDK validates attribute names too
+    attrs = parsed.get_attributes()
+    assert attrs["id"] == "tx-1" and attrs["type"] == "card.tx"
+    assert attrs["source"] == "/pos/1" and attrs["subject"] == "card/1"
+    assert attrs["partitionkey"] == "c1" and attrs["priority"] == 2
+    assert attrs["time"] == T0
+    assert parsed.get_data() == {"amount": 12.5}
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"type": None}, "type"),
+    ({"type": ""}, "type"),
+    ({"source": 3}, "source"),
+    ({"id": ""}, "id"),
+    ({"subject": 1}, "subject"),
+    ({"key": 1.5}, "key"),
+    ({"time": datetime(2024, 1, 1)}, "time"),
+    ({"time": "2024-01-01"}, "time"),
+    ({"extensions": {"Bad-Name": 1}}, "Bad-Name"),
+    ({"extensions": {"waytoolongextensionname": 1}}, "waytoolongextensionname"),
+    ({"extensions": {"type": "x"}}, "type"),
+    ({"extensions": {"ratio": 0.5}}, "ratio"),
+])
+def test_bad_input_raises_event_error_naming_the_field(changes, field):
+    with pytest.raises(EventError) as info:
+        make(**changes)
+    assert info.value.field == field and field in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("not json", "event"),
+    ("[1, 2]", "event"),
+    ('{"specversion": "1.0", "id": "1", "source": "/s"}', "type"),
+    ('{"specversion": "1.0", "id": "1", "type": "t"}', "source"),
+    ('{"specversion": "0.3", "id": "1", "type": "t", "source": "/s"}', "specversion"),
+    ('{"specversion": "1.0", "id": "1", "type": "t", "source": "/s", "time": "yesterday"}',
+     "time"),
+    ('{"specversion": "1.0", "id": "1", "type": "t", "source": "/s", '
+     '"time": "2024-01-01T00:00:00"}', "time"),
+])
+def test_from_json_rejects_malformed_input(text, field):
+    with pytest.raises(EventError) as info:
+        Event.from_json(text)
+    assert info.value.field == field
+
+
+def test_unserialisable_data_is_an_event_error():
+    with pytest.raises(EventError, match="data"):
+        make(data={"x": object()}).to_json()
+
+
+def test_events_pickle_for_worker_processes():
+    e = make()
+    assert pickle.loads(pickle.dumps(e)) == e
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=4),
+    max_leaves=12,
+)
+
+
+@given(data=json_values, key=st.none() | st.text(min_size=1, max_size=10),
+       micros=st.integers(0, 10**15))
+def test_round_trip_property(data, key, micros):
+    e = Event("t", "/s", data, key=key, time=datetime(1990, 1, 1, tzinfo=UTC)
+              + timedelta(microseconds=micros))
+    back = Event.from_json(e.to_json())
+    assert back == e or (data is None and back.data is None)
