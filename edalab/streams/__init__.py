@@ -1,0 +1,21 @@
+"""Simulated event streams and replay: each simulator returns a seeded pandas DataFrame, and a
+converter turns it into `Event`s in event-time order."""
+
+from edalab.streams.power_sensors import (
+    SensorGroup,
+    power_sensors,
+    sensor_events,
+    sensor_registry,
+)
+from edalab.streams.replay import Replay, replay
+from edalab.streams.transactions import (
+    label_events,
+    transaction_events,
+    transaction_profiles,
+    transactions,
+)
+from edalab.streams.vitals import vitals, vitals_episodes, vitals_events
+
+__all__ = ["Replay", "SensorGroup", "label_events", "power_sensors", "replay", "sensor_events",
+           "sensor_registry", "transaction_events", "transaction_profiles", "transactions",
+           "vitals", "vitals_episodes", "vitals_events"]

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import importlib.util
+
+import pandas as pd
+import pytest
+
+from edalab.cli import main as edalab
+from edalab.streams.power_sensors import power_sensors
+from edalab.streams.simulate_cli import main
+
+HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
+
+
+def test_sensors_csv_holds_what_the_simulator_returns(tmp_path):
+    out = tmp_path / "sensors.csv"
+    assert main(["sensors", "--sensors", "3", "--duration", "30", "--period-ms", "500",
+                 "--seed", "4", "--out", str(out), "--quiet"]) == 0
+    expected = power_sensors(n_sensors=3, duration=30, period_ms=500, seed=4)
+    pd.testing.assert_frame_equal(pd.read_csv(out), expected, check_dtype=False)
+
+
+def test_same_seed_writes_the_same_file_other_seed_another(tmp_path):
+    def run(name, seed):
+        out = tmp_path / name
+        edalab(["simulate", "sensors", "--sensors", "2", "--duration", "1min", "--seed", seed,
+                "--out", str(out), "--quiet"])
+        return out.read_bytes()
+
+    assert run("a.csv", "1") == run("b.csv", "1") != run("c.csv", "2")
+
+
+def test_transactions_and_vitals_are_written(tmp_path):
+    tx, vit = tmp_path / "tx.csv", tmp_path / "vitals.csv"
+    assert main(["transactions", "--customers", "5", "--terminals", "10", "--days", "2",
+                 "--seed", "1", "--out", str(tx), "--quiet"]) == 0
+    assert main(["vitals", "--patients", "2", "--hours", "2", "--seed", "1",
+                 "--out", str(vit), "--quiet"]) == 0
+    assert "TX_FRAUD" in pd.read_csv(tx).columns
+    assert len(pd.read_csv(vit)) > 0
+
+
+def test_progress_bar_goes_to_stderr(tmp_path, capsys):
+    assert main(["sensors", "--duration", "10", "--out", str(tmp_path / "s.csv")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "writing s.csv" in captured.err
+
+
+def test_compressed_csv_by_suffix(tmp_path):
+    out = tmp_path / "sensors.csv.gz"
+    assert main(["sensors", "--duration", "10", "--out", str(out), "--quiet"]) == 0
+    assert out.read_bytes()[:2] == b"\x1f\x8b"
+    assert len(pd.read_csv(out)) == 100
+
+
+@pytest.mark.skipif(HAS_PYARROW, reason="pyarrow is installed")
+def test_parquet_without_pyarrow_says_how_to_install_it(tmp_path, capsys):
+    out = tmp_path / "sensors.parquet"
+    assert main(["sensors", "--out", str(out)]) == 1
+    assert "pip install pyarrow" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="needs pyarrow")
+def test_parquet_round_trips(tmp_path):
+    out = tmp_path / "sensors.parquet"
+    assert main(["sensors", "--duration", "10", "--out", str(out), "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), power_sensors(duration=10),
+                                  check_dtype=False)
+
+
+def test_unknown_kind_is_a_usage_error(capsys):
+    assert main(["weather", "--out", "w.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown kind 'weather'" in err and "transactions, vitals, sensors" in err
+
+
+def test_unknown_suffix_is_a_usage_error(tmp_path, capsys):
+    assert main(["sensors", "--out", str(tmp_path / "s.xlsx")]) == 2
+    assert ".parquet" in capsys.readouterr().err
+
+
+def test_missing_out_and_bad_values_fail_without_traceback(tmp_path, capsys):
+    assert main(["sensors"]) == 2
+    assert main(["sensors", "--sensors", "many", "--out", str(tmp_path / "s.csv")]) == 2
+    assert main(["sensors", "--duration", "-5", "--out", str(tmp_path / "s.csv")]) == 1
+    assert "duration" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_help_lists_kinds_and_options(capsys):
+    assert main(["--help"]) == 0
+    assert "sensors" in capsys.readouterr().out
+    assert main(["sensors", "--help"]) == 0
+    assert "--period-ms" in capsys.readouterr().out
