@@ -272,7 +272,13 @@ class App:
                 rest = events[i + 1:]
         out = [r for r in results if r is not None]
         if out and any(r.__class__ is not Event for r in out):
-            out = [e for r in out for e in _as_events(r, h.name)]
+            out = []
+            for i, r in enumerate(results):
+                try:
+                    out += _as_events(r, h.name)
+                except HandlerError as exc:  # a bad return value fails that event only
+                    failed.append((i, exc))
+            failed.sort(key=lambda item: item[0])
         done = time.perf_counter()
         stats = h.stats
         stats.busy_seconds += done - t0

@@ -71,6 +71,7 @@ class RunStats:
                 "events_in": h.events_in, "events_out": h.events_out, "errors": h.errors,
                 "dead_letters": h.dead_letters,
                 "events_per_s": h.events_in / self.wall_seconds if self.wall_seconds else np.nan,
+                "busy_s": h.busy_seconds,
                 f"p50_{unit}": p50, f"p95_{unit}": p95, f"p99_{unit}": p99,
                 "lag": sum(self.lag.get(f"{h.topic}/{h.group}", {}).values()),
             })

@@ -1,0 +1,174 @@
+"""App: handlers, outputs, failures and dead letters, clocks, run statistics."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from edalab import App, Event, MemoryBroker
+from edalab.runtime import HandlerError
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def readings(n: int, keys: int = 3, start: int = 0) -> list[Event]:
+    return [Event("reading", "/sensors", {"i": i, "watts": float(i % 50)}, key=f"s{i % keys}",
+                  id=f"r{i}", time=T0 + timedelta(seconds=i)) for i in range(start, start + n)]
+
+
+def test_pipeline_of_two_handlers_chains_through_topics():
+    app = App(partitions=2)
+    totals: dict[str, float] = {}
+
+    @app.handler("readings", output="kilowatts")
+    def to_kw(event):
+        return event.replace(type="kilowatt", data={"kw": event.data["watts"] / 1000})
+
+    @app.handler("kilowatts")
+    def accumulate(event):
+        totals[event.key] = totals.get(event.key, 0.0) + event.data["kw"]
+
+    app.source("readings", readings(300))
+    stats = app.run()
+    frame = stats.to_frame()
+    assert frame.loc["to_kw", "events_out"] == 300
+    assert frame.loc["accumulate", "events_in"] == 300
+    assert math.isclose(sum(totals.values()), sum(i % 50 for i in range(300)) / 1000)
+    assert stats.final_lag == 0 and stats.stopped_by == "drained"
+
+
+def test_handler_may_return_several_events_and_route_them():
+    app = App()
+
+    @app.handler("readings", output=lambda e: "high" if e.data["watts"] > 40 else "low")
+    def split(event):
+        return [event, event.replace(id=event.id + "-copy")]
+
+    app.source("readings", readings(100))
+    app.run()
+    assert len(app.broker.read("high")) == 2 * sum(i % 50 > 40 for i in range(100))
+    assert len(app.broker.read("high")) + len(app.broker.read("low")) == 200
+
+
+def test_failing_handler_dead_letters_and_the_app_keeps_running():
+    app = App()
+    processed = []
+
+    @app.handler("readings", max_attempts=2)
+    def strict(event):
+        if event.data["i"] % 10 == 3:
+            raise ValueError(f"bad reading {event.id}")
+        processed.append(event.id)
+
+    app.source("readings", readings(100))
+    stats = app.run()
+    row = stats.to_frame().loc["strict"]
+    assert len(processed) == 90 and row["dead_letters"] == 10 and row["errors"] == 20
+    assert stats.dead_letters == 10 and stats.final_lag == 0
+    dead = app.broker.read("readings.dlq")
+    assert {r.event.id for r in dead} == {f"r{i}" for i in range(3, 100, 10)}
+    assert dead[0].event.extensions["dlerror"] == "ValueError: bad reading r3"
+
+
+def test_handler_returning_a_non_event_is_dead_lettered_with_a_clear_error():
+    app = App()
+
+    @app.handler("readings", output="out", max_attempts=1)
+    def wrong(event):
+        return {"not": "an event"}
+
+    app.source("readings", readings(3))
+    app.run()
+    dead = app.broker.read("readings.dlq")
+    assert len(dead) == 3
+    assert "returned dict" in dead[0].event.extensions["dlerror"]
+
+
+def test_events_without_an_output_topic_are_an_error():
+    app = App()
+    app.handler("readings")(lambda event: event)
+    app.source("readings", readings(1))
+    with pytest.raises(HandlerError, match="no output topic"):
+        app.run()
+
+
+def test_virtual_time_makes_runs_reproducible():
+    def run_once():
+        app = App(partitions=3)
+        seen = []
+
+        @app.handler("readings", output="flags")
+        def flag(event):
+            seen.append(app.now())
+            if event.data["watts"] > 45:
+                return event.replace(type="flag")
+
+        app.source("readings", readings(2000, keys=7))
+        stats = app.run(batch_size=100)
+        cols = ["events_in", "events_out", "p50_s", "p95_s", "p99_s", "lag"]
+        return stats.to_frame()[cols], seen, stats.timeline[["step", "clock", "lag"]]
+
+    a, b = run_once(), run_once()
+    assert a[0].equals(b[0]) and a[1] == b[1] and a[2].equals(b[2])
+    assert a[0].loc["flag", "p99_s"] > 0  # events wait while the frontier moves on
+    assert a[1][-1] == T0 + timedelta(seconds=1999)
+
+
+def test_wall_clock_measures_real_latency():
+    app = App()
+    app.handler("readings")(lambda event: None)
+    app.source("readings", readings(500))
+    stats = app.run(clock="wall")
+    frame = stats.to_frame()
+    assert stats.clock == "wall" and 0 < frame.loc["<lambda>", "p50_ms"] < 10_000
+    assert stats.throughput > 0
+
+
+def test_sources_are_merged_in_event_time_order():
+    app = App()
+    order = []
+    app.handler("a", group="ga")(lambda e: order.append(e.time))
+    app.handler("b", group="gb")(lambda e: order.append(e.time))
+    app.source("a", readings(50, start=0)[::2])
+    app.source("b", readings(50, start=0)[1::2])
+    app.run(batch_size=7)
+    assert len(order) == 50
+
+
+def test_max_events_stops_early():
+    app = App()
+    app.handler("readings")(lambda e: None)
+    app.source("readings", iter(readings(1000)))
+    stats = app.run(max_events=250, batch_size=100)
+    assert stats.source_events == 250 and stats.stopped_by == "max_events"
+
+
+def test_run_on_a_given_broker_with_existing_topics():
+    broker = MemoryBroker()
+    broker.create_topic("readings", partitions=4)
+    app = App(broker)
+    app.handler("readings")(lambda e: None)
+    app.source("readings", readings(40))
+    app.run()
+    assert broker.partitions("readings") == 4 and broker.lag("readings", "<lambda>") == {
+        0: 0, 1: 0, 2: 0, 3: 0}
+
+
+def test_handler_test_runs_one_event_without_a_broker():
+    app = App()
+
+    @app.handler("readings", output="out")
+    def double(event):
+        return [event, event]
+
+    assert len(double.test(readings(1)[0])) == 2
+
+
+def test_stats_render_as_text_and_html():
+    app = App()
+    app.handler("readings")(lambda e: None)
+    app.source("readings", readings(10))
+    stats = app.run(progress=True)
+    assert "10 source events" in str(stats) and "<table" in stats._repr_html_()
