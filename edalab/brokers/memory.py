@@ -317,7 +317,10 @@ class MemoryConsumer:
 
     def lag(self) -> dict[int, int]:
         """Per partition: appended but not yet committed by this consumer's group."""
-        return self._broker.lag(self.topic, self.group)
+        with self._broker._lock:
+            return {p: len(log) - cursor.committed
+                    for p, (log, cursor) in enumerate(zip(self._logs, self._cursors,
+                                                          strict=True))}
 
     def assignment(self) -> list[int]:
         """The partitions this member owns now."""

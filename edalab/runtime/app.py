@@ -24,14 +24,11 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from itertools import islice
 from operator import attrgetter
 from typing import Any
-
-import numpy as np
-import pandas as pd
 
 from edalab.brokers.base import Batch, Broker, Consumer, Record, dead_letter_topic
 from edalab.brokers.memory import MemoryBroker
@@ -104,18 +101,18 @@ class App:
     partitions
         Partitions of the topics the app creates (sources, handler inputs and outputs) when
         the broker does not have them yet.
-    latency_every
-        Latency percentiles are computed from every k-th event of each batch (a systematic
-        sample; 1 measures every event).
+    latency_samples
+        Latency percentiles come from a systematic sample of at most this many events per
+        polled batch (evenly spaced), so measuring costs little per event.
     """
 
     def __init__(self, broker: Broker | None = None, *, partitions: int = 1,
-                 latency_every: int = 4):
-        if latency_every < 1:
-            raise ValueError(f"latency_every must be >= 1, got {latency_every}")
+                 latency_samples: int = 64):
+        if latency_samples < 1:
+            raise ValueError(f"latency_samples must be >= 1, got {latency_samples}")
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.partitions = partitions
-        self.latency_every = latency_every
+        self.latency_samples = latency_samples
         self.handlers: list[Handler] = []
         self._sources: list[tuple[str, Iterable[Event]]] = []
         self.clock: Clock = VirtualClock()
@@ -169,7 +166,7 @@ class App:
                 h.consumer = self.broker.subscribe(h.topic, h.group,
                                                    max_attempts=h.max_attempts)
             h.stats = HandlerStats(h.name, h.topic, h.group)
-        feed = self._merged_sources()
+        take = self._feeder()
         total = _known_length(self._sources) if max_events is None else max_events
         bar = None
         if progress:
@@ -180,13 +177,14 @@ class App:
         published = 0
         timeline: list[tuple] = []
         stopped_by = "drained"
-        exhausted = feed is None
+        exhausted = take is None
+        streams = [f"{h.topic}/{h.group}" for h in self.handlers]
         step = 0
         while True:
             if not exhausted:
                 room = batch_size if max_events is None else min(batch_size,
                                                                  max_events - published)
-                chunk = list(islice(feed, room)) if room > 0 else []
+                chunk = take(room) if room > 0 else []
                 if len(chunk) < batch_size or room <= 0:
                     exhausted = True
                     if max_events is not None and published + len(chunk) >= max_events:
@@ -200,8 +198,8 @@ class App:
             for h in self.handlers:
                 handled += self._step(h, batch_size, virtual)
             step += 1
-            lags = {f"{h.topic}/{h.group}": sum(h.consumer.lag().values())
-                    for h in self.handlers}
+            lags = {stream: sum(h.consumer.lag().values())
+                    for stream, h in zip(streams, self.handlers, strict=True)}
             timeline.append((step, time.perf_counter() - started, self.clock.now(), published,
                              lags))
             if exhausted and not handled and not any(lags.values()):
@@ -224,14 +222,26 @@ class App:
             if isinstance(h.output, str):
                 self.topic(h.output)
 
-    def _merged_sources(self) -> Iterator[Event] | Iterator[tuple[str, Event]] | None:
-        """One source: its events. Several: (topic, event) pairs merged by event time."""
+    def _feeder(self) -> Callable[[int], list] | None:
+        """``take(n)``: the next n source items. One source gives its events (a list is
+        sliced, not iterated); several give (topic, event) pairs merged by event time."""
         if not self._sources:
             return None
         if len(self._sources) == 1:
-            return iter(self._sources[0][1])
-        tagged = [((topic, e) for e in events) for topic, events in self._sources]
-        return heapq.merge(*tagged, key=lambda item: item[1].time)
+            events = self._sources[0][1]
+            if isinstance(events, list):
+                position = 0
+
+                def take_slice(n: int) -> list:
+                    nonlocal position
+                    position += n
+                    return events[position - n:position]
+                return take_slice
+            iterator = iter(events)
+        else:
+            tagged = [((topic, e) for e in events) for topic, events in self._sources]
+            iterator = heapq.merge(*tagged, key=lambda item: item[1].time)
+        return lambda n: list(islice(iterator, n))
 
     def _publish(self, chunk: list, virtual: bool) -> None:
         if len(self._sources) == 1:
@@ -270,8 +280,12 @@ class App:
                 failed.append((i, exc))
                 results.append(None)
                 rest = events[i + 1:]
-        out = [r for r in results if r is not None]
-        if out and any(r.__class__ is not Event for r in out):
+        nothing = results.count(None)  # C-level scans: sinks return None for every event
+        if nothing == len(results):
+            out = []
+        else:
+            out = results if not nothing else [r for r in results if r is not None]
+        if out and not _all_events(out):
             out = []
             for i, r in enumerate(results):
                 try:
@@ -298,15 +312,11 @@ class App:
         else:
             consumer.ack(batch)
         stats.events_in += len(events)
-        every = self.latency_every
-        if virtual:
-            now = (self.clock.now() - _EPOCH).total_seconds()
-            sample = events[::every]
-            times = np.fromiter(((e.time - _EPOCH).total_seconds() for e in sample), float,
-                                len(sample))
-            stats.latencies.append(now - times)
-        else:
-            stats.latencies.append(done - np.asarray(batch.timestamps[::every]))
+        sample = slice(None, None, max(1, len(events) // self.latency_samples))
+        if virtual:  # how far the stream's clock had moved past each event's own time
+            stats.sample(self.clock.now(), [e.time for e in events[sample]])
+        else:  # broker append to handler done, in seconds
+            stats.sample(done, batch.timestamps[sample])
         return len(events)
 
     def _emit(self, h: Handler, out: list[Event]) -> None:
@@ -322,20 +332,15 @@ class App:
     def _stats(self, wall: float, published: int, timeline: list[tuple],
                stopped_by: str) -> RunStats:
         lag = {f"{h.topic}/{h.group}": h.consumer.lag() for h in self.handlers}
-        streams = list(lag)
-        frame = pd.DataFrame({
-            "step": [row[0] for row in timeline for _ in streams],
-            "wall_seconds": [row[1] for row in timeline for _ in streams],
-            "clock": pd.DatetimeIndex([row[2] for row in timeline for _ in streams]),
-            "published": [row[3] for row in timeline for _ in streams],
-            "stream": [k for _ in timeline for k in streams],
-            "lag": [row[4][k] for row in timeline for k in streams],
-        })
         dead = sum(len(self.broker.read(dead_letter_topic(t)))
                    for t in {h.topic for h in self.handlers}
                    if dead_letter_topic(t) in self.broker.topics())
         return RunStats(self.clock.name, wall, published, [h.stats for h in self.handlers],
-                        lag, dead, frame, stopped_by)
+                        lag, dead, timeline, stopped_by)
+
+
+def _all_events(items: list) -> bool:
+    return set(map(type, items)) == {Event}
 
 
 def _known_length(sources: list[tuple[str, Iterable[Event]]]) -> int | None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["HandlerStats", "RunStats"]
+
+
+def _seconds(times: list) -> np.ndarray:
+    """Floats as they are; datetimes as seconds since the epoch."""
+    if times and isinstance(times[0], datetime):
+        return pd.DatetimeIndex(times).as_unit("us").asi8 / 1e6
+    return np.asarray(times, dtype=float)
 
 
 @dataclass
@@ -27,11 +35,22 @@ class HandlerStats:
     errors: int = 0
     dead_letters: int = 0
     busy_seconds: float = 0.0
-    latencies: list[np.ndarray] = field(default_factory=list, repr=False)
+    _starts: list = field(default_factory=list, repr=False)  # sampled events' start times
+    _ends: list = field(default_factory=list, repr=False)  # one end time per sampled batch
+    _counts: list[int] = field(default_factory=list, repr=False)
+
+    def sample(self, end: float | datetime, starts: list) -> None:
+        """Record a batch's sampled start times and its end (cheap: no per-event math)."""
+        self._starts += starts
+        self._ends.append(end)
+        self._counts.append(len(starts))
 
     def latency(self) -> np.ndarray:
-        """All latency samples (seconds)."""
-        return np.concatenate(self.latencies) if self.latencies else np.empty(0)
+        """All latency samples, in seconds."""
+        if not self._ends:
+            return np.empty(0)
+        ends = np.repeat(_seconds(self._ends), self._counts)
+        return ends - _seconds(self._starts)
 
 
 @dataclass
@@ -44,8 +63,23 @@ class RunStats:
     handlers: list[HandlerStats]
     lag: dict[str, dict[int, int]]
     dead_letters: int
-    timeline: pd.DataFrame = field(repr=False)
+    steps: list[tuple] = field(repr=False, default_factory=list)
     stopped_by: str = "drained"
+
+    @property
+    def timeline(self) -> pd.DataFrame:
+        """One row per run-loop step and handler stream (``topic/group``): wall seconds, the
+        app's clock, source events published so far, and the stream's lag after the step."""
+        streams = list(self.lag)
+        steps = self.steps
+        return pd.DataFrame({
+            "step": [row[0] for row in steps for _ in streams],
+            "wall_seconds": [row[1] for row in steps for _ in streams],
+            "clock": pd.DatetimeIndex([row[2] for row in steps for _ in streams]),
+            "published": [row[3] for row in steps for _ in streams],
+            "stream": [k for _ in steps for k in streams],
+            "lag": [row[4][k] for row in steps for k in streams],
+        })
 
     @property
     def throughput(self) -> float:
