@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
 
 import pandas as pd
 import pytest
@@ -9,7 +8,6 @@ from edalab.cli import main as edalab
 from edalab.streams.power_sensors import power_sensors
 from edalab.streams.simulate_cli import main
 
-HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
 
 
 def test_sensors_csv_holds_what_the_simulator_returns(tmp_path):
@@ -53,15 +51,6 @@ def test_compressed_csv_by_suffix(tmp_path):
     assert len(pd.read_csv(out)) == 100
 
 
-@pytest.mark.skipif(HAS_PYARROW, reason="pyarrow is installed")
-def test_parquet_without_pyarrow_says_how_to_install_it(tmp_path, capsys):
-    out = tmp_path / "sensors.parquet"
-    assert main(["sensors", "--out", str(out)]) == 1
-    assert "pip install pyarrow" in capsys.readouterr().err
-    assert not out.exists()
-
-
-@pytest.mark.skipif(not HAS_PYARROW, reason="needs pyarrow")
 def test_parquet_round_trips(tmp_path):
     out = tmp_path / "sensors.parquet"
     assert main(["sensors", "--duration", "10", "--out", str(out), "--quiet"]) == 0
