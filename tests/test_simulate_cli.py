@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-
 import pandas as pd
-import pytest
 
 from edalab.cli import main as edalab
 from edalab.streams.power_sensors import power_sensors
 from edalab.streams.simulate_cli import main
-
 
 
 def test_sensors_csv_holds_what_the_simulator_returns(tmp_path):
