@@ -53,7 +53,7 @@ class HandlerStats:
         return ends - _seconds(self._starts)
 
 
-@dataclass
+@dataclass(repr=False)
 class RunStats:
     """What `App.run` returns. `to_frame()` gives one row per handler."""
 
@@ -121,6 +121,8 @@ class RunStats:
         with pd.option_context("display.width", 120, "display.max_columns", 20,
                                "display.float_format", "{:,.3f}".format):
             return f"{self.summary()}\n{self.to_frame().to_string()}"
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         return f"<p>{self.summary()}</p>" + self.to_frame().to_html(float_format="{:,.3f}".format)

@@ -1,0 +1,215 @@
+"""The notebooks in a real browser: JupyterLab + Debian Chromium driven by Playwright.
+
+nbval checks what a notebook computes; this checks what a reader sees: the cells run in
+JupyterLab's own kernel and front end, and every plotly chart is drawn (an SVG, not an error).
+
+Needs `jupyterlab` and `playwright` (pip) and Chromium (`apt-get install -y chromium`, used at
+/usr/bin/chromium or $EDALAB_CHROMIUM). Without them the test is skipped on a developer's machine
+and fails in CI (CI=true), so a missing install cannot pass for a green run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+CHROMIUM = os.environ.get("EDALAB_CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run",
+               "--disable-quic"]
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+WIDGET_ERRORS = ("Error displaying widget", "Model not found", "Loading widget...")
+# A chart is the output element itself (plotly's mimetype renderer) or inside it (a widget).
+PLOT = ".jp-OutputArea-child .js-plotly-plot"
+# JupyterLab user settings for the run: every cell rendered (the default windowing defers cells
+# far below the viewport), and no news or update pop-ups (no network calls, clean screenshots).
+SETTINGS = {
+    "notebook-extension/tracker": {"windowingMode": "none"},
+    "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+def _stored_charts(path: Path) -> int:
+    """How many plotly charts the committed notebook shows: the run must draw as many."""
+    nb = json.loads(path.read_text())
+    return sum(PLOTLY_MIME in output.get("data", {})
+               for cell in nb["cells"] if cell["cell_type"] == "code"
+               for output in cell.get("outputs", []))
+
+
+NAMES = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _missing_tools() -> list[str]:
+    missing = []
+    if importlib.util.find_spec("jupyterlab") is None:
+        missing.append("jupyterlab (pip install jupyterlab)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("playwright (pip install playwright)")
+    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        missing.append(f"chromium at {CHROMIUM} (apt-get install -y chromium)")
+    return missing
+
+
+@pytest.fixture(scope="module")
+def tools() -> None:
+    missing = _missing_tools()
+    if missing:
+        message = "browser check needs " + ", ".join(missing)
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message + " (CI must install them)", pytrace=False)
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _without_outputs(source: Path, target: Path) -> None:
+    """Copy a notebook with its stored outputs removed, so every chart seen comes from the run."""
+    nb = json.loads(source.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    target.write_text(json.dumps(nb, indent=1))
+
+
+@pytest.fixture(scope="module")
+def lab(tools, tmp_path_factory):
+    """A JupyterLab server on a free loopback port, serving copies of the notebooks."""
+    root = tmp_path_factory.mktemp("lab")
+    for name in NAMES:
+        _without_outputs(NOTEBOOKS / name, root / name)
+    for plugin, values in SETTINGS.items():
+        path = root / ".settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
+               JUPYTER_RUNTIME_DIR=str(root / ".runtime"))
+    log = (root / "jupyterlab.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                pytest.fail("JupyterLab exited:\n" + (root / "jupyterlab.log").read_text())
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            if time.monotonic() > deadline:
+                pytest.fail("JupyterLab did not answer /api/status within 60 s")
+            time.sleep(0.25)
+        yield base, token, root
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tools):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_and_draws_its_charts(name, lab, browser, tmp_path):
+    base, token, _ = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{base}/lab/tree/{name}?token={token}&reset", timeout=60_000)
+        # The toolbar says idle before a kernel exists; the status bar names the kernel.
+        page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\(ipykernel\) \| Idle")
+                     ).first.wait_for(timeout=60_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
+        page.locator('[data-command="runmenu:run-all"]').first.click()
+
+        expected = _stored_charts(NOTEBOOKS / name)
+        plots = page.locator(PLOT)
+        deadline = time.monotonic() + 120
+        while plots.count() < expected or _busy(page):
+            assert time.monotonic() < deadline, (
+                f"after 120 s: {plots.count()} of {expected} charts, "
+                f"kernel busy: {_busy(page)}")
+            page.wait_for_timeout(250)
+
+        text = page.locator(".jp-NotebookPanel").inner_text()
+        assert "Traceback (most recent call last)" not in text, "a cell raised"
+        for error in WIDGET_ERRORS:
+            assert error not in text
+        assert plots.count() == expected
+        points = page.evaluate(
+            f"() => [...document.querySelectorAll('{PLOT}')]"
+            ".map(p => p.data.reduce((n, t) =>"
+            " n + (t.x || t.y || t.z || t.values || []).length, 0))")
+        assert all(n > 0 for n in points), f"a chart has no points: {points}"
+        for i in range(expected):
+            plot = plots.nth(i)
+            plot.scroll_into_view_if_needed()
+            assert plot.locator("svg.main-svg").first.is_visible()
+            box = plot.bounding_box()
+            assert box and box["width"] > 300 and box["height"] > 150, box
+            chart = tmp_path / f"{Path(name).stem}-chart{i + 1}.png"
+            plot.screenshot(path=str(chart))
+            _keep(chart)
+        shot = tmp_path / (Path(name).stem + ".png")
+        page.screenshot(path=str(shot))
+        _keep(shot)
+        print(f"screenshot: {shot}")
+    except BaseException:
+        page.screenshot(path=str(tmp_path / "failure.png"))
+        _keep(tmp_path / "failure.png")
+        raise
+    finally:
+        page.close()
+
+
+def _keep(shot: Path) -> None:
+    """Copy a screenshot to $EDALAB_SCREENSHOT_DIR, when set (e.g. as a CI artifact)."""
+    keep = os.environ.get("EDALAB_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / shot.name)
+
+
+def _busy(page) -> bool:
+    """A cell is queued or running ([*]) or the kernel is not idle."""
+    prompts = page.locator(".jp-InputArea-prompt").all_inner_texts()
+    if any("*" in p for p in prompts):
+        return True
+    return page.locator(".jp-StatusBar-TextItem",
+                        has_text=re.compile(r"\| Idle")).count() == 0
