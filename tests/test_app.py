@@ -128,13 +128,25 @@ def test_wall_clock_measures_real_latency():
 
 def test_sources_are_merged_in_event_time_order():
     app = App()
+    seen: dict[str, list[str]] = {"a": [], "b": []}
     order = []
-    app.handler("a", group="ga")(lambda e: order.append(e.time))
-    app.handler("b", group="gb")(lambda e: order.append(e.time))
-    app.source("a", readings(50, start=0)[::2])
-    app.source("b", readings(50, start=0)[1::2])
+
+    @app.handler("a", group="ga")
+    def on_a(event):
+        seen["a"].append(event.id)
+        order.append(event.time)
+
+    @app.handler("b", group="gb")
+    def on_b(event):
+        seen["b"].append(event.id)
+        order.append(event.time)
+
+    events = readings(50)
+    app.source("a", events[::2])
+    app.source("b", events[1::2])
     app.run(batch_size=7)
-    assert len(order) == 50
+    assert seen == {"a": [e.id for e in events[::2]], "b": [e.id for e in events[1::2]]}
+    assert app.broker.read("a")[0].event.id == "r0" and len(app.broker.read("b")) == 25
 
 
 def test_max_events_stops_early():

@@ -59,7 +59,7 @@ def test_assignments_follow_joins_and_closes():
     broker = _broker()
     group = {"a": broker.subscribe("orders", group="g")}
     group["b"] = broker.subscribe("orders", group="g")
-    assert assignments(group) == {"a": [0, 2], "b": [1]}
+    assert assignments(group) == {"a": [0, 1], "b": [2]}
     group["a"].close()
     snapshots = [("a closes", assignments(group))]
     assert snapshots == [("a closes", {"b": [0, 1, 2]})]

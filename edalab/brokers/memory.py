@@ -3,9 +3,9 @@
 Topics have partitions; each partition is an append-only list of `Record`s whose index is the
 offset. A consumer group keeps one cursor per partition: the committed offset (what survives a
 crash), the fetch position, acks that arrived out of order, and nacked records waiting to be
-redelivered. Members of a group split the partitions (partition ``p`` goes to member
-``p % members``); a member joining or closing moves partitions, and the new owner starts again
-from the committed offset, so whatever was polled but not acked is delivered again.
+redelivered. Members of a group split the partitions (sticky and balanced, see
+`edalab.brokers.assignment`); a member joining or closing moves partitions, and the new owner
+starts again from the committed offset, so whatever was polled but not acked is delivered again.
 
 Publishing to a topic that was never created raises `UnknownTopicError`, unless the broker was
 made with ``auto_create=True`` (then the topic is created with ``default_partitions``).
@@ -37,6 +37,7 @@ from datetime import datetime
 from itertools import count, repeat
 from typing import Literal
 
+from edalab.brokers.assignment import assign
 from edalab.brokers.base import (
     DLQ_SUFFIX,
     Batch,
@@ -133,15 +134,13 @@ class _Group:
         self.members: list[MemoryConsumer] = []
 
     def rebalance(self) -> None:
-        """Partition p goes to member p % n; moved partitions rewind to the committed offset."""
-        members = self.members
-        owned: list[list[int]] = [[] for _ in members]
-        for p in range(len(self.cursors)):
-            if members:
-                owned[p % len(members)].append(p)
-        for member, parts in zip(members, owned, strict=True):
-            gained = set(parts) - set(member._partitions)
-            for p in gained:
+        """Sticky balanced assignment; partitions that change owner rewind to the committed
+        offset, so what the previous owner polled but did not ack is delivered again."""
+        current = {p: m for m in self.members for p in m._partitions}
+        plan = assign(len(self.cursors), self.members, current)
+        for member in self.members:
+            parts = plan[member]
+            for p in set(parts) - set(member._partitions):
                 self.cursors[p].rewind()
             member._partitions = parts
             member._next = 0

@@ -26,7 +26,7 @@ import heapq
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import islice, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -239,7 +239,7 @@ class App:
                 return take_slice
             iterator = iter(events)
         else:
-            tagged = [((topic, e) for e in events) for topic, events in self._sources]
+            tagged = [zip(repeat(topic), events) for topic, events in self._sources]
             iterator = heapq.merge(*tagged, key=lambda item: item[1].time)
         return lambda n: list(islice(iterator, n))
 

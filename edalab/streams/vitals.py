@@ -74,7 +74,7 @@ def vitals(
     cadence: float = 15.0,
     deterioration_rate: float = 0.2,
     start: str | datetime | pd.Timestamp = "2024-01-01T00:00:00Z",
-    seed: int | None = None,
+    seed: int | None = 0,
     *,
     missing_rate: float = 0.03,
     artefact_rate: float = 0.02,
@@ -110,7 +110,8 @@ def vitals(
     start
         Time of the first round (converted to UTC; naive times are taken as UTC).
     seed
-        Seed for the random generator: the same seed gives the same ward.
+        Seed for the random generator (default 0): the same seed gives the same ward; None
+        draws a fresh ward each call.
     missing_rate
         Fraction of rows (observation sets) with 1-3 parameters not recorded
         (``artefact == "missing"``).

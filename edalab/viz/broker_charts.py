@@ -213,7 +213,7 @@ def assignments(consumers: Mapping[str, Consumer]) -> dict[str, list[int]]:
     >>> a = broker.subscribe("orders", group="billing")
     >>> b = broker.subscribe("orders", group="billing")
     >>> assignments({"a": a, "b": b})
-    {'a': [0, 2], 'b': [1]}
+    {'a': [0, 1], 'b': [2]}
     >>> b.close()
     >>> assignments({"a": a, "b": b})
     {'a': [0, 1, 2]}

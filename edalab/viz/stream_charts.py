@@ -1,0 +1,378 @@
+"""Static plotly figures of the simulated streams: fraud per day, amounts, delayed labels, a
+patient's vitals with NEWS2, power load per sensor or group, and replay pacing.
+
+Every builder takes a frame as `edalab.streams` returns it and gives a plain
+`plotly.graph_objects.Figure` built only from its inputs (no random ids, no clock), so a notebook
+cell showing one has the same output on every run.
+
+>>> from edalab.streams import transactions
+>>> df = transactions(n_customers=50, n_terminals=100, days=5, seed=1)
+>>> fig = transactions_per_day(df)
+>>> [t.name for t in fig.data]
+['genuine', 'scenario 1: amount > 220', 'scenario 2: terminal', 'scenario 3: customer']
+>>> sum(sum(t.y) for t in fig.data) == len(df)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from edalab.health import news2_frame
+from edalab.health.news2 import VALID_RANGES
+from edalab.streams import SensorGroup, vitals_episodes
+
+__all__ = [
+    "RISK_BANDS",
+    "SCENARIOS",
+    "amount_histogram",
+    "label_delay",
+    "patient_vitals",
+    "power_load",
+    "replay_pacing",
+    "transactions_per_day",
+]
+
+#: Names of the values of ``TX_FRAUD_SCENARIO`` (0 is a genuine transaction).
+SCENARIOS = {0: "genuine", 1: "scenario 1: amount > 220", 2: "scenario 2: terminal",
+             3: "scenario 3: customer"}
+#: NEWS2 risk bands by total score: (label, low, high, colour) for the shaded background.
+RISK_BANDS = (("low", 0, 4.5, "#e8f5e9"), ("medium", 4.5, 6.5, "#fff3e0"),
+              ("high", 6.5, 20, "#ffebee"))
+_COLORS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
+           "#b6e880", "#ff97ff", "#fecb52")
+_SCENARIO_COLORS = ("#b0bec5", "#ef553b", "#ffa15a", "#ab63fa")
+_TEMPLATE = "plotly_white"
+
+
+def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(title=title, template=_TEMPLATE, height=height,
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50},
+                      legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def _color(i: int) -> str:
+    return _COLORS[i % len(_COLORS)]
+
+
+def _iso(times: pd.Series | pd.DatetimeIndex) -> list[str]:
+    """Times as ISO strings (UTC for aware ones): the same JSON whatever the pandas version."""
+    index = pd.DatetimeIndex(times)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    return [t.isoformat() for t in index]
+
+
+def transactions_per_day(df: pd.DataFrame, title: str = "Transactions per day") -> go.Figure:
+    """Stacked bars: transactions per day, genuine at the bottom, fraud by scenario on top.
+
+    Parameters
+    ----------
+    df
+        A frame from `edalab.streams.transactions` (needs ``TX_DATETIME`` and
+        ``TX_FRAUD_SCENARIO``).
+    title
+        Figure title.
+
+    Examples
+    --------
+    >>> from edalab.streams import transactions
+    >>> df = transactions(n_customers=30, n_terminals=60, days=4, seed=2)
+    >>> fig = transactions_per_day(df)
+    >>> [(t.name, list(t.y)) for t in fig.data]  # doctest: +NORMALIZE_WHITESPACE
+    [('genuine', [20, 19, 9, 14]), ('scenario 1: amount > 220', [0, 0, 0, 0]),
+     ('scenario 2: terminal', [0, 3, 5, 1]), ('scenario 3: customer', [2, 1, 3, 1])]
+    """
+    day = pd.to_datetime(df["TX_DATETIME"]).dt.floor("D")
+    counts = pd.crosstab(day, df["TX_FRAUD_SCENARIO"]).reindex(columns=list(SCENARIOS),
+                                                               fill_value=0)
+    x = [d.date().isoformat() for d in counts.index]
+    fig = go.Figure()
+    for scenario, name in SCENARIOS.items():
+        y = counts[scenario].astype(int).tolist()
+        fig.add_bar(name=name, x=x, y=y, marker_color=_SCENARIO_COLORS[scenario])
+    fig.update_layout(barmode="stack", xaxis_title="day", yaxis_title="transactions")
+    return _layout(fig, title, 380)
+
+
+def amount_histogram(df: pd.DataFrame, bins: int = 50, max_amount: float | None = None,
+                     normalize: bool = True,
+                     title: str = "Transaction amounts, genuine and fraud") -> go.Figure:
+    """Overlaid histograms of ``TX_AMOUNT`` for genuine and fraudulent transactions.
+
+    Both use the same bins. Frauds are rare, so by default each histogram is normalised to
+    percent of its own class, which makes the shapes comparable.
+
+    Parameters
+    ----------
+    df
+        A frame from `edalab.streams.transactions`.
+    bins
+        Number of equal-width bins from 0 to `max_amount`.
+    max_amount
+        Upper edge of the last bin (default: the largest amount); larger amounts are counted in
+        the last bin.
+    normalize
+        Percent of each class (default) or counts.
+    title
+        Figure title.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"TX_AMOUNT": [5.0, 15.0, 15.0, 300.0], "TX_FRAUD": [0, 0, 1, 1]})
+    >>> fig = amount_histogram(df, bins=2, max_amount=20, normalize=False)
+    >>> [(t.name, list(t.x), list(t.y)) for t in fig.data]
+    [('genuine', [5.0, 15.0], [1, 1]), ('fraud', [5.0, 15.0], [0, 2])]
+    """
+    amount = df["TX_AMOUNT"].to_numpy(dtype=float)
+    top = float(amount.max()) if max_amount is None else float(max_amount)
+    edges = np.linspace(0.0, top, bins + 1)
+    centers = ((edges[:-1] + edges[1:]) / 2).round(2).tolist()
+    fig = go.Figure()
+    for label, fraud, color in (("genuine", 0, _SCENARIO_COLORS[0]), ("fraud", 1, "#ef553b")):
+        values = np.minimum(amount[df["TX_FRAUD"].to_numpy() == fraud], top)
+        counts, _ = np.histogram(values, bins=edges)
+        y = (100 * counts / max(values.size, 1)).round(3).tolist() if normalize else (
+            counts.tolist())
+        fig.add_bar(name=label, x=centers, y=y, width=float(edges[1] - edges[0]),
+                    marker_color=color, opacity=0.6)
+    fig.update_layout(barmode="overlay", xaxis_title="amount",
+                      yaxis_title="% of the class" if normalize else "transactions")
+    return _layout(fig, title, 360)
+
+
+def label_delay(df: pd.DataFrame, delay: str | pd.Timedelta = "7D",
+                title: str | None = None) -> go.Figure:
+    """Frauds committed versus frauds known, day by day, when labels arrive `delay` late.
+
+    The gap between the two lines is the fraud a model cannot learn from yet: it happened,
+    but its ``fraud.label`` event (`edalab.streams.label_events`) has not arrived.
+
+    Parameters
+    ----------
+    df
+        A frame from `edalab.streams.transactions`.
+    delay
+        The labels' delay, as for `edalab.streams.label_events`.
+    title
+        Figure title (default names the delay).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"TX_DATETIME": pd.to_datetime(["2024-01-01 10:00", "2024-01-02 09:00",
+    ...                                                   "2024-01-03 08:00"]),
+    ...                    "TX_FRAUD": [1, 0, 1]})
+    >>> fig = label_delay(df, delay="1D")
+    >>> [(t.name, list(t.x), list(t.y)) for t in fig.data]  # doctest: +NORMALIZE_WHITESPACE
+    [('frauds committed', ['2024-01-01', '2024-01-02', '2024-01-03', '2024-01-04'], [1, 1, 2, 2]),
+     ('frauds known (labelled)', ['2024-01-01', '2024-01-02', '2024-01-03', '2024-01-04'],
+      [0, 1, 1, 2])]
+    """
+    delay = pd.Timedelta(delay)
+    fraud = pd.to_datetime(df.loc[df["TX_FRAUD"] == 1, "TX_DATETIME"])
+    times = pd.to_datetime(df["TX_DATETIME"])
+    days = pd.date_range(times.min().floor("D"), (times.max() + delay).floor("D"), freq="D")
+    ends = days + pd.Timedelta("1D")  # counts at the end of each day
+    committed = np.searchsorted(np.sort(fraud.to_numpy()), ends.to_numpy(), side="left")
+    known = np.searchsorted(np.sort((fraud + delay).to_numpy()), ends.to_numpy(), side="left")
+    x = [d.date().isoformat() for d in days]
+    fig = go.Figure()
+    fig.add_scatter(name="frauds committed", x=x, y=committed.tolist(), mode="lines",
+                    line={"color": "#ef553b"})
+    fig.add_scatter(name="frauds known (labelled)", x=x, y=known.tolist(), mode="lines",
+                    line={"color": "#636efa"}, fill="tonexty", fillcolor="rgba(239,85,59,0.15)")
+    fig.update_layout(xaxis_title="day", yaxis_title="frauds (cumulative)")
+    return _layout(fig, title or f"Frauds committed and known, labels {_delay_text(delay)} late",
+                   360)
+
+
+def _delay_text(delay: pd.Timedelta) -> str:
+    days = delay / pd.Timedelta("1D")
+    return f"{days:g} days" if days >= 1 else str(delay)
+
+
+_VITAL_ROWS = (("pulse", 1), ("systolic_bp", 1), ("spo2", 1), ("respiration_rate", 2),
+               ("temperature", 2))
+
+
+def patient_vitals(df: pd.DataFrame, patient_id: str, spo2_scale: int = 1,
+                   title: str | None = None) -> go.Figure:
+    """One patient's vital signs over time, with NEWS2 underneath and the episode marked.
+
+    Row 1 shows pulse, systolic blood pressure and SpO2, row 2 respiration rate and temperature,
+    row 3 the NEWS2 total over the shaded risk bands (`RISK_BANDS`; a red score alone makes
+    "low-medium"); rounds with a value missing or impossible have no total and leave a gap.
+    Physically impossible readings (outside `edalab.health.news2.VALID_RANGES`, such as a
+    transcription error) are left out of the vital-sign lines too, as NEWS2 leaves them out. If
+    the patient has a deterioration episode (`edalab.streams.vitals_episodes`), a dashed line
+    marks its onset and the shaded span the ramp up to its peak.
+
+    Parameters
+    ----------
+    df
+        A frame from `edalab.streams.vitals` (the episodes travel in ``df.attrs``).
+    patient_id
+        The patient to show, e.g. ``"p001"``.
+    spo2_scale
+        NEWS2 SpO2 scale, as for `edalab.health.news2_frame`.
+    title
+        Figure title (default names the patient and the episode).
+
+    Examples
+    --------
+    >>> from edalab.streams import vitals
+    >>> ward = vitals(patients=2, hours=2, seed=5)
+    >>> fig = patient_vitals(ward, "p000")
+    >>> [t.name for t in fig.data]
+    ['pulse', 'systolic_bp', 'spo2', 'respiration_rate', 'temperature', 'NEWS2']
+    >>> len(fig.data[-1].y), int((ward["patient_id"] == "p000").sum())
+    (8, 8)
+    """
+    rows = df[df["patient_id"] == patient_id].sort_values("time", kind="stable")
+    if rows.empty:
+        raise ValueError(f"no observations of patient {patient_id!r}")
+    scores = news2_frame(rows, spo2_scale=spo2_scale)
+    x = _iso(rows["time"])
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        row_heights=[0.4, 0.3, 0.3])
+    for i, (name, row) in enumerate(_VITAL_ROWS):
+        low, high = VALID_RANGES[name]
+        y = [v if low <= v <= high else None for v in rows[name].astype(float).tolist()]
+        fig.add_scatter(name=name, x=x, y=y, mode="lines+markers", marker={"size": 4},
+                        line={"color": _color(i), "width": 1.5}, row=row, col=1)
+    total = [None if v != v else int(v) for v in scores["total"].tolist()]
+    fig.add_scatter(name="NEWS2", x=x, y=total, mode="lines+markers", marker={"size": 4},
+                    line={"color": "black", "width": 1.5, "shape": "hv"},
+                    hovertext=[str(r) for r in scores["risk"].astype(object).tolist()],
+                    row=3, col=1)
+    top = max(8.0, float(np.nanmax(scores["partial_total"].to_numpy())) + 1)
+    for label, lo, hi, color in RISK_BANDS:
+        fig.add_hrect(y0=lo - 0.5 if lo == 0 else lo, y1=min(hi, top), fillcolor=color,
+                      line_width=0, layer="below", row=3, col=1)
+        fig.add_annotation(x=1.0, xref="x domain", y=(lo + min(hi, top)) / 2, yref="y3",
+                           text=label, showarrow=False, xanchor="right",
+                           font={"size": 10, "color": "#757575"})
+    heading = f"Patient {patient_id}"
+    episode = _episode(df, patient_id)
+    if episode is not None:
+        onset, peak = _iso([episode["onset"], episode["peak"]])
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=onset, x1=peak, y0=0, y1=1,
+                      fillcolor="rgba(239,85,59,0.08)", line_width=0, layer="below")
+        fig.add_shape(type="line", xref="x", yref="paper", x0=onset, x1=onset, y0=0, y1=1,
+                      line={"color": "#ef553b", "dash": "dash", "width": 1.5})
+        fig.add_annotation(x=onset, xref="x", y=1.0, yref="paper", text="onset",
+                           showarrow=False, xanchor="left", yanchor="bottom",
+                           font={"color": "#ef553b"})
+        heading += f": {episode['kind']} from {pd.Timestamp(episode['onset']):%d %b %H:%M}"
+    fig.update_yaxes(title_text="/min, mmHg, %", row=1, col=1)
+    fig.update_yaxes(title_text="/min, °C", row=2, col=1)
+    fig.update_yaxes(title_text="NEWS2", range=[-0.5, top], row=3, col=1)
+    return _layout(fig, title or heading, 620)
+
+
+def _episode(df: pd.DataFrame, patient_id: str) -> pd.Series | None:
+    try:
+        episodes = vitals_episodes(df)
+    except ValueError:  # a frame without ground truth (e.g. read back from CSV)
+        return None
+    mine = episodes[episodes["patient_id"] == patient_id]
+    return None if mine.empty else mine.iloc[0]
+
+
+def power_load(df: pd.DataFrame, registry: SensorGroup | None = None, freq: str = "5min",
+               title: str | None = None) -> go.Figure:
+    """Load over time: one line per sensor, or stacked areas per group of a sensor registry.
+
+    Readings are averaged per sensor over each `freq` interval (a sensor's load, in W); with a
+    `registry`, each child of its root is one area, the sum of its sensors' loads, so the top of
+    the stack is the root's total (the hierarchical aggregation of Theodolite's UC4).
+
+    Parameters
+    ----------
+    df
+        A frame from `edalab.streams.power_sensors`.
+    registry
+        A `SensorGroup` (e.g. `edalab.streams.sensor_registry`); default: one line per sensor.
+    freq
+        Width of the time bins (a pandas offset, e.g. ``"1min"``).
+    title
+        Figure title.
+
+    Examples
+    --------
+    >>> from edalab.streams import power_sensors, sensor_registry
+    >>> df = power_sensors(n_sensors=4, duration="2min", period_ms=10_000, seed=1)
+    >>> per_sensor = power_load(df, freq="1min")
+    >>> [t.name for t in per_sensor.data]
+    ['s_0', 's_1', 's_2', 's_3']
+    >>> grouped = power_load(df, sensor_registry(n_sensors=4, fanout=2), freq="1min")
+    >>> [t.name for t in grouped.data], len(grouped.data[0].x)
+    (['g_1_0 (2 sensors)', 'g_1_1 (2 sensors)'], 2)
+    >>> total = lambda fig: np.sum([t.y for t in fig.data], axis=0)
+    >>> bool(np.allclose(total(grouped), total(per_sensor), atol=0.02))
+    True
+    """
+    width_ms = int(pd.Timedelta(freq).total_seconds() * 1000)
+    start_ms = df["timestamp"].to_numpy(dtype=np.int64)
+    bins = start_ms // width_ms * width_ms
+    load = (df.assign(bin=bins).groupby(["bin", "identifier"])["valueInW"].mean()
+            .unstack("identifier").fillna(0.0))
+    sensors = sorted(load.columns, key=lambda s: (len(s), s))  # s_2 before s_10
+    x = _iso(pd.to_datetime(load.index, unit="ms", utc=True))
+    fig = go.Figure()
+    if registry is None:
+        for i, sensor in enumerate(sensors):
+            fig.add_scatter(name=sensor, x=x, y=load[sensor].round(2).tolist(), mode="lines",
+                            line={"color": _color(i), "width": 1.5})
+        heading = f"Load per sensor, mean over {freq}"
+    else:
+        for i, child in enumerate(registry.children):
+            members = child.sensors() if isinstance(child, SensorGroup) else [child]
+            members = [s for s in members if s in load.columns]
+            name = child.identifier if isinstance(child, SensorGroup) else child
+            y = load[members].sum(axis=1).round(2).tolist()
+            fig.add_scatter(name=f"{name} ({len(members)} sensors)", x=x, y=y, mode="lines",
+                            stackgroup="groups", line={"color": _color(i), "width": 0.5})
+        heading = f"Load per group of {registry.identifier!r}, stacked (mean over {freq})"
+    fig.update_layout(xaxis_title="time (UTC)", yaxis_title="W")
+    return _layout(fig, title or heading, 380)
+
+
+def replay_pacing(event_seconds: Sequence[float], wall_seconds: Sequence[float], speed: float,
+                  title: str | None = None) -> go.Figure:
+    """Measured pacing of a replay: wall-clock time each event was received against its event
+    time, beside the ideal line ``wall = event / speed``.
+
+    Parameters
+    ----------
+    event_seconds
+        Each event's time, in seconds since the first event.
+    wall_seconds
+        When each event was received, in wall seconds since the first one.
+    speed
+        The replay's speed factor.
+    title
+        Figure title.
+
+    Examples
+    --------
+    >>> fig = replay_pacing([0, 60, 120], [0.0, 1.01, 2.0], speed=60)
+    >>> [(t.name, list(t.y)) for t in fig.data]
+    [('ideal', [0.0, 2.0]), ('measured', [0.0, 1.01, 2.0])]
+    """
+    event = [float(v) for v in event_seconds]
+    fig = go.Figure()
+    end = max(event) if event else 0.0
+    fig.add_scatter(name="ideal", x=[0.0, end], y=[0.0, end / speed], mode="lines",
+                    line={"color": "#b0bec5", "dash": "dash"})
+    fig.add_scatter(name="measured", x=event, y=[float(v) for v in wall_seconds],
+                    mode="markers", marker={"color": "#636efa", "size": 6})
+    fig.update_layout(xaxis_title="event time (s since the first event)",
+                      yaxis_title="wall time (s since the first event)")
+    return _layout(fig, title or f"Replay at speed={speed:g}: when each event arrived", 360)

@@ -1,0 +1,81 @@
+"""The stream charts: their data add up to the frames they draw, and they are deterministic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edalab.health import news2_frame
+from edalab.streams import power_sensors, sensor_registry, transactions, vitals, vitals_episodes
+from edalab.viz.stream_charts import (
+    amount_histogram,
+    label_delay,
+    patient_vitals,
+    power_load,
+    replay_pacing,
+    transactions_per_day,
+)
+
+
+@pytest.fixture(scope="module")
+def tx():
+    return transactions(n_customers=100, n_terminals=200, days=20, seed=3)
+
+
+def test_stacked_bars_sum_to_transactions_and_frauds(tx):
+    fig = transactions_per_day(tx)
+    bars = {t.name: np.array(t.y) for t in fig.data}
+    assert sum(b.sum() for b in bars.values()) == len(tx)
+    assert sum(b.sum() for name, b in bars.items() if name != "genuine") == tx.TX_FRAUD.sum()
+    assert len(fig.data[0].x) == tx.TX_TIME_DAYS.nunique()
+    assert fig.layout.barmode == "stack"
+
+
+def test_amount_histogram_counts_every_transaction_once(tx):
+    counts = amount_histogram(tx, bins=30, max_amount=300, normalize=False)
+    genuine, fraud = (sum(t.y) for t in counts.data)
+    assert (genuine, fraud) == ((tx.TX_FRAUD == 0).sum(), tx.TX_FRAUD.sum())
+    shares = amount_histogram(tx)
+    assert [round(sum(t.y)) for t in shares.data] == [100, 100]
+
+
+def test_label_delay_known_lags_committed_by_the_delay(tx):
+    fig = label_delay(tx, delay="7D")
+    committed, known = (np.array(t.y) for t in fig.data)
+    assert committed[-1] == known[-1] == tx.TX_FRAUD.sum()
+    assert (known <= committed).all()
+    assert (known[7:] == committed[:-7]).all()  # daily counts: known on day d+7 = committed on d
+
+
+def test_patient_vitals_shows_news2_and_marks_the_onset():
+    ward = vitals(patients=20, hours=24, seed=7)
+    episode = vitals_episodes(ward).iloc[0]
+    fig = patient_vitals(ward, episode.patient_id)
+    rows = ward[ward.patient_id == episode.patient_id]
+    news = fig.data[-1]
+    assert news.name == "NEWS2" and news.yaxis == "y3"
+    expected = news2_frame(rows)["total"].tolist()
+    assert [np.nan if v is None else v for v in news.y] == pytest.approx(expected, nan_ok=True)
+    onset = [s for s in fig.layout.shapes if s.type == "line"]
+    assert onset[0].x0 == episode.onset.tz_localize(None).isoformat()
+    assert fig.to_json() == patient_vitals(ward, episode.patient_id).to_json()
+    with pytest.raises(ValueError, match="p999"):
+        patient_vitals(ward, "p999")
+
+
+def test_power_load_groups_sum_to_the_sensors():
+    df = power_sensors(n_sensors=6, duration="10min", period_ms=5_000, seed=2)
+    per_sensor = power_load(df, freq="1min")
+    registry = sensor_registry(n_sensors=6, fanout=3, depth=2, seed=1)
+    grouped = power_load(df, registry, freq="1min")
+    assert len(per_sensor.data) == 6 and len(grouped.data) == 3
+    total = lambda fig: np.sum([t.y for t in fig.data], axis=0)
+    assert np.allclose(total(grouped), total(per_sensor), atol=0.05)
+    minute = df[df.timestamp < df.timestamp.min() // 60_000 * 60_000 + 60_000]
+    expected = minute.groupby("identifier").valueInW.mean().sum()
+    assert total(per_sensor)[0] == pytest.approx(expected, abs=0.05)  # rounded to 0.01 W each
+
+
+def test_replay_pacing_draws_the_ideal_line():
+    fig = replay_pacing([0, 30, 60], [0.0, 0.5, 1.0], speed=60)
+    assert list(fig.data[0].y) == [0.0, 1.0] and list(fig.data[1].x) == [0.0, 30.0, 60.0]
