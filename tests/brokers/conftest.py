@@ -1,22 +1,44 @@
-"""The broker conformance suite runs against every backend listed in `BACKENDS`."""
+"""The broker conformance suite runs against every backend in `BACKENDS`: the embedded
+`MemoryBroker` and `NatsBroker` on a real `nats-server -js` (a fresh one per test, on a free
+loopback port with a temporary store; it starts in a few milliseconds)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from edalab import Event, MemoryBroker
+from edalab.brokers.nats_broker import NatsBroker
+from edalab.brokers.nats_server import NatsServer
 
-BACKENDS = {"memory": MemoryBroker}
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def memory_backend() -> tuple[MemoryBroker, Callable[[], None]]:
+    broker = MemoryBroker()
+    return broker, broker.close
+
+
+def nats_backend() -> tuple[NatsBroker, Callable[[], None]]:
+    server = NatsServer().start()
+    broker = NatsBroker(server.url, ack_wait=5.0, lease_ttl=3.0)
+
+    def cleanup() -> None:
+        broker.close()
+        server.cleanup()
+    return broker, cleanup
+
+
+BACKENDS = {"memory": memory_backend, "nats": nats_backend}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def broker(request):
-    b = BACKENDS[request.param]()
+    b, cleanup = BACKENDS[request.param]()
     yield b
-    b.close()
+    cleanup()
 
 
 def ev(i: int, key: str | None = "k", **kw) -> Event:

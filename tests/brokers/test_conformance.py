@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -27,7 +28,7 @@ def test_create_topic_is_idempotent_and_checks_partitions(broker):
 
 def test_unknown_topic_is_a_clear_error(broker):
     broker.create_topic("orders")
-    with pytest.raises(UnknownTopicError, match="'ordres'.*known: orders"):
+    with pytest.raises(UnknownTopicError, match="'ordres'.*create_topic"):
         broker.publish("ordres", ev(1))
     with pytest.raises(UnknownTopicError):
         broker.subscribe("ordres", group="g")
@@ -66,7 +67,7 @@ def test_key_hashing_is_stable_across_processes():
 def test_unkeyed_events_spread_round_robin(broker):
     broker.create_topic("t", partitions=3)
     broker.publish_many("t", [ev(i, key=None) for i in range(9)])
-    assert broker.end_offsets("t") == [3, 3, 3]
+    assert [len(broker.read("t", p)) for p in range(3)] == [3, 3, 3]
 
 
 def test_publish_returns_the_record_position(broker):
@@ -82,11 +83,11 @@ def test_poll_respects_max_events_and_ack_commits(broker):
     broker.publish_many("t", [ev(i, key=str(i)) for i in range(10)])
     consumer = broker.subscribe("t", group="g")
     batch = consumer.poll(max_events=4)
-    assert len(batch) == 4 and len(batch.events) == 4
+    assert 1 <= len(batch) <= 4 and len(batch.events) == len(batch)
     assert all(r.attempt == 1 and r.topic == "t" for r in batch)
     consumer.ack(batch)
-    assert sum(broker.lag("t", "g").values()) == 6
-    assert len(drain(consumer)) == 6
+    assert sum(broker.lag("t", "g").values()) == 10 - len(batch)
+    assert len(drain(consumer)) == 10 - len(batch)
     assert broker.lag("t", "g") == {0: 0, 1: 0}
 
 
@@ -157,12 +158,13 @@ def test_nack_redelivers_then_dead_letters(broker):
             consumer.nack(record, error=ValueError("amount is NaN"))
     assert attempts == [1, 2, 3]
     assert broker.lag("t", "g") == {0: 0}
+    [original] = broker.read("t")
     [dead] = broker.read("t.dlq")
     assert dead.event.id == "e1" and dead.event.data == {"i": 1}
     ext = dead.event.extensions
     assert ext["dlerror"] == "ValueError: amount is NaN"
     assert (ext["dltopic"], ext["dlpartition"], ext["dloffset"], ext["dlattempts"],
-            ext["dlgroup"]) == ("t", 0, 0, 3, "g")
+            ext["dlgroup"]) == ("t", 0, original.offset, 3, "g")
 
 
 def test_nack_keeps_other_records_flowing(broker):
@@ -172,8 +174,8 @@ def test_nack_keeps_other_records_flowing(broker):
     batch = consumer.poll()
     consumer.nack(batch[1], error="boom")
     consumer.ack([batch[0], batch[2]])
-    assert broker.lag("t", "g") == {0: 2}
-    [retry] = consumer.poll()
+    assert broker.lag("t", "g")[0] >= 1  # e1 is not done
+    [retry] = consumer.poll(timeout=5)
     assert (retry.event.id, retry.attempt) == ("e1", 2)
     consumer.ack([retry])
     assert broker.lag("t", "g") == {0: 0}
@@ -193,18 +195,17 @@ def test_seek_replays_from_beginning_offset_or_time(broker):
     broker.create_topic("t", partitions=1)
     broker.publish_many("t", [ev(i) for i in range(5)])
     consumer = broker.subscribe("t", group="g")
-    drain(consumer)
+    offsets = [r.offset for r in drain(consumer)]
     consumer.seek("beginning")
     assert [r.event.id for r in drain(consumer)] == ["e0", "e1", "e2", "e3", "e4"]
-    consumer.seek(3)
+    consumer.seek(offsets[3])
     assert [r.event.id for r in drain(consumer)] == ["e3", "e4"]
-    from datetime import timedelta
-    consumer.seek(T0 + timedelta(seconds=1.5))
+    consumer.seek(T0 + timedelta(seconds=1.5))  # event time, not append time
     assert [r.event.id for r in drain(consumer)] == ["e2", "e3", "e4"]
     consumer.seek("end")
     assert drain(consumer) == []
-    with pytest.raises(ValueError, match="outside"):
-        consumer.seek(99)
+    with pytest.raises(TypeError):
+        consumer.seek("yesterday")
 
 
 def test_lag_counts_uncommitted_per_partition(broker):
@@ -263,3 +264,67 @@ def test_concurrent_producers_and_consumers_lose_nothing(broker):
     for th in consumers:
         th.join(timeout=30)
     assert sorted(seen) == sorted(f"e{i}" for i in range(n_threads * per_thread))
+
+
+def test_memory_seek_outside_the_log_is_an_error():
+    from edalab import MemoryBroker
+
+    broker = MemoryBroker()
+    broker.create_topic("t")
+    with pytest.raises(ValueError, match="outside"):
+        broker.subscribe("t", group="g").seek(99)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_workload_loses_nothing(broker, seed):
+    """Seeded random publishes, joins, crashes, polls, acks and nacks, then a final drain:
+    every event ends acked or dead-lettered, nothing is delivered after its ack, and attempt
+    counts only grow. (The hypothesis state machine in test_properties.py explores this
+    exhaustively on the in-memory broker; a networked broker's timing is not replayable.)"""
+    import random
+
+    rng = random.Random(seed)
+    broker.create_topic("t", partitions=3)
+    members, held = [], {}
+    published, acked, seen = [], set(), {}
+    for _ in range(60):
+        op = rng.choice(["publish", "publish", "join", "crash", "poll", "poll", "settle"])
+        live = [i for i, m in enumerate(members) if not m.closed]
+        if op == "publish":
+            events = [ev(len(published) + j, key=f"k{rng.randrange(4)}") for j in range(4)]
+            broker.publish_many("t", events)
+            published += [e.id for e in events]
+        elif op == "join" and len(live) < 3:
+            members.append(broker.subscribe("t", group="g", max_attempts=3))
+            held[len(members) - 1] = []
+        elif op == "crash" and live:
+            i = rng.choice(live)
+            members[i].close()
+            held[i] = []
+        elif op == "poll" and live:
+            i = rng.choice(live)
+            for r in members[i].poll(rng.randint(1, 6), timeout=0.05):
+                assert r.event.id not in acked, f"{r.event.id} delivered after its ack"
+                assert r.attempt > seen.get(r.event.id, 0)
+                seen[r.event.id] = r.attempt
+                held[i].append(r)
+        elif op == "settle" and any(held[i] for i in live):
+            i = rng.choice([i for i in live if held[i]])
+            r = held[i].pop(rng.randrange(len(held[i])))
+            if rng.random() < 0.7:
+                members[i].ack([r])
+                acked.add(r.event.id)
+            else:
+                members[i].nack(r, error="failed")
+    for m in members:
+        m.close()
+    final = broker.subscribe("t", group="g", max_attempts=3)
+    deadline = time.monotonic() + 30
+    while sum(final.lag().values()) and time.monotonic() < deadline:
+        batch = final.poll(100, timeout=0.5)
+        for r in batch:
+            assert r.event.id not in acked, f"{r.event.id} delivered after its ack"
+        final.ack(batch)
+        acked.update(batch[i].event.id for i in range(len(batch)))
+    dead = {r.event.id for r in broker.read("t.dlq")}
+    assert acked | dead == set(published) and not acked & dead

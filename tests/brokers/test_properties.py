@@ -18,7 +18,7 @@ class GroupMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.broker = BACKENDS[self.backend]()
+        self.broker, self.cleanup = BACKENDS[self.backend]()
         self.broker.create_topic("t", partitions=3)
         self.members: list = []
         self.held: dict[int, list] = {}  # member index -> records polled, not settled
@@ -100,9 +100,10 @@ class GroupMachine(RuleBasedStateMachine):
         assert sum(self.broker.lag("t", "g").values()) == 0
         for event_id in dead:
             assert len(self.deliveries[event_id]) >= MAX_ATTEMPTS
-        self.broker.close()
+        self.cleanup()
 
 
 GroupMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40,
                                           deadline=None)
 TestMemoryBrokerGroups = GroupMachine.TestCase
+

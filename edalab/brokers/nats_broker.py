@@ -1,0 +1,789 @@
+"""`NatsBroker`: the `Broker` protocol on NATS JetStream, for pipelines that outgrow a process.
+
+Mapping (see DESIGN.md): one stream per topic with subjects ``<topic>.<partition>``; per
+consumer group and partition one durable pull consumer with explicit acks; `nack` is a NAK
+(the server redelivers and counts deliveries, which is `Record.attempt`); after `max_attempts`
+the event goes to ``<topic>.dlq``; `seek` re-creates the group's consumers at a sequence or a
+time; lag is the consumers' pending plus un-acked count. A record's `offset` is the stream
+sequence: it grows within a partition but is shared by the topic's partitions.
+
+JetStream has no group coordinator, so group membership and partition ownership live in a
+key-value bucket: each member heartbeats a member key, and owns a partition by holding its
+lease key (compare-and-set on the revision). Keys not refreshed within `lease_ttl` expire, so a
+dead worker's partitions are taken over. Every member computes the same sticky assignment
+(`edalab.brokers.assignment`) from the live members and current owners.
+
+The client is asyncio; this class runs it on a private loop thread, so its API is synchronous
+and works in scripts and inside Jupyter alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Literal
+
+import nats
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+
+from edalab.brokers.assignment import assign
+from edalab.brokers.base import (
+    DLQ_SUFFIX,
+    Batch,
+    BrokerError,
+    ConsumerClosedError,
+    Position,
+    Record,
+    UnknownTopicError,
+    dead_letter_topic,
+)
+from edalab.brokers.loop_thread import LoopThread
+from edalab.brokers.partitioning import key_hash
+from edalab.events import Event, EventError
+
+__all__ = ["NatsBroker", "NatsConsumer"]
+
+_TOPIC = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\Z")
+_GROUP = re.compile(r"[A-Za-z0-9_-]+\Z")
+LEASES = "edalab-leases"
+_clock = time.perf_counter
+
+
+def stream_name(topic: str) -> str:
+    """The JetStream stream of `topic` (stream names cannot contain dots)."""
+    return "edalab-" + topic.replace(".", "_")
+
+
+def _check_topic(name: str) -> None:
+    if not isinstance(name, str) or not _TOPIC.match(name):
+        raise ValueError(f"topic name {name!r}: use letters, digits, '-', '_' and dots")
+
+
+class NatsBroker:
+    """The `Broker` protocol on a NATS JetStream server.
+
+    Parameters
+    ----------
+    url
+        Server URL, e.g. ``nats://127.0.0.1:4222`` (`edalab broker start` runs one).
+    user, password, token
+        Credentials, when the server requires them.
+    tls, tls_hostname
+        An `ssl.SSLContext` (and the name to verify) for TLS connections.
+    storage
+        ``"file"`` (survives a server restart; the default) or ``"memory"``.
+    replicas
+        Stream replicas (1 on a single server).
+    max_age
+        Retention of stream messages in seconds (None keeps everything).
+    ack_wait
+        Seconds before the server redelivers a message nobody acked (a crashed consumer).
+    lease_ttl
+        Seconds after which a silent group member's partitions are taken over.
+    auto_create, default_partitions
+        As on `MemoryBroker`: create unknown topics on first use instead of raising.
+    """
+
+    def __init__(self, url: str = "nats://127.0.0.1:4222", *, user: str | None = None,
+                 password: str | None = None, token: str | None = None, tls: Any = None,
+                 tls_hostname: str | None = None, storage: Literal["file", "memory"] = "file",
+                 replicas: int = 1, max_age: float | None = None, ack_wait: float = 30.0,
+                 lease_ttl: float = 6.0, auto_create: bool = False,
+                 default_partitions: int = 1, connect_timeout: float = 5.0):
+        if storage not in ("file", "memory"):
+            raise ValueError(f"storage must be 'file' or 'memory', got {storage!r}")
+        self.url = url
+        self.storage = storage
+        self.replicas = replicas
+        self.max_age = max_age
+        self.ack_wait = ack_wait
+        self.lease_ttl = lease_ttl
+        self.auto_create = auto_create
+        self.default_partitions = default_partitions
+        self._partitions: dict[str, int] = {}
+        self._routes: dict[str, dict[str, int]] = {}
+        self._unkeyed: dict[str, int] = {}
+        self._consumers: list[NatsConsumer] = []
+        self._leases = None
+        self._closed = False
+        self._io = LoopThread()
+        options: dict[str, Any] = {
+            "user": user, "password": password, "token": token, "tls": tls,
+            "tls_hostname": tls_hostname, "connect_timeout": connect_timeout,
+            "name": f"edalab-{socket.gethostname()}-{os.getpid()}",
+            "max_reconnect_attempts": 120, "reconnect_time_wait": 0.25,
+        }
+        try:
+            self._nc = self._io.run(self._connect(url, {k: v for k, v in options.items()
+                                                        if v is not None}))
+        except Exception as exc:
+            self._io.close()
+            raise BrokerError(_connect_error(url, exc)) from None
+        self._js = self._nc.jetstream()
+
+    async def _connect(self, url: str, options: dict[str, Any]):
+        errors: list[BaseException] = []
+
+        async def remember(exc: BaseException) -> None:
+            errors.append(exc)
+
+        try:
+            return await nats.connect(url, error_cb=remember, allow_reconnect=False, **options)
+        except Exception as exc:
+            raise (errors[-1] if errors else exc) from None
+
+    def __repr__(self) -> str:
+        return f"NatsBroker({self.url!r})"
+
+    def _run(self, coro, timeout: float | None = 60.0):
+        if self._closed:
+            raise BrokerError("broker is closed")
+        return self._io.run(coro, timeout)
+
+    # -- topics ----------------------------------------------------------------------------
+
+    def create_topic(self, name: str, partitions: int = 1) -> None:
+        """Create `name` with `partitions` partitions (a stream) and its ``.dlq`` topic."""
+        _check_topic(name)
+        if not isinstance(partitions, int) or partitions < 1:
+            raise ValueError(f"partitions must be a positive int, got {partitions!r}")
+        self._run(self._create_topic(name, partitions))
+
+    async def _create_topic(self, name: str, partitions: int) -> None:
+        existing = await self._lookup(name)
+        if existing is not None:
+            if existing != partitions:
+                raise BrokerError(f"topic {name!r} exists with {existing} partitions, "
+                                  f"not {partitions}")
+        else:
+            config = api.StreamConfig(
+                name=stream_name(name), subjects=[f"{name}.{p}" for p in range(partitions)],
+                storage=api.StorageType.FILE if self.storage == "file" else
+                api.StorageType.MEMORY, num_replicas=self.replicas, max_age=self.max_age,
+                metadata={"edalab_topic": name, "edalab_partitions": str(partitions)})
+            await self._js.add_stream(config)
+            self._partitions[name] = partitions
+        if not name.endswith(DLQ_SUFFIX) and await self._lookup(dead_letter_topic(name)) is None:
+            await self._create_topic(dead_letter_topic(name), 1)
+
+    async def _lookup(self, name: str) -> int | None:
+        if name in self._partitions:
+            return self._partitions[name]
+        try:
+            info = await self._js.stream_info(stream_name(name))
+        except NotFoundError:
+            return None
+        n = len(info.config.subjects or [])
+        self._partitions[name] = n
+        return n
+
+    async def _require(self, name: str) -> int:
+        n = await self._lookup(name)
+        if n is None:
+            if not self.auto_create:
+                raise UnknownTopicError(
+                    f"unknown topic {name!r} on {self.url}; create it with "
+                    f"broker.create_topic({name!r}, partitions=...) or make the broker with "
+                    "auto_create=True")
+            _check_topic(name)
+            await self._create_topic(name, self.default_partitions)
+            n = self._partitions[name]
+        return n
+
+    def topics(self) -> list[str]:
+        """Names of the edalab topics on the server, dead-letter topics included."""
+        return self._run(self._topics())
+
+    async def _topics(self) -> list[str]:
+        names = []
+        for info in await self._js.streams_info():
+            topic = (info.config.metadata or {}).get("edalab_topic")
+            if topic:
+                names.append(topic)
+        return sorted(names)
+
+    def partitions(self, topic: str) -> int:
+        return self._run(self._require(topic))
+
+    def delete_topic(self, name: str) -> None:
+        """Delete a topic (and its dead-letter topic) with all its data."""
+        async def delete() -> None:
+            for topic in (name, dead_letter_topic(name)):
+                with contextlib.suppress(NotFoundError):
+                    await self._js.delete_stream(stream_name(topic))
+                self._partitions.pop(topic, None)
+        self._run(delete())
+
+    # -- producing -------------------------------------------------------------------------
+
+    def _route(self, topic: str, n: int, key: str | None) -> int:
+        if key is None:
+            p = self._unkeyed.get(topic, 0)
+            self._unkeyed[topic] = (p + 1) % n
+            return p
+        routes = self._routes.setdefault(topic, {})
+        p = routes.get(key)
+        if p is None:
+            if len(routes) > 1 << 16:
+                routes.clear()
+            p = routes[key] = key_hash(key) % n
+        return p
+
+    def publish(self, topic: str, event: Event) -> Record:
+        """Append one event; waits for the server's ack."""
+        _check_event(event)
+        return self._run(self._publish(topic, event))
+
+    async def _publish(self, topic: str, event: Event) -> Record:
+        n = await self._require(topic)
+        p = self._route(topic, n, event.key)
+        ack = await self._js.publish(f"{topic}.{p}", event.to_json().encode(),
+                                     stream=stream_name(topic))
+        return Record(event, topic, p, ack.seq, 1, _clock())
+
+    def publish_many(self, topic: str, events: Iterable[Event]) -> int:
+        """Append events in order with asynchronous publish acks (the batch path). Every item
+        is checked before anything is sent."""
+        events = list(events)
+        for event in events:
+            _check_event(event)
+        return self._run(self._publish_many(topic, events), timeout=None)
+
+    async def _publish_many(self, topic: str, events: list[Event]) -> int:
+        n = await self._require(topic)
+        route = self._route
+        publish = self._js.publish_async
+        futures = [await publish(f"{topic}.{route(topic, n, e.key)}", e.to_json().encode())
+                   for e in events]
+        if futures:
+            await asyncio.gather(*futures)
+        return len(futures)
+
+    # -- consuming -------------------------------------------------------------------------
+
+    def subscribe(self, topic: str, group: str | None = None, *, max_attempts: int = 3,
+                  start: Literal["earliest", "latest"] = "earliest") -> NatsConsumer:
+        """Join consumer group `group` on `topic` (a private group when None)."""
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be a positive int, got {max_attempts!r}")
+        if start not in ("earliest", "latest"):
+            raise ValueError(f"start must be 'earliest' or 'latest', got {start!r}")
+        if group is None:
+            group = "anonymous-" + uuid.uuid4().hex[:12]
+        if not _GROUP.match(group):
+            raise ValueError(f"group name {group!r}: use letters, digits, '-' and '_'")
+        consumer = NatsConsumer(self, topic, group, max_attempts, start)
+        self._run(consumer._join())
+        self._consumers.append(consumer)
+        return consumer
+
+    async def _lease_bucket(self):
+        if self._leases is None:
+            try:
+                self._leases = await self._js.key_value(LEASES)
+            except Exception:
+                self._leases = await self._js.create_key_value(
+                    api.KeyValueConfig(bucket=LEASES, history=1, ttl=self.lease_ttl,
+                                       storage=api.StorageType.FILE))
+        return self._leases
+
+    # -- inspecting ------------------------------------------------------------------------
+
+    def end_offsets(self, topic: str) -> list[int]:
+        """Per partition, the sequence the next appended record will exceed (last + 1)."""
+        async def offsets() -> list[int]:
+            n = await self._require(topic)
+            out = []
+            for p in range(n):
+                try:
+                    msg = await self._js.get_last_msg(stream_name(topic), f"{topic}.{p}")
+                    out.append(msg.seq + 1)
+                except NotFoundError:
+                    out.append(0)
+            return out
+        return self._run(offsets())
+
+    def lag(self, topic: str, group: str) -> dict[int, int]:
+        """Per partition: records not yet acked by `group` (pending plus in flight)."""
+        return self._run(self._lag(topic, group))
+
+    async def _lag(self, topic: str, group: str) -> dict[int, int]:
+        n = await self._require(topic)
+        out = {}
+        for p in range(n):
+            try:
+                info = await self._js.consumer_info(stream_name(topic), _durable(group, p))
+                out[p] = info.num_pending + info.num_ack_pending
+            except NotFoundError:
+                out[p] = await self._count(topic, p)
+        return out
+
+    async def _count(self, topic: str, p: int) -> int:
+        info = await self._js.stream_info(stream_name(topic), subjects_filter=f"{topic}.{p}")
+        return (info.state.subjects or {}).get(f"{topic}.{p}", 0)
+
+    def read(self, topic: str, partition: int | None = None) -> list[Record]:
+        """The log itself, for inspection: one partition, or all (each in offset order)."""
+        return self._run(self._read(topic, partition), timeout=None)
+
+    async def _read(self, topic: str, partition: int | None) -> list[Record]:
+        n = await self._require(topic)
+        out: list[Record] = []
+        for p in range(n) if partition is None else [partition]:
+            total = await self._count(topic, p)
+            if not total:
+                continue
+            sub = await self._js.pull_subscribe(
+                f"{topic}.{p}", stream=stream_name(topic),
+                config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE,
+                                          inactive_threshold=30.0))
+            try:
+                got = 0
+                while got < total:
+                    try:
+                        msgs = await sub.fetch(min(1000, total - got), timeout=1.0)
+                    except NatsTimeout:
+                        break
+                    for msg in msgs:
+                        meta = msg.metadata
+                        out.append(Record(_parse(msg.data), topic, p, meta.sequence.stream, 1,
+                                          _perf_time(meta.timestamp)))
+                    got += len(msgs)
+            finally:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+        return out
+
+    def close(self) -> None:
+        """Close every consumer (naking what they hold) and the connection."""
+        if self._closed:
+            return
+        for consumer in list(self._consumers):
+            consumer.close()
+        with contextlib.suppress(Exception):
+            self._io.run(self._nc.drain(), timeout=10)
+        self._closed = True
+        self._io.close()
+
+    def __enter__(self) -> NatsBroker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class NatsConsumer:
+    """A member of a consumer group on a `NatsBroker` topic (see `NatsBroker.subscribe`)."""
+
+    def __init__(self, broker: NatsBroker, topic: str, group: str, max_attempts: int,
+                 start: str):
+        self._broker = broker
+        self._js = broker._js
+        self.topic = topic
+        self.group = group
+        self.max_attempts = max_attempts
+        self.start = start
+        self.member = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._stream = stream_name(topic)
+        self._n = 0
+        self._owned: dict[int, Any] = {}  # partition -> pull subscription
+        self._revisions: dict[int, int] = {}  # partition -> our lease key's revision
+        self._buffers: dict[int, deque] = {}  # fetched, not yet handed out
+        self._fetching: dict[int, asyncio.Task] = {}
+        self._inflight: dict[tuple[int, int], Any] = {}  # (partition, seq) -> message
+        self._next = 0
+        self._last_round = 0.0
+        self._heartbeat: asyncio.Task | None = None
+        self._closed = False
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"partitions={sorted(self._owned)}"
+        return f"NatsConsumer(topic={self.topic!r}, group={self.group!r}, {state})"
+
+    # -- membership ------------------------------------------------------------------------
+
+    def _key(self, kind: str, name: object) -> str:
+        return f"{self._stream}.{self.group}.{kind}.{name}"
+
+    async def _join(self) -> None:
+        self._n = await self._broker._require(self.topic)
+        for p in range(self._n):
+            await self._ensure_durable(p)
+        await self._round()
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _ensure_durable(self, p: int, position: Position | None = None) -> None:
+        durable = _durable(self.group, p)
+        if position is None:
+            try:
+                await self._js.consumer_info(self._stream, durable)
+                return
+            except NotFoundError:
+                position = "beginning" if self.start == "earliest" else "end"
+        config = api.ConsumerConfig(
+            durable_name=durable, filter_subject=f"{self.topic}.{p}",
+            ack_policy=api.AckPolicy.EXPLICIT, max_deliver=-1,
+            ack_wait=self._broker.ack_wait, max_ack_pending=-1, **_deliver_from(position))
+        await self._js.add_consumer(self._stream, config)
+
+    async def _beat(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self._broker.lease_ttl / 3)
+            with contextlib.suppress(Exception):
+                await self._round()
+
+    async def _round(self) -> None:
+        """One membership round: heartbeat, read members and leases, release and acquire."""
+        async with self._lock:
+            if self._closed:
+                return
+            kv = await self._broker._lease_bucket()
+            await kv.put(self._key("m", self.member), b"1")
+            entries = await _entries(kv, f"{self._stream}.{self.group}.>")
+            prefix = self._key("m", "")
+            members = sorted({key[len(prefix):] for key in entries if key.startswith(prefix)}
+                             | {self.member})
+            leases: dict[int, tuple[str, int]] = {}
+            for p in range(self._n):
+                value = entries.get(self._key("p", p))
+                if value is not None and value[0]:
+                    leases[p] = (value[0].decode(), value[1])
+            live = {p: owner for p, (owner, _) in leases.items() if owner in members}
+            mine = set(assign(self._n, members, live).get(self.member, []))
+            for p in sorted(set(self._owned) - mine):
+                await self._release(kv, p)
+            for p in sorted(mine):
+                owner, revision = leases.get(p, (None, 0))
+                try:
+                    if owner is None:
+                        self._revisions[p] = await kv.create(self._key("p", p),
+                                                             self.member.encode())
+                    elif owner == self.member or owner not in members:
+                        self._revisions[p] = await kv.update(
+                            self._key("p", p), self.member.encode(), last=revision)
+                    else:
+                        continue  # a live member still holds it; it lets go on its round
+                except (KeyWrongLastSequenceError, Exception):
+                    if p in self._owned:
+                        await self._drop(p)
+                    continue
+                if p not in self._owned:
+                    self._owned[p] = await self._js.pull_subscribe_bind(
+                        _durable(self.group, p), stream=self._stream)
+                    self._buffers[p] = deque()
+            self._last_round = _clock()
+
+    async def _release(self, kv, p: int) -> None:
+        await self._drop(p)
+        revision = self._revisions.pop(p, None)
+        with contextlib.suppress(Exception):
+            await kv.delete(self._key("p", p), last=revision)
+
+    async def _drop(self, p: int) -> None:
+        """Stop reading p and hand back what we hold of it (NAK: redelivered at once)."""
+        task = self._fetching.pop(p, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        for msg in self._buffers.pop(p, ()):
+            with contextlib.suppress(Exception):
+                await msg.nak()
+        for key in [k for k in self._inflight if k[0] == p]:
+            with contextlib.suppress(Exception):
+                await self._inflight.pop(key).nak()
+        sub = self._owned.pop(p, None)
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    # -- the Consumer protocol -------------------------------------------------------------
+
+    def _run(self, coro, timeout: float | None = 60.0):
+        if self._closed:
+            coro.close()
+            raise ConsumerClosedError(f"consumer of {self.topic!r} in group {self.group!r} "
+                                      "is closed")
+        return self._broker._run(coro, timeout)
+
+    def poll(self, max_events: int = 500, timeout: float = 0.0) -> Batch:
+        """Up to `max_events` records from this member's partitions; waits up to `timeout`
+        seconds (at least one round trip to the server) when none is buffered."""
+        if max_events < 1:
+            raise ValueError(f"max_events must be >= 1, got {max_events}")
+        return self._run(self._poll(max_events, timeout),
+                         timeout=None if timeout is None else timeout + 60)
+
+    async def _poll(self, max_events: int, timeout: float) -> Batch:
+        if _clock() - self._last_round > self._broker.lease_ttl / 3:
+            await self._round()
+        deadline = _clock() + max(timeout, 0.0)
+        while True:
+            records = await self._take(max_events)
+            if records:
+                return _batch(records)
+            for p, sub in self._owned.items():
+                if p not in self._fetching and not self._buffers[p]:
+                    wait = max(0.01, min(1.0, deadline - _clock()))
+                    self._fetching[p] = asyncio.create_task(self._fetch(p, sub, max_events,
+                                                                        wait))
+            pending = list(self._fetching.values())
+            remaining = deadline - _clock()
+            if not pending:
+                if remaining <= 0:
+                    return _batch([])
+                await asyncio.sleep(min(remaining, 0.05))
+                if _clock() - self._last_round > self._broker.lease_ttl / 3:
+                    await self._round()
+                continue
+            await asyncio.wait(pending, timeout=max(remaining, 0.0) + 0.05,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if any(self._buffers.get(p) for p in self._owned):
+                continue
+            if _clock() >= deadline:
+                return _batch(await self._take(max_events))
+
+    async def _fetch(self, p: int, sub, batch: int, wait: float) -> None:
+        try:
+            msgs = await sub.fetch(batch, timeout=wait)
+        except (TimeoutError, NatsTimeout):
+            msgs = []
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            msgs = []
+        finally:
+            self._fetching.pop(p, None)
+        if p in self._owned:
+            self._buffers[p].extend(msgs)
+        else:
+            for msg in msgs:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+
+    async def _take(self, max_events: int) -> list[Record]:
+        out: list[Record] = []
+        parts = sorted(self._owned)
+        if not parts:
+            return out
+        n = len(parts)
+        for i in range(n):
+            p = parts[(self._next + i) % n]
+            buffer = self._buffers[p]
+            while buffer and len(out) < max_events:
+                record = await self._record(p, buffer.popleft())
+                if record is not None:
+                    out.append(record)
+            if len(out) >= max_events:
+                self._next = (self._next + i + 1) % n
+                break
+        return out
+
+    async def _record(self, p: int, msg) -> Record | None:
+        meta = msg.metadata
+        seq, attempt = meta.sequence.stream, meta.num_delivered
+        try:
+            event = Event.from_json(msg.data)
+        except EventError as exc:  # not an edalab event: keep the bytes, say why
+            event = Event("edalab.malformed", f"/nats/{self.topic}", bytes(msg.data),
+                          datacontenttype="application/octet-stream")
+            await self._dead_letter(p, seq, attempt, event, exc)
+            await msg.term()
+            return None
+        if attempt > self.max_attempts:  # earlier deliveries were never settled (a crash)
+            await self._dead_letter(p, seq, attempt, event,
+                                    f"delivered {attempt} times without an ack or a nack")
+            await msg.term()
+            return None
+        self._inflight[(p, seq)] = msg
+        return Record(event, self.topic, p, seq, attempt, _perf_time(meta.timestamp))
+
+    async def _dead_letter(self, p: int, seq: int, attempt: int, event: Event,
+                           error: BaseException | str | None) -> None:
+        if isinstance(error, BaseException):
+            error = f"{type(error).__name__}: {error}"
+        extensions = dict(event.extensions or {})
+        extensions.update(dlerror=str(error or "unknown error"), dltopic=self.topic,
+                          dlpartition=p, dloffset=seq, dlattempts=attempt, dlgroup=self.group)
+        dead = event.replace(id=event.id, extensions=extensions)
+        dlq = dead_letter_topic(self.topic)
+        await self._broker._require(dlq)
+        await self._js.publish(f"{dlq}.0", dead.to_json().encode(), stream=stream_name(dlq))
+
+    def ack(self, records: Iterable[Record]) -> None:
+        """These records are done: the group will not get them again."""
+        records = records.records() if isinstance(records, Batch) else list(records)
+        if records:
+            self._run(self._ack(records))
+
+    async def _ack(self, records: list[Record]) -> None:
+        for record in records:
+            if record.topic != self.topic:
+                raise BrokerError(f"cannot ack a record of topic {record.topic!r} on a "
+                                  f"consumer of {self.topic!r}")
+            msg = self._inflight.pop((record.partition, record.offset), None)
+            if msg is not None:
+                await msg.ack()
+
+    def nack(self, record: Record, error: BaseException | str | None = None) -> None:
+        """Processing failed: the server redelivers (attempt + 1); after `max_attempts` the
+        event goes to the dead-letter topic with the error and its original position."""
+        if record.topic != self.topic:
+            raise BrokerError(f"cannot nack a record of topic {record.topic!r} on a consumer "
+                              f"of {self.topic!r}")
+        self._run(self._nack(record, error))
+
+    async def _nack(self, record: Record, error: BaseException | str | None) -> None:
+        msg = self._inflight.pop((record.partition, record.offset), None)
+        if msg is None:
+            return  # not ours any more (settled, or the partition moved)
+        if record.attempt >= self.max_attempts:
+            await self._dead_letter(record.partition, record.offset, record.attempt,
+                                    record.event, error)
+            await msg.term()
+        else:
+            await msg.nak()
+
+    def seek(self, position: Position, partition: int | None = None) -> None:
+        """Move the whole group to `position` on one partition or all: ``"beginning"``,
+        ``"end"``, an offset (stream sequence), or an event time (the first record whose
+        event time is at or after it; this reads the partition)."""
+        if not (position in ("beginning", "end") or isinstance(position, datetime)
+                or (isinstance(position, int) and not isinstance(position, bool))):
+            raise TypeError("seek position must be 'beginning', 'end', an offset or a "
+                            f"datetime, got {position!r}")
+        if isinstance(position, datetime) and position.utcoffset() is None:
+            raise ValueError("seek time must be timezone-aware")
+        self._run(self._seek(position, partition))
+
+    async def _seek(self, position: Position, partition: int | None) -> None:
+        parts = range(self._n) if partition is None else [partition]
+        for p in parts:
+            if not 0 <= p < self._n:
+                raise ValueError(f"topic {self.topic!r} has no partition {p}")
+            target = position
+            if isinstance(position, datetime):  # event time: the first record at or after it
+                later = [r.offset for r in await self._broker._read(self.topic, p)
+                         if r.event.time >= position]
+                target = later[0] if later else "end"
+            owned = p in self._owned
+            if owned:
+                await self._drop(p)
+            with contextlib.suppress(NotFoundError):
+                await self._js.delete_consumer(self._stream, _durable(self.group, p))
+            await self._ensure_durable(p, target)
+            if owned:
+                self._owned[p] = await self._js.pull_subscribe_bind(
+                    _durable(self.group, p), stream=self._stream)
+                self._buffers[p] = deque()
+
+    def lag(self) -> dict[int, int]:
+        """Per partition: records not yet acked by this consumer's group."""
+        return self._run(self._broker._lag(self.topic, self.group))
+
+    def assignment(self) -> list[int]:
+        """The partitions this member owns (after a membership round)."""
+        self._run(self._round())
+        return sorted(self._owned)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Leave the group: NAK what it holds (the next owner gets it at once), release its
+        leases and its member key."""
+        if self._closed:
+            return
+        with contextlib.suppress(Exception):
+            self._broker._run(self._leave(), timeout=30)
+        self._closed = True
+        with contextlib.suppress(ValueError):
+            self._broker._consumers.remove(self)
+
+    async def _leave(self) -> None:
+        async with self._lock:
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
+            kv = await self._broker._lease_bucket()
+            for p in sorted(self._owned):
+                await self._release(kv, p)
+            with contextlib.suppress(Exception):
+                await kv.delete(self._key("m", self.member))
+            self._closed = True
+
+    def __enter__(self) -> NatsConsumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def _entries(kv, pattern: str) -> dict[str, tuple[bytes, int]]:
+    """Live keys matching `pattern`, with their values and revisions (one watch)."""
+    watcher = await kv.watch(pattern, ignore_deletes=True)
+    out: dict[str, tuple[bytes, int]] = {}
+    try:
+        async for entry in watcher:
+            if entry is None:  # the end of the current values
+                break
+            out[entry.key] = (entry.value or b"", entry.revision)
+    finally:
+        await watcher.stop()
+    return out
+
+
+def _durable(group: str, p: int) -> str:
+    return f"{group}-p{p}"
+
+
+def _deliver_from(position: Position) -> dict[str, Any]:
+    if position == "beginning":
+        return {"deliver_policy": api.DeliverPolicy.ALL}
+    if position == "end":
+        return {"deliver_policy": api.DeliverPolicy.NEW}
+    return {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
+            "opt_start_seq": max(1, int(position))}
+
+
+def _batch(records: list[Record]) -> Batch:
+    return Batch([r.event for r in records], [r.timestamp for r in records], records)
+
+
+def _parse(data: bytes) -> Event:
+    try:
+        return Event.from_json(data)
+    except EventError:
+        return Event("edalab.malformed", "/nats", bytes(data),
+                     datacontenttype="application/octet-stream")
+
+
+def _perf_time(server_time: datetime) -> float:
+    """A server timestamp on this process's perf_counter scale (for latency)."""
+    return _clock() - (time.time() - server_time.timestamp())
+
+
+def _check_event(event: object) -> None:
+    if not isinstance(event, Event):
+        raise TypeError(f"brokers carry edalab.Event objects, got {type(event).__name__}: "
+                        f"{event!r:.80}")
+
+
+def _connect_error(url: str, exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "authorization" in text.lower() or "authentication" in text.lower():
+        return (f"NATS server at {url} refused the connection: {text.strip()} "
+                "(pass user/password or token to NatsBroker)")
+    return f"cannot connect to NATS at {url}: {text.strip()} (is the server running? " \
+           "`edalab broker start` starts one)"
