@@ -5,6 +5,8 @@ Each command lives in its own module and exposes ``main(argv) -> int``; this fil
 - ``edalab demo [NAME]``            → ``edalab.demo``
 - ``edalab bench NAME``             → ``edalab.bench.NAME``
 - ``edalab simulate KIND --out F``  → ``edalab.streams.simulate_cli``
+- ``edalab worker MODULE:APP``      → ``edalab.worker``
+- ``edalab broker start``           → ``edalab.broker_cli``
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ commands:
   demo [NAME]             run a small pipeline on the embedded broker and print its statistics
   bench NAME [--json]     run a benchmark (edalab bench --list shows them)
   simulate KIND --out F   write a simulated data set (transactions, vitals, sensors)
+  worker MODULE:APP       serve an App's handlers, e.g. on NATS: --broker nats://HOST:PORT
+  broker start            start a local NATS JetStream server
 
 edalab COMMAND --help shows a command's options."""
 
@@ -40,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         from edalab.demo import main as run
     elif command == "simulate":
         from edalab.streams.simulate_cli import main as run
+    elif command == "worker":
+        from edalab.worker import main as run
+    elif command == "broker":
+        from edalab.broker_cli import main as run
     elif command == "bench":
         names = _benchmarks()
         if not rest or rest[0] in ("--list", "-h", "--help"):

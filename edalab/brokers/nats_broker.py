@@ -34,7 +34,7 @@ from typing import Any, Literal
 import nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
-from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import NotFoundError
 
 from edalab.brokers.assignment import assign
 from edalab.brokers.base import (
@@ -137,10 +137,16 @@ class NatsBroker:
         async def remember(exc: BaseException) -> None:
             errors.append(exc)
 
+        # A probe without reconnects fails fast with the server's reason (refused, bad
+        # credentials); the real connection then reconnects through server restarts.
         try:
-            return await nats.connect(url, error_cb=remember, allow_reconnect=False, **options)
+            probe = await nats.connect(url, error_cb=remember, allow_reconnect=False,
+                                       **{**options, "max_reconnect_attempts": 1,
+                                          "reconnect_time_wait": 0.05})
         except Exception as exc:
             raise (errors[-1] if errors else exc) from None
+        await probe.close()
+        return await nats.connect(url, error_cb=remember, **options)
 
     def __repr__(self) -> str:
         return f"NatsBroker({self.url!r})"
@@ -454,10 +460,11 @@ class NatsConsumer:
             prefix = self._key("m", "")
             members = sorted({key[len(prefix):] for key in entries if key.startswith(prefix)}
                              | {self.member})
+            # A lease is (owner, revision); owner "" marks a partition handed back cleanly.
             leases: dict[int, tuple[str, int]] = {}
             for p in range(self._n):
                 value = entries.get(self._key("p", p))
-                if value is not None and value[0]:
+                if value is not None:
                     leases[p] = (value[0].decode(), value[1])
             live = {p: owner for p, (owner, _) in leases.items() if owner in members}
             mine = set(assign(self._n, members, live).get(self.member, []))
@@ -465,37 +472,49 @@ class NatsConsumer:
                 await self._release(kv, p)
             for p in sorted(mine):
                 owner, revision = leases.get(p, (None, 0))
+                if owner and owner != self.member and owner in members:
+                    continue  # a live member still holds it; it lets go on its round
                 try:
-                    if owner is None:
+                    if owner is None:  # never leased, or the lease expired with its holder
                         self._revisions[p] = await kv.create(self._key("p", p),
                                                              self.member.encode())
-                    elif owner == self.member or owner not in members:
+                    else:
                         self._revisions[p] = await kv.update(
                             self._key("p", p), self.member.encode(), last=revision)
-                    else:
-                        continue  # a live member still holds it; it lets go on its round
-                except (KeyWrongLastSequenceError, Exception):
+                except Exception:  # another member won the compare-and-set
                     if p in self._owned:
                         await self._drop(p)
                     continue
                 if p not in self._owned:
+                    if owner != "":  # not handed back cleanly: its holder may have died
+                        await self._resume_after_crash(p)
                     self._owned[p] = await self._js.pull_subscribe_bind(
                         _durable(self.group, p), stream=self._stream)
                     self._buffers[p] = deque()
             self._last_round = _clock()
 
+    async def _resume_after_crash(self, p: int) -> None:
+        """Deliveries still pending on a partition nobody owns belong to a dead member. The
+        server would redeliver them only after `ack_wait`, behind newer records, breaking
+        per-key order; instead restart the group's consumer at its ack floor, as a Kafka
+        consumer restarts at the committed offset."""
+        durable = _durable(self.group, p)
+        info = await self._js.consumer_info(self._stream, durable)
+        if info.num_ack_pending:
+            await self._js.delete_consumer(self._stream, durable)
+            await self._ensure_durable(p, info.ack_floor.stream_seq + 1)
+
     async def _release(self, kv, p: int) -> None:
         await self._drop(p)
         revision = self._revisions.pop(p, None)
-        with contextlib.suppress(Exception):
-            await kv.delete(self._key("p", p), last=revision)
+        with contextlib.suppress(Exception):  # "" = handed back cleanly, nothing in flight
+            await kv.update(self._key("p", p), b"", last=revision)
 
     async def _drop(self, p: int) -> None:
         """Stop reading p and hand back what we hold of it (NAK: redelivered at once)."""
-        task = self._fetching.pop(p, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(BaseException):
+        task = self._fetching.get(p)
+        if task is not None:  # let the pull request finish (it is short): what it brings
+            with contextlib.suppress(BaseException):  # lands in the buffer, handed back below
                 await task
         for msg in self._buffers.pop(p, ()):
             with contextlib.suppress(Exception):

@@ -23,6 +23,7 @@ never calls another handler: pipelines are chains of topics.
 from __future__ import annotations
 
 import heapq
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -160,12 +161,7 @@ class App:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.clock = make_clock(clock)
         virtual = self.clock.name == "virtual"
-        self._create_topics()
-        for h in self.handlers:
-            if h.consumer is None or getattr(h.consumer, "closed", False):
-                h.consumer = self.broker.subscribe(h.topic, h.group,
-                                                   max_attempts=h.max_attempts)
-            h.stats = HandlerStats(h.name, h.topic, h.group)
+        self._start()
         take = self._feeder()
         total = _known_length(self._sources) if max_events is None else max_events
         bar = None
@@ -214,6 +210,59 @@ class App:
             bar.close()
         return self._stats(wall, published, timeline, stopped_by)
 
+    def serve(self, *, batch_size: int = 1000, idle: float | None = None,
+              timeout: float | None = None, stop: threading.Event | None = None,
+              poll_timeout: float = 0.1) -> RunStats:
+        """Run the handlers (not the sources) on wall time until `stop` is set, `idle`
+        seconds pass without an event, or `timeout` seconds in all; then leave the consumer
+        groups, so this member's partitions move to the others at once.
+
+        This is what a worker process does (`edalab worker`): several processes serving the
+        same app on a shared broker split each group's partitions.
+        """
+        self.clock = make_clock("wall")
+        self._start()
+        stop = stop or threading.Event()
+        started = last_event = last_sample = time.perf_counter()
+        steps: list[tuple] = []
+        stopped_by = "stopped"
+        wait = poll_timeout / max(1, len(self.handlers))
+        try:
+            while not stop.is_set():
+                handled = sum(self._step(h, batch_size, False, wait) for h in self.handlers)
+                now = time.perf_counter()
+                if handled:
+                    last_event = now
+                elif idle is not None and now - last_event >= idle:
+                    stopped_by = "idle"
+                    break
+                if timeout is not None and now - started >= timeout:
+                    stopped_by = "timeout"
+                    break
+                if now - last_sample >= 1.0:  # lag costs a round trip on a networked broker
+                    last_sample = now
+                    steps.append((len(steps) + 1, now - started, self.clock.now(), 0,
+                                  {f"{h.topic}/{h.group}": sum(h.consumer.lag().values())
+                                   for h in self.handlers}))
+            stats = self._stats(time.perf_counter() - started, 0, steps, stopped_by)
+        finally:
+            self.close()
+        return stats
+
+    def close(self) -> None:
+        """Leave every consumer group (un-acked events go to the groups' other members)."""
+        for h in self.handlers:
+            if h.consumer is not None and not getattr(h.consumer, "closed", False):
+                h.consumer.close()
+
+    def _start(self) -> None:
+        self._create_topics()
+        for h in self.handlers:
+            if h.consumer is None or getattr(h.consumer, "closed", False):
+                h.consumer = self.broker.subscribe(h.topic, h.group,
+                                                   max_attempts=h.max_attempts)
+            h.stats = HandlerStats(h.name, h.topic, h.group)
+
     def _create_topics(self) -> None:
         for topic, _ in self._sources:
             self.topic(topic)
@@ -257,10 +306,10 @@ class App:
         if virtual:
             self.clock.advance(max(map(_event_time, events)))
 
-    def _step(self, h: Handler, batch_size: int, virtual: bool) -> int:
+    def _step(self, h: Handler, batch_size: int, virtual: bool, wait: float = 0.0) -> int:
         """Poll one batch for `h`, run it, publish what it emitted, ack; returns the count."""
         consumer = h.consumer
-        batch: Batch = consumer.poll(batch_size)
+        batch: Batch = consumer.poll(batch_size, wait)
         events = batch.events
         if not events:
             return 0
