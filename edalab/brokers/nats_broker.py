@@ -24,6 +24,7 @@ import contextlib
 import os
 import re
 import socket
+import ssl
 import time
 import uuid
 from collections import deque
@@ -128,7 +129,7 @@ class NatsBroker:
                                                         if v is not None}))
         except Exception as exc:
             self._io.close()
-            raise BrokerError(_connect_error(url, exc)) from None
+            raise BrokerError(_connect_error(url, exc, bool(user or token))) from None
         self._js = self._nc.jetstream()
 
     async def _connect(self, url: str, options: dict[str, Any]):
@@ -799,10 +800,18 @@ def _check_event(event: object) -> None:
                         f"{event!r:.80}")
 
 
-def _connect_error(url: str, exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if "authorization" in text.lower() or "authentication" in text.lower():
-        return (f"NATS server at {url} refused the connection: {text.strip()} "
-                "(pass user/password or token to NatsBroker)")
-    return f"cannot connect to NATS at {url}: {text.strip()} (is the server running? " \
-           "`edalab broker start` starts one)"
+def _connect_error(url: str, exc: BaseException, credentials: bool = False) -> str:
+    text = (str(exc) or type(exc).__name__).strip()
+    lowered = text.lower()
+    if "authorization" in lowered or "authentication" in lowered:
+        hint = ("check the user/password or token given to NatsBroker" if credentials
+                else "pass user/password or token to NatsBroker")
+        return f"NATS server at {url} refused the connection: {text} ({hint})"
+    if isinstance(exc, ssl.SSLCertVerificationError) or "certificate_verify_failed" in lowered:
+        return (f"TLS to the NATS server at {url} failed: {text} (pass "
+                "tls=ssl.create_default_context(cafile=<the server's CA file>) to NatsBroker, "
+                "and tls_hostname=<a name in the certificate> if the URL's host is not in it)")
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS to the NATS server at {url} failed: {text}"
+    return (f"cannot connect to NATS at {url}: {text} (is the server running? "
+            "`edalab broker start` starts one)")

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 from edalab.brokers.base import BrokerError
@@ -39,6 +40,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _kill(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 class NatsServer:
@@ -95,14 +102,19 @@ class NatsServer:
         """Start the server and wait until it accepts connections."""
         if self.running:
             return self
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=self._log)
+        # Never outlive the Python process that started it (a test that fails, a kernel
+        # restarted): the server is killed when this object is collected or at exit.
+        self._finalizer = weakref.finalize(self, _kill, self.process)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if \
-                    self.process.stderr else ""
-                raise BrokerError(f"nats-server exited with {self.process.returncode}: {err}")
+                log = (self.store_dir / "nats-server.log").read_text(errors="replace")
+                raise BrokerError(f"nats-server exited with {self.process.returncode}: "
+                                  f"{log[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     if s.recv(4) == b"INFO":
@@ -125,8 +137,9 @@ class NatsServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process is not None and self.process.stderr:
-            self.process.stderr.close()
+        if self.process is not None:
+            self._finalizer.detach()
+            self._log.close()
         self.process = None
 
     def cleanup(self) -> None:
