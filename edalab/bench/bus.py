@@ -1,10 +1,11 @@
 """`edalab bench bus`: the event bus against the bare-Python floor and peers, in one run.
 
-(a) a `collections.deque` producer/consumer loop (the floor); (b) `MemoryBroker`: publish keyed
-events to 4 partitions, one consumer group polling batches and acking; (c) the same through
-`App` (a source and one handler); (d) where installed, bytewax (batched test source), streamz
-and reactivex identity pipelines. Every pipeline moves the same pre-built `Event` objects
-into a sink list.
+(a) a `collections.deque` producer/consumer loop (the floor); (b) `MemoryBroker` streaming:
+publish a batch of keyed events to 4 partitions, one consumer group polls a batch and acks,
+and so on (b2: the same with a backlog, everything published before the first poll); (c) the
+same pipeline through `App` (a source and one handler); (d) where installed, bytewax (batched
+test source), streamz and reactivex identity pipelines. Every pipeline moves the same
+pre-built `Event` objects into a sink list.
 """
 
 from __future__ import annotations
@@ -39,6 +40,27 @@ def floor_deque(events: list[Event]) -> int:
 
 
 def memory_broker(events: list[Event], partitions: int, batch: int) -> int:
+    """The identity pipeline on the broker itself, streaming as App does: publish a batch,
+    poll a batch, hand each event to the sink, ack."""
+    broker = MemoryBroker()
+    broker.create_topic("ticks", partitions)
+    consumer = broker.subscribe("ticks", group="sink")
+    sink: list[Event] = []
+    for start in range(0, len(events), batch):
+        broker.publish_many("ticks", events[start:start + batch])
+        records = consumer.poll(batch)
+        for e in records.events:
+            sink.append(e)
+        consumer.ack(records)
+    while records := consumer.poll(batch):
+        for e in records.events:
+            sink.append(e)
+        consumer.ack(records)
+    return len(sink)
+
+
+def memory_broker_backlog(events: list[Event], partitions: int, batch: int) -> int:
+    """The same with a backlog: publish everything first, then drain."""
     broker = MemoryBroker()
     broker.create_topic("ticks", partitions)
     broker.publish_many("ticks", events)
@@ -105,8 +127,10 @@ def main(argv: list[str]) -> int:
     n, p, b = args.events, args.partitions, args.batch
     contenders = [
         Contender("a", "deque producer/consumer (floor)", lambda: floor_deque(events), n),
-        Contender("b", f"MemoryBroker, {p} partitions, poll+ack {b}",
+        Contender("b", f"MemoryBroker, {p} partitions, publish/poll/ack {b}",
                   lambda: memory_broker(events, p, b), n),
+        Contender("b2", "MemoryBroker, backlog: publish all, then drain",
+                  lambda: memory_broker_backlog(events, p, b), n),
         Contender("c", "App: source -> handler", lambda: app_pipeline(events, p, b), n),
     ]
     if importlib.util.find_spec("bytewax"):
