@@ -31,6 +31,25 @@ def dead_letter_topic(topic: str) -> str:
     return topic + DLQ_SUFFIX
 
 
+def dead_letter(record: Record, group: str, error: BaseException | str | None) -> Event:
+    """The event as it goes to the dead-letter topic: unchanged, plus where it came from and
+    why it failed, as CloudEvents extension attributes."""
+    if isinstance(error, BaseException):
+        error = f"{type(error).__name__}: {error}"
+    extensions = dict(record.event.extensions or {})
+    extensions.update(dlerror=str(error or "unknown error"), dltopic=record.topic,
+                      dlpartition=record.partition, dloffset=record.offset,
+                      dlattempts=record.attempt, dlgroup=group)
+    return record.event.replace(id=record.event.id, extensions=extensions)
+
+
+def check_event(item: object) -> None:
+    """Brokers carry `Event`s only: anything else is a `TypeError` that says what it got."""
+    if not isinstance(item, Event):
+        raise TypeError(f"brokers carry edalab.Event objects, got {type(item).__name__}: "
+                        f"{item!r:.80}")
+
+
 class BrokerError(RuntimeError):
     """A broker operation cannot be done (the message says why)."""
 

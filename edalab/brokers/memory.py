@@ -46,6 +46,8 @@ from edalab.brokers.base import (
     Position,
     Record,
     UnknownTopicError,
+    check_event,
+    dead_letter,
     dead_letter_topic,
 )
 from edalab.brokers.partitioning import key_hash
@@ -451,7 +453,7 @@ class MemoryBroker:
     def publish(self, topic: str, event: Event) -> Record:
         """Append one event to its partition (by key; round-robin without a key)."""
         if event.__class__ is not Event:
-            _not_an_event(event)
+            check_event(event)
         t = self._topic(topic)
         with self._lock:
             p = t.routes.get(event.key)
@@ -478,7 +480,7 @@ class MemoryBroker:
             try:
                 for event in events:
                     if event.__class__ is not Event:
-                        _not_an_event(event)
+                        check_event(event)
                     p = route(event.key)
                     if p is None:
                         p = t.route(event.key)
@@ -592,18 +594,4 @@ class MemoryBroker:
 
     def _dead_letter(self, record: Record, group: str,
                      error: BaseException | str | None) -> None:
-        if isinstance(error, BaseException):
-            error = f"{type(error).__name__}: {error}"
-        extensions = dict(record.event.extensions or {})
-        extensions.update(dlerror=str(error or "unknown error"), dltopic=record.topic,
-                          dlpartition=record.partition, dloffset=record.offset,
-                          dlattempts=record.attempt, dlgroup=group)
-        self.publish(dead_letter_topic(record.topic),
-                     record.event.replace(id=record.event.id, extensions=extensions))
-
-
-def _not_an_event(item: object) -> None:
-    if isinstance(item, Event):
-        return
-    raise TypeError(f"brokers carry edalab.Event objects, got {type(item).__name__}: "
-                    f"{item!r:.80}")
+        self.publish(dead_letter_topic(record.topic), dead_letter(record, group, error))

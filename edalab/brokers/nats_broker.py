@@ -46,6 +46,8 @@ from edalab.brokers.base import (
     Position,
     Record,
     UnknownTopicError,
+    check_event,
+    dead_letter,
     dead_letter_topic,
 )
 from edalab.brokers.loop_thread import LoopThread
@@ -248,7 +250,7 @@ class NatsBroker:
 
     def publish(self, topic: str, event: Event) -> Record:
         """Append one event; waits for the server's ack."""
-        _check_event(event)
+        check_event(event)
         return self._run(self._publish(topic, event))
 
     async def _publish(self, topic: str, event: Event) -> Record:
@@ -263,7 +265,7 @@ class NatsBroker:
         is checked before anything is sent."""
         events = list(events)
         for event in events:
-            _check_event(event)
+            check_event(event)
         return self._run(self._publish_many(topic, events), timeout=None)
 
     async def _publish_many(self, topic: str, events: list[Event]) -> int:
@@ -631,12 +633,7 @@ class NatsConsumer:
 
     async def _dead_letter(self, p: int, seq: int, attempt: int, event: Event,
                            error: BaseException | str | None) -> None:
-        if isinstance(error, BaseException):
-            error = f"{type(error).__name__}: {error}"
-        extensions = dict(event.extensions or {})
-        extensions.update(dlerror=str(error or "unknown error"), dltopic=self.topic,
-                          dlpartition=p, dloffset=seq, dlattempts=attempt, dlgroup=self.group)
-        dead = event.replace(id=event.id, extensions=extensions)
+        dead = dead_letter(Record(event, self.topic, p, seq, attempt, 0.0), self.group, error)
         dlq = dead_letter_topic(self.topic)
         await self._broker._require(dlq)
         await self._js.publish(f"{dlq}.0", dead.to_json().encode(), stream=stream_name(dlq))
@@ -792,12 +789,6 @@ def _parse(data: bytes) -> Event:
 def _perf_time(server_time: datetime) -> float:
     """A server timestamp on this process's perf_counter scale (for latency)."""
     return _clock() - (time.time() - server_time.timestamp())
-
-
-def _check_event(event: object) -> None:
-    if not isinstance(event, Event):
-        raise TypeError(f"brokers carry edalab.Event objects, got {type(event).__name__}: "
-                        f"{event!r:.80}")
 
 
 def _connect_error(url: str, exc: BaseException, credentials: bool = False) -> str:

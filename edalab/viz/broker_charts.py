@@ -27,6 +27,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from edalab.brokers.base import DLQ_SUFFIX, Broker, Consumer, Record
+from edalab.viz._style import color as _color
+from edalab.viz._style import layout as _layout
 
 __all__ = [
     "OUTCOMES",
@@ -40,9 +42,6 @@ __all__ = [
     "records_frame",
 ]
 
-#: Categorical colours, in order (plotly's default qualitative palette).
-PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
-           "#b6e880", "#ff97ff", "#fecb52")
 
 #: What happened to a delivery, and how `delivery_timeline` draws it (plotly marker symbols).
 OUTCOMES: dict[str, str] = {
@@ -51,19 +50,6 @@ OUTCOMES: dict[str, str] = {
     "nacked": "diamond-open",
     "dead-lettered": "x",
 }
-
-_TEMPLATE = "plotly_white"
-
-
-def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=title, template=_TEMPLATE, height=height,
-                      margin={"l": 60, "r": 20, "t": 50, "b": 50},
-                      legend={"orientation": "h", "y": -0.2})
-    return fig
-
-
-def _color(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
 
 
 def records_frame(records: Iterable[Record], extensions: bool = False) -> pd.DataFrame:

@@ -26,6 +26,8 @@ from plotly.subplots import make_subplots
 from edalab.health import news2_frame
 from edalab.health.news2 import VALID_RANGES
 from edalab.streams import SensorGroup, vitals_episodes
+from edalab.viz._style import color as _color
+from edalab.viz._style import layout as _layout
 
 __all__ = [
     "RISK_BANDS",
@@ -44,22 +46,7 @@ SCENARIOS = {0: "genuine", 1: "scenario 1: amount > 220", 2: "scenario 2: termin
 #: NEWS2 risk bands by total score: (label, low, high, colour) for the shaded background.
 RISK_BANDS = (("low", 0, 4.5, "#e8f5e9"), ("medium", 4.5, 6.5, "#fff3e0"),
               ("high", 6.5, 20, "#ffebee"))
-_COLORS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
-           "#b6e880", "#ff97ff", "#fecb52")
 _SCENARIO_COLORS = ("#b0bec5", "#ef553b", "#ffa15a", "#ab63fa")
-_TEMPLATE = "plotly_white"
-
-
-def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=title, template=_TEMPLATE, height=height,
-                      margin={"l": 60, "r": 20, "t": 50, "b": 50},
-                      legend={"orientation": "h", "y": -0.2})
-    return fig
-
-
-def _color(i: int) -> str:
-    return _COLORS[i % len(_COLORS)]
-
 
 def _iso(times: pd.Series | pd.DatetimeIndex) -> list[str]:
     """Times as ISO strings (UTC for aware ones): the same JSON whatever the pandas version."""
