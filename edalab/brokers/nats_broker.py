@@ -299,11 +299,18 @@ class NatsBroker:
     async def _lease_bucket(self):
         if self._leases is None:
             try:
-                self._leases = await self._js.key_value(LEASES)
+                kv = await self._js.key_value(LEASES)
             except Exception:
-                self._leases = await self._js.create_key_value(
+                kv = await self._js.create_key_value(
                     api.KeyValueConfig(bucket=LEASES, history=1, ttl=self.lease_ttl,
                                        storage=api.StorageType.FILE))
+            ttl = (await kv.status()).ttl
+            if ttl is not None and abs(ttl - self.lease_ttl) > 1e-3:
+                raise BrokerError(
+                    f"the server's lease bucket expires leases after {ttl:g} s but this broker "
+                    f"has lease_ttl={self.lease_ttl:g}; every member must use the same value "
+                    f"(NatsBroker(..., lease_ttl={ttl:g}))")
+            self._leases = kv
         return self._leases
 
     # -- inspecting ------------------------------------------------------------------------

@@ -328,3 +328,19 @@ def test_random_workload_loses_nothing(broker, seed):
         acked.update(batch[i].event.id for i in range(len(batch)))
     dead = {r.event.id for r in broker.read("t.dlq")}
     assert acked | dead == set(published) and not acked & dead
+
+
+def test_nats_members_must_agree_on_the_lease_ttl():
+    from edalab import BrokerError
+    from edalab.brokers.nats_broker import NatsBroker
+    from edalab.brokers.nats_server import NatsServer
+
+    with NatsServer() as server:
+        first = NatsBroker(server.url, lease_ttl=3.0)
+        first.create_topic("t")
+        first.subscribe("t", group="g")
+        other = NatsBroker(server.url, lease_ttl=5.0)
+        with pytest.raises(BrokerError, match="lease_ttl=3"):
+            other.subscribe("t", group="g")
+        other.close()
+        first.close()
