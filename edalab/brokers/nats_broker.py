@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import socket
@@ -268,15 +269,48 @@ class NatsBroker:
             check_event(event)
         return self._run(self._publish_many(topic, events), timeout=None)
 
-    async def _publish_many(self, topic: str, events: list[Event]) -> int:
+    async def _publish_many(self, topic: str, events: list[Event], window: int = 4000) -> int:
+        # Pipelined publish with one reply inbox for the whole batch: the server's acks are
+        # counted by one subscription callback instead of a future, a random token and a
+        # semaphore per message (js.publish_async); at most `window` unacked at a time.
         n = await self._require(topic)
-        route = self._route
-        publish = self._js.publish_async
-        futures = [await publish(f"{topic}.{route(topic, n, e.key)}", e.to_json().encode())
-                   for e in events]
-        if futures:
-            await asyncio.gather(*futures)
-        return len(futures)
+        if not events:
+            return 0
+        nc, route = self._nc, self._route
+        subjects = [f"{topic}.{p}" for p in range(n)]
+        inbox = nc.new_inbox()
+        total = len(events)
+        state: dict[str, Any] = {"acked": 0, "error": None}
+        room = asyncio.Event()
+        finished = asyncio.get_running_loop().create_future()
+
+        async def on_ack(msg) -> None:
+            # An ack is {"stream":..,"seq":..}; an error is {"error":..}; an empty reply is
+            # a status such as 503 no responders (no stream takes the subject).
+            if state["error"] is None and (not msg.data or b'"error"' in msg.data):
+                state["error"] = msg.data.decode(errors="replace") or \
+                    f"no stream answered (status {(msg.headers or {}).get('Status', '?')})"
+            state["acked"] += 1
+            if state["acked"] == total and not finished.done():
+                finished.set_result(None)
+            room.set()
+
+        sub = await nc.subscribe(inbox + ".*", cb=on_ack)
+        try:
+            publish = nc.publish
+            for i, e in enumerate(events):
+                while i - state["acked"] >= window:
+                    room.clear()
+                    await room.wait()
+                await publish(subjects[route(topic, n, e.key)], e.to_json().encode(),
+                              reply=f"{inbox}.{i}")
+            await asyncio.wait_for(finished, 30 + total / 1000)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        if state["error"]:
+            raise BrokerError(f"publish to {topic!r} failed: {state['error']}")
+        return total
 
     # -- consuming -------------------------------------------------------------------------
 
@@ -335,6 +369,7 @@ class NatsBroker:
 
     async def _lag(self, topic: str, group: str) -> dict[int, int]:
         n = await self._require(topic)
+        await self._nc.flush()  # acks sent before this call reach the server first
         out = {}
         for p in range(n):
             try:
@@ -417,6 +452,8 @@ class NatsConsumer:
         self._buffers: dict[int, deque] = {}  # fetched, not yet handed out
         self._fetching: dict[int, asyncio.Task] = {}
         self._inflight: dict[tuple[int, int], Any] = {}  # (partition, seq) -> message
+        self._carried: dict[int, dict[int, int]] = {}  # deliveries before a hand-over
+        self._naked: dict[int, dict[int, int]] = {}  # nacked, not yet delivered again
         self._next = 0
         self._last_round = 0.0
         self._heartbeat: asyncio.Task | None = None
@@ -470,12 +507,18 @@ class NatsConsumer:
             prefix = self._key("m", "")
             members = sorted({key[len(prefix):] for key in entries if key.startswith(prefix)}
                              | {self.member})
-            # A lease is (owner, revision); owner "" marks a partition handed back cleanly.
+            # A lease is (owner, revision). A partition handed back cleanly has owner "" and
+            # the delivery counts of what its last owner handed back, as "=" + JSON.
             leases: dict[int, tuple[str, int]] = {}
+            handed: dict[int, dict[int, int]] = {}
             for p in range(self._n):
                 value = entries.get(self._key("p", p))
                 if value is not None:
-                    leases[p] = (value[0].decode(), value[1])
+                    owner = value[0].decode()
+                    if owner.startswith("="):
+                        handed[p] = {int(k): v for k, v in json.loads(owner[1:]).items()}
+                        owner = ""
+                    leases[p] = (owner, value[1])
             live = {p: owner for p, (owner, _) in leases.items() if owner in members}
             mine = set(assign(self._n, members, live).get(self.member, []))
             for p in sorted(set(self._owned) - mine):
@@ -496,46 +539,55 @@ class NatsConsumer:
                         await self._drop(p)
                     continue
                 if p not in self._owned:
-                    if owner != "":  # not handed back cleanly: its holder may have died
-                        await self._resume_after_crash(p)
+                    await self._take_over(p, handed.get(p))
                     self._owned[p] = await self._js.pull_subscribe_bind(
                         _durable(self.group, p), stream=self._stream)
                     self._buffers[p] = deque()
             self._last_round = _clock()
 
-    async def _resume_after_crash(self, p: int) -> None:
-        """Deliveries still pending on a partition nobody owns belong to a dead member. The
-        server would redeliver them only after `ack_wait`, behind newer records, breaking
-        per-key order; instead restart the group's consumer at its ack floor, as a Kafka
-        consumer restarts at the committed offset."""
+    async def _take_over(self, p: int, handed: dict[int, int] | None) -> None:
+        """Start owning p. Deliveries still pending that its previous owner did not hand back
+        (lost in flight, or held by a member that died) would come again only after
+        `ack_wait`, behind newer records, breaking per-key order. Then restart the group's
+        consumer at its first un-acked record, as a Kafka consumer restarts at the committed
+        offset; delivery counts restart, except those the previous owner handed back."""
         durable = _durable(self.group, p)
         info = await self._js.consumer_info(self._stream, durable)
-        if info.num_ack_pending:
+        self._carried[p] = {}
+        if info.num_ack_pending > len(handed or ()):
             await self._js.delete_consumer(self._stream, durable)
             await self._ensure_durable(p, info.ack_floor.stream_seq + 1)
+            self._carried[p] = dict(handed or {})
 
     async def _release(self, kv, p: int) -> None:
-        await self._drop(p)
+        counts = await self._drop(p)
         revision = self._revisions.pop(p, None)
-        with contextlib.suppress(Exception):  # "" = handed back cleanly, nothing in flight
-            await kv.update(self._key("p", p), b"", last=revision)
+        with contextlib.suppress(Exception):
+            await kv.update(self._key("p", p), b"=" + json.dumps(counts).encode(),
+                            last=revision)
 
-    async def _drop(self, p: int) -> None:
-        """Stop reading p and hand back what we hold of it (NAK: redelivered at once)."""
+    async def _drop(self, p: int) -> dict[int, int]:
+        """Stop reading p and hand back what we hold of it (NAK: redelivered at once);
+        returns the delivery counts of what was handed back, by stream sequence."""
         task = self._fetching.get(p)
         if task is not None:  # let the pull request finish (it is short): what it brings
             with contextlib.suppress(BaseException):  # lands in the buffer, handed back below
                 await task
-        for msg in self._buffers.pop(p, ()):
+        held = list(self._buffers.pop(p, ()))
+        held += [self._inflight.pop(key) for key in [k for k in self._inflight if k[0] == p]]
+        counts = self._naked.pop(p, {})
+        carried = self._carried.pop(p, {})
+        # The server redelivers NAKed messages in NAK order: hand back in log order.
+        for msg in sorted(held, key=lambda m: _ack_tokens(m)[1]):
+            attempt, seq, _ = _ack_tokens(msg)
+            counts[seq] = attempt + carried.get(seq, 0)
             with contextlib.suppress(Exception):
                 await msg.nak()
-        for key in [k for k in self._inflight if k[0] == p]:
-            with contextlib.suppress(Exception):
-                await self._inflight.pop(key).nak()
         sub = self._owned.pop(p, None)
         if sub is not None:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+        return counts
 
     # -- the Consumer protocol -------------------------------------------------------------
 
@@ -602,41 +654,56 @@ class NatsConsumer:
                     await msg.nak()
 
     async def _take(self, max_events: int) -> list[Record]:
+        # No coroutine per record: stream sequence, delivery count and append time come from
+        # the ack subject's tokens (not nats-py's Metadata dataclasses and datetime), one
+        # clock offset per batch; malformed or over-delivered messages go to `_reject`.
         out: list[Record] = []
         parts = sorted(self._owned)
         if not parts:
             return out
         n = len(parts)
+        topic, inflight, limit, from_json = self.topic, self._inflight, self.max_attempts, \
+            Event.from_json
+        offset = _clock() - time.time()  # perf_counter = wall time + offset
         for i in range(n):
             p = parts[(self._next + i) % n]
             buffer = self._buffers[p]
+            carried = self._carried.get(p)
+            naked = self._naked.get(p)
             while buffer and len(out) < max_events:
-                record = await self._record(p, buffer.popleft())
-                if record is not None:
-                    out.append(record)
+                msg = buffer.popleft()
+                attempt, seq, stamp = _ack_tokens(msg)
+                if carried:
+                    attempt += carried.get(seq, 0)
+                if naked:
+                    naked.pop(seq, None)
+                try:
+                    event = from_json(msg.data) if attempt <= limit else None
+                except EventError:
+                    event = None
+                if event is None:  # the slow path dead-letters it
+                    await self._reject(p, msg, seq, attempt)
+                    continue
+                inflight[(p, seq)] = msg
+                out.append(Record(event, topic, p, seq, attempt, stamp / 1e9 + offset))
             if len(out) >= max_events:
                 self._next = (self._next + i + 1) % n
                 break
         return out
 
-    async def _record(self, p: int, msg) -> Record | None:
-        meta = msg.metadata
-        seq, attempt = meta.sequence.stream, meta.num_delivered
+    async def _reject(self, p: int, msg, seq: int, attempt: int) -> None:
+        """Dead-letter a message that is not an edalab event, or was delivered more than
+        `max_attempts` times without being settled (its consumers crashed)."""
         try:
             event = Event.from_json(msg.data)
+            error: BaseException | str = (f"delivered {attempt} times without an ack or a "
+                                          "nack")
         except EventError as exc:  # not an edalab event: keep the bytes, say why
             event = Event("edalab.malformed", f"/nats/{self.topic}", bytes(msg.data),
                           datacontenttype="application/octet-stream")
-            await self._dead_letter(p, seq, attempt, event, exc)
-            await msg.term()
-            return None
-        if attempt > self.max_attempts:  # earlier deliveries were never settled (a crash)
-            await self._dead_letter(p, seq, attempt, event,
-                                    f"delivered {attempt} times without an ack or a nack")
-            await msg.term()
-            return None
-        self._inflight[(p, seq)] = msg
-        return Record(event, self.topic, p, seq, attempt, _perf_time(meta.timestamp))
+            error = exc
+        await self._dead_letter(p, seq, attempt, event, error)
+        await msg.term()
 
     async def _dead_letter(self, p: int, seq: int, attempt: int, event: Event,
                            error: BaseException | str | None) -> None:
@@ -677,7 +744,8 @@ class NatsConsumer:
                                     record.event, error)
             await msg.term()
         else:
-            await msg.nak()
+            await msg.nak()  # pending at the server until redelivered: ours to hand back
+            self._naked.setdefault(record.partition, {})[record.offset] = record.attempt
 
     def seek(self, position: Position, partition: int | None = None) -> None:
         """Move the whole group to `position` on one partition or all: ``"beginning"``,
@@ -766,6 +834,15 @@ async def _entries(kv, pattern: str) -> dict[str, tuple[bytes, int]]:
     finally:
         await watcher.stop()
     return out
+
+
+def _ack_tokens(msg) -> tuple[int, int, int]:
+    """(delivery count, stream sequence, append time in ns) from a JetStream message's ack
+    subject, ``$JS.ACK.[domain.hash.]stream.consumer.delivered.sseq.cseq.ts.pending[.x]``
+    (cheaper than nats-py's Metadata, which builds dataclasses and a datetime)."""
+    tokens = msg.reply.split(".")
+    k = 0 if len(tokens) == 9 else 2
+    return int(tokens[4 + k]), int(tokens[5 + k]), int(tokens[7 + k])
 
 
 def _durable(group: str, p: int) -> str:

@@ -278,11 +278,17 @@ def test_memory_seek_outside_the_log_is_an_error():
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_workload_loses_nothing(broker, seed):
     """Seeded random publishes, joins, crashes, polls, acks and nacks, then a final drain:
-    every event ends acked or dead-lettered, nothing is delivered after its ack, and attempt
-    counts only grow. (The hypothesis state machine in test_properties.py explores this
-    exhaustively on the in-memory broker; a networked broker's timing is not replayable.)"""
+    every event ends acked or dead-lettered. On MemoryBroker also: nothing is delivered after
+    its ack and attempt counts only grow. NATS restarts a taken-over partition at its first
+    un-acked record, as Kafka does at the committed offset: records acked out of order above
+    it come again, and counts of deliveries lost in flight restart. (The hypothesis state
+    machine in test_properties.py explores this exhaustively on the in-memory broker; a
+    networked broker's timing is not replayable.)"""
     import random
 
+    from edalab import MemoryBroker
+
+    strict = isinstance(broker, MemoryBroker)
     rng = random.Random(seed)
     broker.create_topic("t", partitions=3)
     members, held = [], {}
@@ -304,8 +310,9 @@ def test_random_workload_loses_nothing(broker, seed):
         elif op == "poll" and live:
             i = rng.choice(live)
             for r in members[i].poll(rng.randint(1, 6), timeout=0.05):
-                assert r.event.id not in acked, f"{r.event.id} delivered after its ack"
-                assert r.attempt > seen.get(r.event.id, 0)
+                if strict:
+                    assert r.event.id not in acked, f"{r.event.id} delivered after its ack"
+                    assert r.attempt > seen.get(r.event.id, 0)
                 seen[r.event.id] = r.attempt
                 held[i].append(r)
         elif op == "settle" and any(held[i] for i in live):
@@ -323,11 +330,12 @@ def test_random_workload_loses_nothing(broker, seed):
     while sum(final.lag().values()) and time.monotonic() < deadline:
         batch = final.poll(100, timeout=0.5)
         for r in batch:
-            assert r.event.id not in acked, f"{r.event.id} delivered after its ack"
+            assert not strict or r.event.id not in acked, f"{r.event.id} after its ack"
         final.ack(batch)
         acked.update(batch[i].event.id for i in range(len(batch)))
     dead = {r.event.id for r in broker.read("t.dlq")}
-    assert acked | dead == set(published) and not acked & dead
+    assert acked | dead == set(published)
+    assert not strict or not acked & dead
 
 
 def test_nats_members_must_agree_on_the_lease_ttl():
