@@ -39,6 +39,13 @@ def floor_deque(events: list[Event]) -> int:
     return len(sink)
 
 
+def _drain(consumer, sink: list[Event], batch: int) -> None:
+    while records := consumer.poll(batch):
+        for e in records.events:
+            sink.append(e)
+        consumer.ack(records)
+
+
 def memory_broker(events: list[Event], partitions: int, batch: int) -> int:
     """The identity pipeline on the broker itself, streaming as App does: publish a batch,
     poll a batch, hand each event to the sink, ack."""
@@ -52,10 +59,7 @@ def memory_broker(events: list[Event], partitions: int, batch: int) -> int:
         for e in records.events:
             sink.append(e)
         consumer.ack(records)
-    while records := consumer.poll(batch):
-        for e in records.events:
-            sink.append(e)
-        consumer.ack(records)
+    _drain(consumer, sink, batch)
     return len(sink)
 
 
@@ -64,12 +68,8 @@ def memory_broker_backlog(events: list[Event], partitions: int, batch: int) -> i
     broker = MemoryBroker()
     broker.create_topic("ticks", partitions)
     broker.publish_many("ticks", events)
-    consumer = broker.subscribe("ticks", group="sink")
     sink: list[Event] = []
-    while records := consumer.poll(batch):
-        for e in records.events:
-            sink.append(e)
-        consumer.ack(records)
+    _drain(broker.subscribe("ticks", group="sink"), sink, batch)
     return len(sink)
 
 
