@@ -39,6 +39,7 @@ _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}\Z")
 _ID_PREFIX = secrets.token_hex(6) + "-"
 _next_id = itertools.count(1).__next__
 _unsealed = object.__setattr__
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 class EventError(ValueError):
@@ -234,7 +235,7 @@ class Event(_EventSlots):
     def to_json(self) -> str:
         """CloudEvents structured-mode JSON (``application/cloudevents+json``)."""
         try:
-            return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+            return _encode(self.to_dict())
         except (TypeError, ValueError) as exc:
             raise EventError("data", f"is not JSON-serialisable: {exc}") from None
 
@@ -243,7 +244,11 @@ class Event(_EventSlots):
         """Build an event from CloudEvents structured-mode attributes."""
         if not isinstance(attributes, dict):
             raise EventError("event", f"must be a JSON object, got {type(attributes).__name__}")
-        attrs = dict(attributes)
+        return cls._from_own(dict(attributes))
+
+    @classmethod
+    def _from_own(cls, attrs: dict[str, Any]) -> Event:
+        """`from_dict` on a dict this call may consume (no defensive copy)."""
         version = attrs.pop("specversion", None)
         if version != SPECVERSION:
             raise EventError("specversion", f"must be {SPECVERSION!r}, got {version!r}")
@@ -280,7 +285,9 @@ class Event(_EventSlots):
             attributes = json.loads(text)
         except (TypeError, ValueError) as exc:
             raise EventError("event", f"is not valid JSON: {exc}") from None
-        return cls.from_dict(attributes)
+        if not isinstance(attributes, dict):
+            raise EventError("event", f"must be a JSON object, got {type(attributes).__name__}")
+        return cls._from_own(attributes)
 
 
 def _format_time(time: datetime) -> str:
