@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000, help="poll / source batch size")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     events = make_events(args.events)
