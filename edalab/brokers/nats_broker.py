@@ -407,7 +407,8 @@ class NatsBroker:
                         break
                     for msg in msgs:
                         meta = msg.metadata
-                        out.append(Record(_parse(msg.data), topic, p, meta.sequence.stream, 1,
+                        out.append(Record(_parse(msg.data, topic), topic, p,
+                                          meta.sequence.stream, 1,
                                           _perf_time(meta.timestamp)))
                     got += len(msgs)
             finally:
@@ -606,9 +607,12 @@ class NatsConsumer:
         return self._run(self._poll(max_events, timeout),
                          timeout=None if timeout is None else timeout + 60)
 
-    async def _poll(self, max_events: int, timeout: float) -> Batch:
+    async def _round_if_due(self) -> None:
         if _clock() - self._last_round > self._broker.lease_ttl / 3:
             await self._round()
+
+    async def _poll(self, max_events: int, timeout: float) -> Batch:
+        await self._round_if_due()
         deadline = _clock() + max(timeout, 0.0)
         while True:
             records = await self._take(max_events)
@@ -625,8 +629,7 @@ class NatsConsumer:
                 if remaining <= 0:
                     return _batch([])
                 await asyncio.sleep(min(remaining, 0.05))
-                if _clock() - self._last_round > self._broker.lease_ttl / 3:
-                    await self._round()
+                await self._round_if_due()
                 continue
             await asyncio.wait(pending, timeout=max(remaining, 0.0) + 0.05,
                                return_when=asyncio.FIRST_COMPLETED)
@@ -638,11 +641,7 @@ class NatsConsumer:
     async def _fetch(self, p: int, sub, batch: int, wait: float) -> None:
         try:
             msgs = await sub.fetch(batch, timeout=wait)
-        except (TimeoutError, NatsTimeout):
-            msgs = []
-        except asyncio.CancelledError:
-            raise
-        except Exception:
+        except Exception:  # a timeout (nothing there), or a consumer re-created by a seek
             msgs = []
         finally:
             self._fetching.pop(p, None)
@@ -699,8 +698,7 @@ class NatsConsumer:
             error: BaseException | str = (f"delivered {attempt} times without an ack or a "
                                           "nack")
         except EventError as exc:  # not an edalab event: keep the bytes, say why
-            event = Event("edalab.malformed", f"/nats/{self.topic}", bytes(msg.data),
-                          datacontenttype="application/octet-stream")
+            event = _malformed(msg.data, self.topic)
             error = exc
         await self._dead_letter(p, seq, attempt, event, error)
         await msg.term()
@@ -862,12 +860,17 @@ def _batch(records: list[Record]) -> Batch:
     return Batch([r.event for r in records], [r.timestamp for r in records], records)
 
 
-def _parse(data: bytes) -> Event:
+def _malformed(data: bytes, topic: str) -> Event:
+    """A payload that is not an edalab event, kept as bytes."""
+    return Event("edalab.malformed", f"/nats/{topic}", bytes(data),
+                 datacontenttype="application/octet-stream")
+
+
+def _parse(data: bytes, topic: str) -> Event:
     try:
         return Event.from_json(data)
     except EventError:
-        return Event("edalab.malformed", "/nats", bytes(data),
-                     datacontenttype="application/octet-stream")
+        return _malformed(data, topic)
 
 
 def _perf_time(server_time: datetime) -> float:

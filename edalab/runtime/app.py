@@ -174,7 +174,6 @@ class App:
         timeline: list[tuple] = []
         stopped_by = "drained"
         exhausted = take is None
-        streams = [f"{h.topic}/{h.group}" for h in self.handlers]
         last_sample, sample_every = 0.0, 0.01
         step = 0
         while True:
@@ -202,15 +201,14 @@ class App:
             # partition on a networked broker.
             if virtual or idle or now - last_sample >= sample_every:
                 last_sample = now
-                lags = {stream: sum(h.consumer.lag().values())
-                        for stream, h in zip(streams, self.handlers, strict=True)}
+                lags = self._lag_totals()
                 timeline.append((step, now - started, self.clock.now(), published, lags))
                 if idle and not any(lags.values()):
                     break
             if deadline is not None and now > deadline:
                 stopped_by = "timeout"
                 break
-            if exhausted and not handled and stopped_by == "max_events":
+            if idle and stopped_by == "max_events":
                 break
         wall = time.perf_counter() - started
         if bar is not None:
@@ -249,8 +247,7 @@ class App:
                 if now - last_sample >= 1.0:  # lag costs a round trip on a networked broker
                     last_sample = now
                     steps.append((len(steps) + 1, now - started, self.clock.now(), 0,
-                                  {f"{h.topic}/{h.group}": sum(h.consumer.lag().values())
-                                   for h in self.handlers}))
+                                  self._lag_totals()))
             stats = self._stats(time.perf_counter() - started, 0, steps, stopped_by)
         finally:
             self.close()
@@ -261,6 +258,10 @@ class App:
         for h in self.handlers:
             if h.consumer is not None and not getattr(h.consumer, "closed", False):
                 h.consumer.close()
+
+    def _lag_totals(self) -> dict[str, int]:
+        """Per handler stream (``topic/group``): its lag summed over partitions."""
+        return {f"{h.topic}/{h.group}": sum(h.consumer.lag().values()) for h in self.handlers}
 
     def _start(self) -> None:
         self._create_topics()
@@ -382,8 +383,11 @@ class App:
         if isinstance(h.output, str):
             self.broker.publish_many(h.output, out)
             return
+        routed: dict[str, list[Event]] = {}  # one batch per topic, in order within each
         for event in out:
-            self.broker.publish(self.topic(h.output(event)), event)
+            routed.setdefault(h.output(event), []).append(event)
+        for topic, events in routed.items():
+            self.broker.publish_many(self.topic(topic), events)
 
     def _stats(self, wall: float, published: int, timeline: list[tuple],
                stopped_by: str) -> RunStats:
