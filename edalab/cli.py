@@ -2,7 +2,7 @@
 
 Each command lives in its own module and exposes ``main(argv) -> int``; this file only routes:
 
-- ``edalab demo [NAME]``            → ``edalab.demo``
+- ``edalab demo [NAME]``            → ``edalab.demo`` (a router to each demo)
 - ``edalab bench NAME``             → ``edalab.bench.NAME``
 - ``edalab simulate KIND --out F``  → ``edalab.streams.simulate_cli``
 - ``edalab worker MODULE:APP``      → ``edalab.worker``

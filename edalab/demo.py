@@ -1,73 +1,31 @@
-"""`edalab demo`: a small real pipeline on the embedded broker, with its run statistics.
+"""`edalab demo [NAME]`: the end-to-end demos, each on the embedded broker.
 
-Simulated card transactions (the fraud handbook's design) flow through a `MemoryBroker`:
-
-    transactions ──▶ profile (per-customer running mean and spread of amounts, river.stats)
-                 ──▶ alerts   (amount far above the customer's own history)
-                 ──▶ review   (counts alerts, checks them against the simulator's ground truth)
-
-It prints the App's run statistics and how many alerts were real frauds.
+``edalab demo`` alone runs the default demo; ``edalab demo NAME --help`` shows a demo's options.
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib
+import sys
 
-from river import stats as rstats
-
-from edalab.events import Event
-from edalab.runtime.app import App
-from edalab.runtime.stats import RunStats
-from edalab.streams.transactions import transaction_events, transactions
-
-
-def build(customers: int = 500, days: int = 30, seed: int = 7, z: float = 3.0,
-          partitions: int = 4) -> tuple[App, dict]:
-    """The demo pipeline, ready to run; returns the app and the review tally it fills."""
-    df = transactions(n_customers=customers, n_terminals=2 * customers, days=days, seed=seed)
-    app = App(partitions=partitions)
-    means: dict[str, rstats.Mean] = {}
-    spreads: dict[str, rstats.Var] = {}
-    tally = {"alerts": 0, "true_frauds": 0, "frauds_in_stream": int(df["TX_FRAUD"].sum())}
-
-    @app.handler("transactions", group="profile", output="alerts")
-    def profile(event: Event) -> Event | None:
-        amount = event.data["TX_AMOUNT"]
-        mean = means.setdefault(event.key, rstats.Mean())
-        var = spreads.setdefault(event.key, rstats.Var())
-        alert = None
-        if mean.n >= 5:
-            std = max(var.get() ** 0.5, 1.0)
-            score = (amount - mean.get()) / std
-            if score > z:
-                alert = event.replace(type="card.alert", data={
-                    "tx_id": event.data["TX_ID"], "amount": amount, "z": round(score, 2),
-                    "fraud": event.data["TX_FRAUD"]})
-        mean.update(amount)
-        var.update(amount)
-        return alert
-
-    @app.handler("alerts", group="review")
-    def review(event: Event) -> None:
-        tally["alerts"] += 1
-        tally["true_frauds"] += event.data["fraud"]
-
-    app.source("transactions", transaction_events(df))
-    return app, tally
+#: Demo name → module whose ``main(argv)`` runs it.
+DEMOS = {
+    "cards": "edalab.cards_demo",
+}
+DEFAULT = "cards"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="edalab demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=500)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--z", type=float, default=3.0, help="alert threshold in std devs")
-    parser.add_argument("--clock", choices=["virtual", "wall"], default="wall")
-    args = parser.parse_args(argv)
-    app, tally = build(args.customers, args.days, args.seed, args.z)
-    stats: RunStats = app.run(clock=args.clock, progress=True)
-    print(stats)
-    precision = tally["true_frauds"] / tally["alerts"] if tally["alerts"] else float("nan")
-    print(f"\nalerts: {tally['alerts']}, of which real frauds: {tally['true_frauds']} "
-          f"(precision {precision:.2f}); frauds in the stream: {tally['frauds_in_stream']}")
-    return 0
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: edalab demo [{'|'.join(DEMOS)}] [OPTIONS]\n"
+              f"default: {DEFAULT}; edalab demo NAME --help shows a demo's options")
+        return 0
+    name = DEFAULT
+    if argv and not argv[0].startswith("-"):
+        name, argv = argv[0], argv[1:]
+        if name not in DEMOS:
+            print(f"edalab demo: unknown demo {name!r}; choose from {', '.join(DEMOS)}",
+                  file=sys.stderr)
+            return 2
+    return int(importlib.import_module(DEMOS[name]).main(argv) or 0)
