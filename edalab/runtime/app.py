@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice, repeat
 from operator import attrgetter
@@ -157,8 +157,33 @@ class App:
         A handler that raises does not stop the run: its event is nacked, delivered again,
         and after the handler's `max_attempts` moved to the topic's dead-letter topic.
         """
+        # With every=None the generator yields once: the final statistics.
+        return next(self.stream(every=None, clock=clock, batch_size=batch_size,
+                                max_events=max_events, timeout=timeout, progress=progress))
+
+    def stream(self, *, every: int | None = 10_000, clock: str | Clock = "virtual",
+               batch_size: int = 1000, max_events: int | None = None,
+               timeout: float | None = None, progress: bool = False) -> Iterator[RunStats]:
+        """Run as `run` does, yielding the run statistics so far each time about `every`
+        more source events have been published (and the handlers have had a step at them),
+        and once more at the end.
+
+        This is how a live chart follows a run without blocking the kernel: advance the
+        generator a step at a time (``next(it)``), draw, and come back later.
+
+        >>> from edalab import App, Event
+        >>> app = App()
+        >>> @app.handler("numbers")
+        ... def sink(event):
+        ...     pass
+        >>> app.source("numbers", (Event("n", "/doc", i) for i in range(2500)))
+        >>> [int(s.to_frame().loc["sink", "events_in"]) for s in app.stream(every=1000)]
+        [1000, 2000, 2500]
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if every is not None and every < 1:
+            raise ValueError(f"every must be >= 1 or None, got {every}")
         self.clock = make_clock(clock)
         virtual = self.clock.name == "virtual"
         self._start()
@@ -176,44 +201,50 @@ class App:
         exhausted = take is None
         last_sample, sample_every = 0.0, 0.01
         step = 0
-        while True:
-            if not exhausted:
-                room = batch_size if max_events is None else min(batch_size,
-                                                                 max_events - published)
-                chunk = take(room) if room > 0 else []
-                if len(chunk) < batch_size or room <= 0:
-                    exhausted = True
-                    if max_events is not None and published + len(chunk) >= max_events:
-                        stopped_by = "max_events"
-                if chunk:
-                    self._publish(chunk, virtual)
-                    published += len(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            handled = 0
-            for h in self.handlers:
-                handled += self._step(h, batch_size, virtual)
-            step += 1
-            now = time.perf_counter()
-            idle = exhausted and not handled
-            # Virtual time samples lag after every step (a reproducible timeline); wall time
-            # at most every `sample_every` seconds, as sampling costs a round trip per
-            # partition on a networked broker.
-            if virtual or idle or now - last_sample >= sample_every:
-                last_sample = now
-                lags = self._lag_totals()
-                timeline.append((step, now - started, self.clock.now(), published, lags))
-                if idle and not any(lags.values()):
+        next_yield = every
+        try:
+            while True:
+                if not exhausted:
+                    room = batch_size if max_events is None else min(batch_size,
+                                                                     max_events - published)
+                    chunk = take(room) if room > 0 else []
+                    if len(chunk) < batch_size or room <= 0:
+                        exhausted = True
+                        if max_events is not None and published + len(chunk) >= max_events:
+                            stopped_by = "max_events"
+                    if chunk:
+                        self._publish(chunk, virtual)
+                        published += len(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+                handled = 0
+                for h in self.handlers:
+                    handled += self._step(h, batch_size, virtual)
+                step += 1
+                now = time.perf_counter()
+                idle = exhausted and not handled
+                # Virtual time samples lag after every step (a reproducible timeline); wall
+                # time at most every `sample_every` seconds, as sampling costs a round trip
+                # per partition on a networked broker.
+                if virtual or idle or now - last_sample >= sample_every:
+                    last_sample = now
+                    lags = self._lag_totals()
+                    timeline.append((step, now - started, self.clock.now(), published, lags))
+                    if idle and not any(lags.values()):
+                        break
+                if deadline is not None and now > deadline:
+                    stopped_by = "timeout"
                     break
-            if deadline is not None and now > deadline:
-                stopped_by = "timeout"
-                break
-            if idle and stopped_by == "max_events":
-                break
-        wall = time.perf_counter() - started
-        if bar is not None:
-            bar.close()
-        return self._stats(wall, published, timeline, stopped_by)
+                if idle and stopped_by == "max_events":
+                    break
+                if next_yield is not None and published >= next_yield:
+                    while next_yield <= published:
+                        next_yield += every
+                    yield self._stats(now - started, published, list(timeline), "running")
+        finally:
+            if bar is not None:
+                bar.close()
+        yield self._stats(time.perf_counter() - started, published, timeline, stopped_by)
 
     def serve(self, *, batch_size: int = 1000, idle: float | None = None,
               timeout: float | None = None, stop: threading.Event | None = None,
