@@ -434,6 +434,57 @@ class NatsBroker:
         self.close()
 
 
+class _Puller:
+    """Pull requests for one (group, partition) durable consumer, one outstanding at a time;
+    the messages land straight in the partition's buffer from a subscription callback.
+
+    This is JetStream's pull protocol (a request on ``$JS.API.CONSUMER.MSG.NEXT``, messages to
+    a private inbox, a status message when the request ends) without nats-py's `fetch`, which
+    awaits every message under its own timeout: a third of the cost of consuming here.
+    """
+
+    def __init__(self, nc, stream: str, durable: str, buffer: deque, arrived: asyncio.Event):
+        self._nc = nc
+        self._subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = nc.new_inbox()
+        self._buffer = buffer
+        self._arrived = arrived
+        self._sub = None
+        self.expected = 0  # messages the outstanding request may still bring (0: none open)
+
+    async def start(self) -> _Puller:
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_message)
+        return self
+
+    async def _on_message(self, msg) -> None:
+        headers = msg.headers
+        if headers and not msg.data and _STATUS in headers:
+            self.expected = 0  # 408 expired, 409 consumer gone or limits: the request is over
+        else:
+            self._buffer.append(msg)
+            self.expected -= 1
+        self._arrived.set()
+
+    async def request(self, batch: int, wait: float) -> None:
+        """Ask for up to `batch` messages, waiting up to `wait` seconds at the server."""
+        self.expected = batch
+        body = b'{"batch":%d,"expires":%d}' % (batch, int(wait * 1e9))
+        await self._nc.publish(self._subject, body, reply=self._inbox)
+
+    async def settle(self) -> None:
+        """Wait for the outstanding request to end (it expires within its `wait`)."""
+        deadline = _clock() + 5.0
+        while self.expected > 0 and _clock() < deadline:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), 0.1)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+
 class NatsConsumer:
     """A member of a consumer group on a `NatsBroker` topic (see `NatsBroker.subscribe`)."""
 
@@ -448,10 +499,10 @@ class NatsConsumer:
         self.member = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._stream = stream_name(topic)
         self._n = 0
-        self._owned: dict[int, Any] = {}  # partition -> pull subscription
+        self._owned: dict[int, _Puller] = {}  # partition -> its pull requests
         self._revisions: dict[int, int] = {}  # partition -> our lease key's revision
         self._buffers: dict[int, deque] = {}  # fetched, not yet handed out
-        self._fetching: dict[int, asyncio.Task] = {}
+        self._arrived = asyncio.Event()  # set by a puller when a message or status arrives
         self._inflight: dict[tuple[int, int], Any] = {}  # (partition, seq) -> message
         self._carried: dict[int, dict[int, int]] = {}  # deliveries before a hand-over
         self._naked: dict[int, dict[int, int]] = {}  # nacked, not yet delivered again
@@ -541,10 +592,13 @@ class NatsConsumer:
                     continue
                 if p not in self._owned:
                     await self._take_over(p, handed.get(p))
-                    self._owned[p] = await self._js.pull_subscribe_bind(
-                        _durable(self.group, p), stream=self._stream)
-                    self._buffers[p] = deque()
+                    await self._pull(p)
             self._last_round = _clock()
+
+    async def _pull(self, p: int) -> None:
+        self._buffers[p] = deque()
+        self._owned[p] = await _Puller(self._broker._nc, self._stream, _durable(self.group, p),
+                                       self._buffers[p], self._arrived).start()
 
     async def _take_over(self, p: int, handed: dict[int, int] | None) -> None:
         """Start owning p. Deliveries still pending that its previous owner did not hand back
@@ -570,10 +624,9 @@ class NatsConsumer:
     async def _drop(self, p: int) -> dict[int, int]:
         """Stop reading p and hand back what we hold of it (NAK: redelivered at once);
         returns the delivery counts of what was handed back, by stream sequence."""
-        task = self._fetching.get(p)
-        if task is not None:  # let the pull request finish (it is short): what it brings
-            with contextlib.suppress(BaseException):  # lands in the buffer, handed back below
-                await task
+        puller = self._owned.get(p)
+        if puller is not None:  # let the pull request end (it is short): what it brings
+            await puller.settle()  # lands in the buffer, handed back below
         held = list(self._buffers.pop(p, ()))
         held += [self._inflight.pop(key) for key in [k for k in self._inflight if k[0] == p]]
         counts = self._naked.pop(p, {})
@@ -584,10 +637,9 @@ class NatsConsumer:
             counts[seq] = attempt + carried.get(seq, 0)
             with contextlib.suppress(Exception):
                 await msg.nak()
-        sub = self._owned.pop(p, None)
-        if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        puller = self._owned.pop(p, None)
+        if puller is not None:
+            await puller.stop()
         return counts
 
     # -- the Consumer protocol -------------------------------------------------------------
@@ -615,42 +667,29 @@ class NatsConsumer:
         await self._round_if_due()
         deadline = _clock() + max(timeout, 0.0)
         while True:
+            self._arrived.clear()
             records = await self._take(max_events)
             if records:
                 return _batch(records)
-            for p, sub in self._owned.items():
-                if p not in self._fetching and not self._buffers[p]:
-                    wait = max(0.01, min(1.0, deadline - _clock()))
-                    self._fetching[p] = asyncio.create_task(self._fetch(p, sub, max_events,
-                                                                        wait))
-            pending = list(self._fetching.values())
+            # No prefetching: a message delivered here counts as a delivery attempt, so ask
+            # only for what a caller is waiting for.
+            wait = max(0.01, min(1.0, deadline - _clock()))
+            for p, puller in self._owned.items():
+                if not puller.expected and not self._buffers[p]:
+                    await puller.request(max_events, wait)
             remaining = deadline - _clock()
-            if not pending:
+            if not self._owned:
                 if remaining <= 0:
                     return _batch([])
                 await asyncio.sleep(min(remaining, 0.05))
                 await self._round_if_due()
                 continue
-            await asyncio.wait(pending, timeout=max(remaining, 0.0) + 0.05,
-                               return_when=asyncio.FIRST_COMPLETED)
-            if any(self._buffers.get(p) for p in self._owned):
-                continue
-            if _clock() >= deadline:
-                return _batch(await self._take(max_events))
-
-    async def _fetch(self, p: int, sub, batch: int, wait: float) -> None:
-        try:
-            msgs = await sub.fetch(batch, timeout=wait)
-        except Exception:  # a timeout (nothing there), or a consumer re-created by a seek
-            msgs = []
-        finally:
-            self._fetching.pop(p, None)
-        if p in self._owned:
-            self._buffers[p].extend(msgs)
-        else:
-            for msg in msgs:
-                with contextlib.suppress(Exception):
-                    await msg.nak()
+            if remaining <= 0 and not any(p.expected for p in self._owned.values()):
+                return _batch([])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), max(remaining, 0.0) + 0.05)
+            if _clock() >= deadline and not any(self._buffers[p] for p in self._owned):
+                return _batch([])
 
     async def _take(self, max_events: int) -> list[Record]:
         # No coroutine per record: stream sequence, delivery count and append time come from
@@ -774,9 +813,7 @@ class NatsConsumer:
                 await self._js.delete_consumer(self._stream, _durable(self.group, p))
             await self._ensure_durable(p, target)
             if owned:
-                self._owned[p] = await self._js.pull_subscribe_bind(
-                    _durable(self.group, p), stream=self._stream)
-                self._buffers[p] = deque()
+                await self._pull(p)
 
     def lag(self) -> dict[int, int]:
         """Per partition: records not yet acked by this consumer's group."""
@@ -832,6 +869,9 @@ async def _entries(kv, pattern: str) -> dict[str, tuple[bytes, int]]:
     finally:
         await watcher.stop()
     return out
+
+
+_STATUS = api.Header.STATUS
 
 
 def _ack_tokens(msg) -> tuple[int, int, int]:
