@@ -184,3 +184,26 @@ def test_stats_render_as_text_and_html():
     app.source("readings", readings(10))
     stats = app.run(progress=True)
     assert "10 source events" in str(stats) and "<table" in stats._repr_html_()
+
+
+def test_batch_handler_gets_each_polled_batch_and_failures_fall_back_to_one_event():
+    app = App()
+    sizes: list[int] = []
+
+    @app.handler("readings", output="doubled", batch=True, max_attempts=2)
+    def double(events):
+        sizes.append(len(events))
+        if any(e.data["i"] == 7 for e in events):
+            raise ValueError("reading 7 is bad")
+        return [e.replace(type="doubled", data={"w": 2 * e.data["watts"]}) for e in events]
+
+    app.source("readings", readings(250))
+    stats = app.run(batch_size=100)
+    assert sizes[0] == 100  # a whole polled batch in one call
+    doubled = [r.event.data["w"] for r in app.broker.read("doubled")]
+    assert len(doubled) == 249 and doubled[:3] == [0.0, 2.0, 4.0]
+    dead = app.broker.read("readings.dlq")
+    assert [r.event.id for r in dead] == ["r7"]
+    assert "reading 7 is bad" in dead[0].event.extensions["dlerror"]
+    assert stats.to_frame().loc["double", "dead_letters"] == 1
+    assert double.test(readings(1)[0])[0].data == {"w": 0.0}

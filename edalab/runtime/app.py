@@ -52,8 +52,9 @@ class Handler:
     """A registered handler: the function, where it reads, where its events go."""
 
     def __init__(self, fn: Callable[[Event], Any], topic: str, group: str, output: Output,
-                 max_attempts: int):
+                 max_attempts: int, batch: bool = False):
         self.fn = fn
+        self.batch = batch
         self.name = getattr(fn, "__name__", repr(fn))
         self.topic = topic
         self.group = group
@@ -67,11 +68,11 @@ class Handler:
                 f"output={self.output!r})")
 
     def __call__(self, event: Event) -> Any:
-        return self.fn(event)
+        return self.fn([event]) if self.batch else self.fn(event)
 
     def test(self, event: Event) -> list[Event]:
         """Run one event through the handler with no broker: the events it would emit."""
-        return _as_events(self.fn(event), self.name)
+        return _as_events(self(event), self.name)
 
 
 def _as_events(result: Any, name: str) -> list[Event]:
@@ -128,12 +129,20 @@ class App:
         return name
 
     def handler(self, topic: str, *, group: str | None = None, output: Output = None,
-                max_attempts: int = 3) -> Callable[[Callable[[Event], Any]], Handler]:
+                max_attempts: int = 3, batch: bool = False
+                ) -> Callable[[Callable[[Event], Any]], Handler]:
         """Decorator: run the function on each event of `topic`, in consumer group `group`
-        (default: the function's name). Returned events go to `output`."""
+        (default: the function's name). Returned events go to `output`.
+
+        With ``batch=True`` the function takes the list of events of each polled batch and
+        returns the events to emit (or None), so it can work on whole columns at once. If it
+        raises, the batch is run again one event at a time (``fn([event])``) so only the
+        failing events are retried and dead-lettered: a batch function should not keep the
+        state changes of a call that raised.
+        """
         def register(fn: Callable[[Event], Any]) -> Handler:
             h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,
-                        max_attempts)
+                        max_attempts, batch)
             self.handlers.append(h)
             return h
         return register
@@ -354,33 +363,15 @@ class App:
             return 0
         fn = h.fn
         failed: list[tuple[int, BaseException]] = []
-        results: list[Any] = []
         t0 = time.perf_counter()
-        # map() runs the handler in a C loop; extend() keeps the results made before a
-        # failure, so len(results) is the failing event's index.
-        rest = events
-        while True:
+        out: list[Event] | None = None
+        if h.batch:
             try:
-                results.extend(map(fn, rest))
-                break
-            except Exception as exc:  # a failing handler must not stop the app
-                i = len(results)
-                failed.append((i, exc))
-                results.append(None)
-                rest = events[i + 1:]
-        nothing = results.count(None)  # C-level scans: sinks return None for every event
-        if nothing == len(results):
-            out = []
-        else:
-            out = results if not nothing else [r for r in results if r is not None]
-        if out and not _all_events(out):
-            out = []
-            for i, r in enumerate(results):
-                try:
-                    out += _as_events(r, h.name)
-                except HandlerError as exc:  # a bad return value fails that event only
-                    failed.append((i, exc))
-            failed.sort(key=lambda item: item[0])
+                out = _as_events(fn(events), h.name)
+            except Exception:  # find the failing events: one at a time
+                fn = h.__call__
+        if out is None:
+            out = self._run_each(h, fn, events, failed)
         done = time.perf_counter()
         stats = h.stats
         stats.busy_seconds += done - t0
@@ -406,6 +397,38 @@ class App:
         else:  # broker append to handler done, in seconds
             stats.sample(done, batch.timestamps[sample])
         return len(events)
+
+    @staticmethod
+    def _run_each(h: Handler, fn: Callable[[Event], Any], events: list[Event],
+                  failed: list[tuple[int, BaseException]]) -> list[Event]:
+        """`fn` on each event; failures are appended to `failed` as (index, error)."""
+        results: list[Any] = []
+        # map() runs the handler in a C loop; extend() keeps the results made before a
+        # failure, so len(results) is the failing event's index.
+        rest = events
+        while rest:
+            try:
+                results.extend(map(fn, rest))
+                break
+            except Exception as exc:  # a failing handler must not stop the app
+                i = len(results)
+                failed.append((i, exc))
+                results.append(None)
+                rest = events[i + 1:]
+        nothing = results.count(None)  # C-level scans: sinks return None for every event
+        if nothing == len(results):
+            out = []
+        else:
+            out = results if not nothing else [r for r in results if r is not None]
+        if out and not _all_events(out):
+            out = []
+            for i, r in enumerate(results):
+                try:
+                    out += _as_events(r, h.name)
+                except HandlerError as exc:  # a bad return value fails that event only
+                    failed.append((i, exc))
+            failed.sort(key=lambda item: item[0])
+        return out
 
     def _emit(self, h: Handler, out: list[Event]) -> None:
         if h.output is None:
