@@ -1,14 +1,24 @@
-"""Event-driven patterns: event store, CQRS projections, sagas, resilience, serverless, mesh.
+"""Event-driven patterns: event store, aggregates, CQRS projections, sagas, choreography,
+the event mesh.
 
-Each module is usable alone. Names that start servers or import a broker client load on first
-use, so ``import edalab.patterns`` stays cheap.
+Each module is usable alone. Names load on first use, so ``import edalab.patterns`` stays
+cheap (and does not start or import a broker client).
 """
 
 from __future__ import annotations
 
-__all__ = ["EventMesh", "mesh_latency"]
-
-_LAZY = {"EventMesh": "edalab.patterns.mesh", "mesh_latency": "edalab.patterns.mesh"}
+_MODULES = {
+    "edalab.patterns.eventstore": ["CatchUpSubscription", "ConcurrencyError", "EventStore",
+                                   "MemoryEventStore", "Snapshot", "SqliteEventStore",
+                                   "StoredEvent", "Upcasters"],
+    "edalab.patterns.aggregate": ["Aggregate", "CommandError", "Repository", "applies"],
+    "edalab.patterns.projection": ["FrameReadModel", "Lag", "Projection", "ReadModel",
+                                   "SqliteReadModel"],
+    "edalab.patterns.examples": ["CardAccount", "PatientEpisode", "card_upcasters"],
+    "edalab.patterns.mesh": ["EventMesh", "mesh_latency"],
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):

@@ -1,0 +1,244 @@
+"""`SqliteEventStore`: the embedded durable event store (one file, WAL).
+
+Storage: one ``events`` table whose ``position`` is the ``INTEGER PRIMARY KEY`` (the global
+order) with a ``UNIQUE (stream_id, version)`` constraint, so optimistic concurrency is enforced
+twice: the version check in `append` and the constraint in storage. Each event is stored as its
+CloudEvents JSON. A batch append is one ``BEGIN IMMEDIATE`` transaction with ``executemany``:
+a crash mid-append leaves either the whole batch or none of it. Writers are serialised by
+SQLite's write lock, so positions are gap-free in commit order and a reader that has seen
+position ``p`` has seen everything before it.
+
+Durability: WAL with ``synchronous=NORMAL`` by default. A killed process loses nothing that
+was committed (the WAL is written before a commit returns); a power cut may lose the last
+commits, never corrupt the file. ``synchronous="FULL"`` syncs every commit to disk.
+
+>>> import os, tempfile
+>>> from datetime import datetime, timezone
+>>> from edalab import Event
+>>> t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+>>> path = os.path.join(tempfile.mkdtemp(), "events.db")
+>>> with SqliteEventStore(path) as store:
+...     _ = store.append("ward-3", [Event("patient.admitted", "/ward", {"bed": 7}, time=t0)], 0)
+>>> with SqliteEventStore(path) as again:    # a new connection finds it on disk
+...     [(s.stream_id, s.version, s.position, s.event.data) for s in again.read_all()]
+[('ward-3', 1, 1, {'bed': 7})]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from itertools import repeat
+from pathlib import Path
+from typing import Literal
+
+from edalab.events import Event
+from edalab.patterns.eventstore.base import (
+    ConcurrencyError,
+    EventStore,
+    Snapshot,
+    StoredEvent,
+    event_json,
+)
+from edalab.patterns.eventstore.upcasting import Upcasters
+
+__all__ = ["SCHEMA", "SqliteEventStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY,
+    stream_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    recorded_at REAL NOT NULL,
+    event TEXT NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    stream_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    recorded_at REAL NOT NULL,
+    state TEXT NOT NULL
+);
+"""
+_INSERT = "INSERT INTO events (position, stream_id, version, recorded_at, event) " \
+          "VALUES (?, ?, ?, ?, ?)"
+_COLUMNS = "stream_id, version, position, recorded_at, event"
+_from_json = Event.from_json
+_fromtimestamp = datetime.fromtimestamp
+def _decode(rows: list[tuple]) -> list[StoredEvent]:
+    out = []
+    last_ts, last_dt = None, None
+    for stream_id, version, position, ts, text in rows:
+        if ts != last_ts:  # a batch shares one timestamp: convert it once
+            last_ts, last_dt = ts, _fromtimestamp(ts, UTC)
+        out.append(StoredEvent(stream_id, version, position, _from_json(text), last_dt))
+    return out
+
+
+class SqliteEventStore(EventStore):
+    """Streams of events in one SQLite file (WAL), shared by threads and processes.
+
+    Parameters
+    ----------
+    path
+        The database file (created with its tables when absent).
+    upcasters
+        Applied on read (see `Upcasters`).
+    synchronous
+        ``"NORMAL"`` (default: a process crash loses no commit; a power cut may lose the last
+        ones) or ``"FULL"`` (every commit synced to disk).
+    busy_timeout
+        Seconds a writer waits for another writer's lock before giving up.
+    poll_interval
+        Longest sleep between head-position checks while waiting for appends from other
+        connections (catch-up subscriptions).
+    """
+
+    def __init__(self, path: str | os.PathLike, upcasters: Upcasters | None = None, *,
+                 synchronous: Literal["NORMAL", "FULL"] = "NORMAL", busy_timeout: float = 30.0,
+                 poll_interval: float = 0.02) -> None:
+        super().__init__(upcasters)
+        if str(path) in ("", ":memory:") or str(path).startswith("file::memory:"):
+            raise ValueError("SqliteEventStore needs a file path (connections are per thread "
+                             "and an in-memory database is per connection); use "
+                             "MemoryEventStore for an in-memory store")
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self.poll_interval = poll_interval
+        self._local = threading.local()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []  # (pid, connection)
+        self._guard = threading.Lock()
+        self._appended = threading.Condition()
+        self._closed = False
+        self._con().executescript(SCHEMA)
+
+    # -- connections: one per thread (and per process, after a fork) -----------------------
+
+    def _con(self) -> sqlite3.Connection:
+        local = self._local
+        con = getattr(local, "con", None)
+        if con is not None and local.pid == os.getpid():
+            return con
+        if self._closed:
+            raise RuntimeError(f"SqliteEventStore({str(self.path)!r}) is closed")
+        con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                              check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(f"PRAGMA synchronous={self.synchronous}")
+        local.con, local.pid = con, os.getpid()
+        with self._guard:
+            self._connections.append((local.pid, con))
+        return con
+
+    def close(self) -> None:
+        """Close every connection this store opened (in this process)."""
+        self._closed = True
+        with self._guard:
+            cons, self._connections = self._connections, []
+        pid = os.getpid()
+        for owner, con in cons:
+            if owner == pid:  # a forked child leaves its parent's connections alone
+                con.close()
+        self._local = threading.local()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _append(self, stream_id: str, events: list[Event],
+                expected_version: int | None) -> list[StoredEvent]:
+        texts = [event_json(e) for e in events]  # serialise before taking the write lock
+        con = self._con()
+        now = time.time()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            current = con.execute("SELECT max(version) FROM events WHERE stream_id = ?",
+                                  (stream_id,)).fetchone()[0] or 0
+            if expected_version is not None and expected_version != current:
+                raise ConcurrencyError(stream_id, expected_version, current)
+            head = con.execute("SELECT max(position) FROM events").fetchone()[0] or 0
+            n = len(texts)
+            con.executemany(_INSERT, zip(range(head + 1, head + n + 1), repeat(stream_id),
+                                         range(current + 1, current + n + 1), repeat(now),
+                                         texts))
+            con.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            # The storage constraint caught what the version check did not (a writer that
+            # bypassed it): the batch is rolled back as a whole.
+            con.execute("ROLLBACK")
+            raise ConcurrencyError(stream_id, current if expected_version is None
+                                   else expected_version, self.version(stream_id)) from None
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        if n:
+            with self._appended:
+                self._appended.notify_all()
+        at = _fromtimestamp(now, UTC)
+        return [StoredEvent(stream_id, current + i, head + i, e, at)
+                for i, e in enumerate(events, 1)]
+
+    def _save_snapshot(self, stream_id: str, version: int, state_json: str) -> None:
+        self._con().execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+                            (stream_id, version, time.time(), state_json))
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _read(self, stream_id: str, from_version: int,
+              to_version: int | None) -> list[StoredEvent]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ?"
+        args: tuple = (stream_id, from_version)
+        if to_version is not None:
+            sql += " AND version <= ?"
+            args += (to_version,)
+        return _decode(self._con().execute(sql + " ORDER BY version", args).fetchall())
+
+    def _read_all(self, from_position: int, limit: int | None) -> list[StoredEvent]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE position >= ? ORDER BY position"
+        if limit is not None:
+            return _decode(self._con().execute(sql + " LIMIT ?",
+                                               (from_position, limit)).fetchall())
+        return _decode(self._con().execute(sql, (from_position,)).fetchall())
+
+    def _load_snapshot(self, stream_id: str) -> Snapshot | None:
+        row = self._con().execute(
+            "SELECT version, recorded_at, state FROM snapshots WHERE stream_id = ?",
+            (stream_id,)).fetchone()
+        if row is None:
+            return None
+        return Snapshot(stream_id, row[0], json.loads(row[2]), _fromtimestamp(row[1], UTC))
+
+    def version(self, stream_id: str) -> int:
+        return self._con().execute("SELECT max(version) FROM events WHERE stream_id = ?",
+                                   (stream_id,)).fetchone()[0] or 0
+
+    def head(self) -> int:
+        return self._con().execute("SELECT max(position) FROM events").fetchone()[0] or 0
+
+    def streams(self) -> list[str]:
+        rows = self._con().execute(
+            "SELECT stream_id FROM events WHERE version = 1 ORDER BY position").fetchall()
+        return [r[0] for r in rows]
+
+    def wait(self, position: int, timeout: float | None) -> bool:
+        # Appends through this object wake us at once; others (connections, processes) are
+        # found by polling the head, backing off from 1 ms to `poll_interval`.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.001
+        while self.head() < position:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            with self._appended:
+                self._appended.wait(pause if left is None else min(pause, left))
+            pause = min(pause * 2, self.poll_interval)
+        return True
+
+    def __repr__(self) -> str:
+        return f"SqliteEventStore({str(self.path)!r})"
