@@ -15,6 +15,11 @@ _MODULES = {
     "edalab.patterns.projection": ["FrameReadModel", "Lag", "Projection", "ReadModel",
                                    "SqliteReadModel"],
     "edalab.patterns.examples": ["CardAccount", "PatientEpisode", "card_upcasters"],
+    "edalab.patterns.retraining": ["FailurePlan", "ModelRegistry", "Participant",
+                                   "RetrainingServices", "StepFailed", "drifting_stream"],
+    "edalab.patterns.choreography": ["Choreography"],
+    "edalab.patterns.saga": ["CoordinatorCrashed", "Orchestration", "Saga", "SagaCoordinator"],
+    "edalab.patterns.compare": ["Comparison", "compare", "run_style"],
     "edalab.patterns.mesh": ["EventMesh", "mesh_latency"],
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
