@@ -99,6 +99,9 @@ class _EventSlots:
                  "extensions")
 
 
+_new_slots = object.__new__
+
+
 class Event(_EventSlots):
     """An immutable CloudEvents 1.0 event with a partitioning `key`.
 
@@ -172,6 +175,25 @@ class Event(_EventSlots):
         self.key = key
         self.extensions = extensions
         self.__class__ = Event  # sealed again: Event.__setattr__ refuses changes
+
+    @classmethod
+    def _unchecked(cls, type: str, source: str, data: Any, key: str | None, time: datetime,
+                   id: str) -> Event:  # noqa: A002
+        """An event from attributes known to be valid (str type, source and id; a UTC
+        datetime; a str or None key), without `__init__`'s checks (about 1.5 µs): for
+        edalab's per-event hot paths, which build events from values they made."""
+        event = _new_slots(_EventSlots)
+        event.id = id
+        event.source = source
+        event.type = type
+        event.subject = None
+        event.time = time
+        event.datacontenttype = "application/json"
+        event.data = data
+        event.key = key
+        event.extensions = None
+        event.__class__ = Event
+        return event
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Event is immutable; use event.replace({name}=...)")

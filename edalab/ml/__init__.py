@@ -1,2 +1,30 @@
 """Online learning on event streams, with river: operators that run inside an `App` handler
-and also alone, one event at a time (``op.test(event)``)."""
+and also alone, one event at a time (``op.test(event)``).
+
+- `OnlineClassifier`: predict on each feature event, learn when its label event arrives.
+- `AnomalyDetector`: score then learn, alerts past a threshold or a running quantile.
+- `DriftMonitor` with `ResetPolicy` or `ChallengerPolicy`: react to a rising error.
+- `TumblingWindow`, `HoppingWindow`, `SessionWindow`: per-key event-time aggregates with a
+  watermark; late events are counted and routed.
+- `PrequentialMetrics`, `CardPrecisionAtK`: metrics as events while the stream runs.
+"""
+
+from edalab.ml.anomaly import AnomalyDetector
+from edalab.ml.champion import ChallengerPolicy
+from edalab.ml.classifier import ClassifierStats, OnlineClassifier
+from edalab.ml.drift import DriftMonitor, ResetPolicy
+from edalab.ml.metrics import (
+    AveragePrecision,
+    CardPrecisionAtK,
+    PrequentialMetrics,
+    average_precision,
+    card_precision_at_k,
+)
+from edalab.ml.progressive import dataset_events, operator_overhead, progressive_score
+from edalab.ml.windows import HoppingWindow, SessionWindow, TumblingWindow, end_of_stream
+
+__all__ = ["AnomalyDetector", "AveragePrecision", "CardPrecisionAtK", "ChallengerPolicy",
+           "ClassifierStats", "DriftMonitor", "HoppingWindow", "OnlineClassifier",
+           "PrequentialMetrics", "ResetPolicy", "SessionWindow", "TumblingWindow",
+           "average_precision", "card_precision_at_k", "dataset_events", "end_of_stream",
+           "operator_overhead", "progressive_score"]

@@ -415,11 +415,8 @@ class App:
                 failed.append((i, exc))
                 results.append(None)
                 rest = events[i + 1:]
-        nothing = results.count(None)  # C-level scans: sinks return None for every event
-        if nothing == len(results):
-            out = []
-        else:
-            out = results if not nothing else [r for r in results if r is not None]
+        # Not results.count(None): that calls Event.__eq__ (Python) on every event.
+        out = [r for r in results if r is not None]
         if out and not _all_events(out):
             out = []
             for i, r in enumerate(results):

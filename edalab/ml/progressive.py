@@ -1,0 +1,207 @@
+"""Progressive validation through an edalab pipeline, and what the pipeline costs.
+
+`progressive_score` is river's `evaluate.progressive_val_score` run as events: each example
+becomes a feature event and, right after it, its label event (in-band, delay 0) on a broker; an
+`OnlineClassifier` and a `PrequentialMetrics` operator run as `App` handlers. The result is
+river's, to the last digit, which is what shows the pipeline changes nothing.
+`operator_overhead` measures the other side: how much slower predict+learn is through `App`
+and the operator than a bare river loop on the same examples.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from edalab.brokers.base import Broker
+from edalab.events import Event
+from edalab.ml.classifier import OnlineClassifier
+from edalab.ml.metrics import PrequentialMetrics
+from edalab.runtime.app import App
+
+__all__ = ["dataset_events", "operator_overhead", "progressive_score"]
+
+START = datetime(2000, 1, 1, tzinfo=UTC)
+SOURCE = "/edalab/ml/progressive"
+#: How `dataset_events` lays out its events: the options an `OnlineClassifier` reads them with.
+EVENT_FIELDS = {"x": "x", "join": "id", "label_join": "id", "label_type": "label",
+                "label_field": "y", "feature_type": "features"}
+
+
+def dataset_events(dataset: Iterable, *, start: datetime = START,
+                   step: timedelta = timedelta(seconds=1), key: str = "0") -> list[Event]:
+    """A river dataset (``(x, y)`` pairs) as events: for example i, a ``features`` event
+    ``{"id": i, "x": x}`` then a ``label`` event ``{"id": i, "y": y}``, both at
+    ``start + i * step``, all with one key (so one partition keeps their order).
+
+    >>> for e in dataset_events([({"a": 1.0}, True)]):
+    ...     print(e.type, e.id, e.data)
+    features features-0 {'id': 0, 'x': {'a': 1.0}}
+    label label-0 {'id': 0, 'y': True}
+    """
+    events = []
+    for i, (x, y, *_) in enumerate(dataset):
+        t = start + i * step
+        events.append(Event("features", SOURCE, {"id": i, "x": x}, key=key, time=t,
+                            id=f"features-{i}"))
+        events.append(Event("label", SOURCE, {"id": i, "y": y}, key=key, time=t,
+                            id=f"label-{i}"))
+    return events
+
+
+def progressive_score(dataset: Iterable, model: Any,
+                      metrics: Mapping[str, Any] | Iterable[Any] | Any, *,
+                      broker: Broker | None = None, topic: str = "progressive",
+                      batch_size: int = 1000) -> dict[str, float]:
+    """river's progressive validation (predict, score, then learn each example) through an
+    `App` on `broker`: returns the final value of each metric.
+
+    Parameters
+    ----------
+    dataset
+        ``(x, y)`` pairs, e.g. a `river.datasets` data set. On a networked broker the features
+        must survive JSON (numbers, strings, booleans).
+    model
+        A river classifier or pipeline (it learns in place).
+    metrics
+        ``{name: river metric}``, or river metrics (named by class).
+    broker
+        Default: a new `MemoryBroker`. Topics ``<topic>.features``, ``<topic>.predictions``
+        and ``<topic>.metrics`` are created on it.
+
+    Examples
+    --------
+    >>> from river import datasets, linear_model, metrics, preprocessing
+    >>> model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+    >>> scores = progressive_score(datasets.Phishing().take(200), model,  # river: 90.20%
+    ...                            {"auc": metrics.ROCAUC(), "acc": metrics.Accuracy()})
+    >>> {name: f"{value:.2%}" for name, value in scores.items()}
+    {'auc': '90.20%', 'acc': '84.00%'}
+    """
+    scorer = PrequentialMetrics(metrics, every=None, label_type="label", label_field="y",
+                                label_join="id", name="metrics")
+    emit_label = any(getattr(m, "requires_labels", False) for m in scorer.metrics.values())
+    classifier = OnlineClassifier(model, **EVENT_FIELDS, emit_label=emit_label,
+                                  name="classifier")
+    app = App(broker)
+    app.handler(f"{topic}.features", output=f"{topic}.predictions", batch=True)(classifier)
+    app.handler(f"{topic}.predictions", output=f"{topic}.metrics")(scorer)
+    app.source(f"{topic}.features", dataset_events(dataset))
+    stats = app.run(batch_size=batch_size)
+    if stats.dead_letters:
+        raise RuntimeError(f"{stats.dead_letters} events were dead-lettered: {stats}")
+    return scorer.values()
+
+
+def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
+                      repeats: int = 5, batch_size: int = 1000, batch: bool = True,
+                      clock: str = "process", **options: Any) -> dict[str, Any]:
+    """Time predict+learn on `events` two ways, interleaved: a bare river loop
+    (``for x, y: model.predict_proba_one(x); model.learn_one(x, y)``) and an `App` on a
+    `MemoryBroker` running an `OnlineClassifier` (its source publish, polls, acks and the
+    predictions and labels it emits included).
+
+    Parameters
+    ----------
+    model_factory
+        Makes a fresh model for each run (``lambda: StandardScaler() | LogisticRegression()``).
+    events
+        Feature and label events, in-band, in order (e.g. `dataset_events`, or the fraud
+        pipeline's ``fraud.features`` and ``fraud.label`` events).
+    repeats
+        Runs of each path; the paths alternate, which one goes first alternates too.
+    batch
+        Register the operator as a batch handler (one call per polled batch) rather than one
+        call per event.
+    clock
+        ``"process"``: this process's CPU seconds (steady on a machine shared with other
+        work; both paths run in this one thread); ``"wall"``: elapsed seconds.
+    options
+        `OnlineClassifier` options saying how to read `events` (`x`, `join`, `label_type`...).
+
+    Returns
+    -------
+    dict
+        ``examples``; ``raw_us`` and ``operator_us``: median microseconds per example (one
+        predict and one learn); ``overhead``: the median over repeats of operator time /
+        raw time - 1; ``overhead_us``; ``clock``; the per-run seconds in ``raw_runs`` and
+        ``operator_runs``.
+
+    Examples
+    --------
+    >>> from river import linear_model
+    >>> events = dataset_events(({"a": float(i % 3)}, i % 2 == 0) for i in range(50))
+    >>> result = operator_overhead(linear_model.LogisticRegression, events, repeats=1,
+    ...                            **EVENT_FIELDS)
+    >>> result["examples"], result["clock"], len(result["raw_runs"])
+    (50, 'process', 1)
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if clock not in ("process", "wall"):
+        raise ValueError(f"clock must be 'process' or 'wall', got {clock!r}")
+    timer = time.process_time if clock == "process" else time.perf_counter
+    reader = OnlineClassifier(model_factory(), **options)
+    pairs = _pairs(events, reader)
+    if not pairs:
+        raise ValueError("events hold no feature event followed by its label")
+
+    def raw() -> float:
+        model = model_factory()
+        predict, learn = model.predict_proba_one, model.learn_one
+        gc.collect()
+        t0 = timer()
+        for x, y in pairs:
+            predict(x)
+            learn(x, y)
+        return timer() - t0
+
+    def operator() -> float:
+        op = OnlineClassifier(model_factory(), **options)
+        app = App()
+        app.handler("features", output="predictions", batch=batch)(op)
+        app.source("features", events)
+        gc.collect()
+        t0 = timer()
+        app.run(batch_size=batch_size)
+        elapsed = timer() - t0
+        if op.stats.learns != len(pairs):
+            raise RuntimeError(f"the operator learnt {op.stats.learns} of {len(pairs)} labels")
+        return elapsed
+
+    raw_runs, operator_runs = [], []
+    gc.freeze()  # what exists now is never collected: gc.collect() before each run is cheap
+    try:
+        for i in range(repeats):
+            for run in ((raw, operator) if i % 2 == 0 else (operator, raw)):
+                (raw_runs if run is raw else operator_runs).append(run())
+    finally:
+        gc.unfreeze()
+    n = len(pairs)
+    raw_us = statistics.median(raw_runs) / n * 1e6
+    operator_us = statistics.median(operator_runs) / n * 1e6
+    ratios = [o / r for o, r in zip(operator_runs, raw_runs, strict=True)]
+    return {
+        "examples": n, "raw_us": raw_us, "operator_us": operator_us,
+        "overhead": statistics.median(ratios) - 1,
+        "overhead_us": operator_us - raw_us, "raw_runs": raw_runs,
+        "operator_runs": operator_runs, "clock": clock,
+    }
+
+
+def _pairs(events: list[Event], reader: OnlineClassifier) -> list[tuple[dict, Any]]:
+    """The (x, y) examples of in-band events, in label order (the raw loop's input)."""
+    waiting: dict = {}
+    pairs = []
+    for e in events:
+        if e.type == reader.label_type:
+            x = waiting.pop(e.data[reader.label_join], None)
+            if x is not None:
+                pairs.append((x, e.data[reader.label_field]))
+        elif reader.feature_type is None or e.type == reader.feature_type:
+            waiting[e.data[reader.join]] = e.data[reader.x]
+    return pairs
