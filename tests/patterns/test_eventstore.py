@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -135,6 +135,26 @@ def test_events_round_trip_through_cloudevents_json(store):
     assert store.read("c1")[0].event == e
 
 
+def test_every_attribute_shape_round_trips_exactly(store):
+    east = timezone(timedelta(hours=5, minutes=30))
+    events = [
+        Event("raw.bytes", "/t", b"\x00\xffpayload", id="b", time=T0,
+              datacontenttype="application/octet-stream"),
+        Event("no.data", "/t", None, id="n", time=datetime(1, 1, 1, tzinfo=UTC),
+              datacontenttype=None),
+        Event("text.data", "/t", "caf\u00e9 \U0001f600", id="s", subject="sub",
+              time=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        Event("list.data", "/t", [1, 2.5, None, True, {"k": []}], id="l", key="k1",
+              time=datetime(1969, 7, 20, 20, 17, 40, 123456, tzinfo=east),
+              extensions={"schemaversion": 1, "flag": False, "origin": "lab"}),
+    ]
+    store.append("shapes", events, 0)
+    read = [s.event for s in store.read("shapes")]
+    assert read == events
+    assert all(e.time.tzinfo is UTC for e in read)
+    assert type(read[0].data) is bytes and read[3].extensions["flag"] is False
+
+
 def test_snapshot_keeps_the_latest_state_per_stream(store):
     store.append("a", evs(1, 2, 3), 0)
     assert store.load_snapshot("a") is None
@@ -220,9 +240,38 @@ def test_sqlite_storage_refuses_a_duplicate_stream_version(tmp_path):
     store.append("a", evs(1), 0)
     con = sqlite3.connect(tmp_path / "e.db")
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        con.execute("INSERT INTO events (stream_id, version, recorded_at, event) "
-                    "VALUES ('a', 1, 0, '{}')")
+        con.execute("INSERT INTO events (stream_id, version, recorded_at, id, type, source, "
+                    "time) VALUES ('a', 1, 0, 'x', 't', '/s', 0)")
     con.close()
+    store.close()
+
+
+def test_sqlite_stores_attributes_as_columns_and_only_data_as_json(tmp_path):
+    store = SqliteEventStore(tmp_path / "e.db")
+    store.append("a", [ev(1, key="k"), Event("b", "/t", b"\x01", time=T0,
+                                             extensions={"schemaversion": 2})], 0)
+    rows = store._con().execute(
+        "SELECT id, key, time, typeof(time), data, typeof(data), extensions FROM events "
+        "ORDER BY position").fetchall()
+    store.close()
+    assert rows[0] == ("e1", "k", 1_704_067_201_000_000, "integer", '{"i":1}', "text", None)
+    assert rows[1][4:] == (b"\x01", "blob", '{"schemaversion":2}')
+
+
+def test_sqlite_store_refuses_a_file_with_another_events_layout(tmp_path):
+    con = sqlite3.connect(tmp_path / "old.db")
+    con.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, stream_id TEXT, "
+                "version INTEGER, recorded_at REAL, event TEXT)")
+    con.close()
+    with pytest.raises(ValueError, match="another layout"):
+        SqliteEventStore(tmp_path / "old.db")
+
+
+def test_sqlite_store_names_a_text_attribute_it_cannot_store(tmp_path):
+    store = SqliteEventStore(tmp_path / "e.db")
+    with pytest.raises(EventError, match="'subject'.*surrogate"):
+        store.append("a", [ev(1), ev(2, subject="bad \ud800")], 0)
+    assert store.head() == 0
     store.close()
 
 

@@ -152,3 +152,28 @@ def test_fast_serialiser_writes_exactly_event_to_json(data, key, text, seconds, 
               time=T0 + timedelta(seconds=seconds, microseconds=micros))
     assert event_json(e) == e.to_json()
     assert Event.from_json(event_json(e)) == e
+
+
+extension_names = st.from_regex(r"[a-z0-9]{1,20}", fullmatch=True).filter(
+    lambda name: name not in {"specversion", "id", "source", "type", "subject", "time", "data",
+                              "datacontenttype", "dataschema", "partitionkey"})
+events = st.builds(
+    Event, type=st.text(min_size=1, max_size=6), source=st.text(min_size=1, max_size=6),
+    data=json_values | st.binary(max_size=8), key=st.none() | st.text(min_size=1, max_size=6),
+    time=st.datetimes(timezones=st.just(UTC)), id=st.text(min_size=1, max_size=6),
+    subject=st.none() | st.text(min_size=1, max_size=6),
+    datacontenttype=st.none() | st.just("application/json"),
+    extensions=st.none() | st.dictionaries(extension_names, st.text(max_size=4)
+                                           | st.integers(-2**63, 2**63 - 1) | st.booleans(),
+                                           max_size=3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(events, min_size=1, max_size=5))
+def test_sqlite_rows_rebuild_every_event_exactly(batch):
+    with tempfile.TemporaryDirectory() as folder, \
+            SqliteEventStore(Path(folder) / "events.db") as store:
+        store.append("s", batch, 0)
+        read = [s.event for s in store.read_all()]
+    assert read == batch
+    assert [(e.time.tzinfo, type(e.data)) for e in read] == [(UTC, type(e.data)) for e in batch]

@@ -31,7 +31,8 @@ _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 def event_json(e: Event) -> str:
     """`Event.to_json`, byte for byte, with a fast path for the common shape (a key, JSON
-    data, no subject or extensions): serialising is most of the cost of a batched append."""
+    data, no subject or extensions), for callers that want an event's CloudEvents JSON. The
+    stores do not write whole envelopes: SQLite keeps each attribute in a column (see `rows`)."""
     if e.key is None or e.subject is not None or e.extensions \
             or e.datacontenttype != "application/json" or e.data is None \
             or isinstance(e.data, (bytes, bytearray)):

@@ -27,13 +27,8 @@ import threading
 from datetime import UTC, datetime
 
 from edalab.events import Event
-from edalab.patterns.eventstore.base import (
-    ConcurrencyError,
-    EventStore,
-    Snapshot,
-    StoredEvent,
-    event_json,
-)
+from edalab.patterns.eventstore.base import ConcurrencyError, EventStore, Snapshot, StoredEvent
+from edalab.patterns.eventstore.rows import check_data
 from edalab.patterns.eventstore.upcasting import Upcasters
 
 __all__ = ["MemoryEventStore"]
@@ -42,8 +37,8 @@ __all__ = ["MemoryEventStore"]
 class MemoryEventStore(EventStore):
     """Streams of events in memory, with a global order.
 
-    Events are kept as the (immutable) `Event` objects; each is checked to be JSON-serialisable
-    on append, so this store accepts exactly what the SQLite store accepts.
+    Events are kept as the (immutable) `Event` objects; each one's data is checked to be
+    JSON-serialisable on append, as the SQLite store needs it to be.
 
     Parameters
     ----------
@@ -61,8 +56,7 @@ class MemoryEventStore(EventStore):
 
     def _append(self, stream_id: str, events: list[Event],
                 expected_version: int | None) -> list[StoredEvent]:
-        for e in events:
-            event_json(e)  # raises EventError when the data cannot be stored as JSON
+        check_data(events)  # raises EventError when the data cannot be stored as JSON
         now = datetime.now(UTC)
         with self._lock:
             stream = self._streams.get(stream_id)

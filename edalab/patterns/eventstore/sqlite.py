@@ -2,11 +2,12 @@
 
 Storage: one ``events`` table whose ``position`` is the ``INTEGER PRIMARY KEY`` (the global
 order) with a ``UNIQUE (stream_id, version)`` constraint, so optimistic concurrency is enforced
-twice: the version check in `append` and the constraint in storage. Each event is stored as its
-CloudEvents JSON. A batch append is one ``BEGIN IMMEDIATE`` transaction with ``executemany``:
-a crash mid-append leaves either the whole batch or none of it. Writers are serialised by
-SQLite's write lock, so positions are gap-free in commit order and a reader that has seen
-position ``p`` has seen everything before it.
+twice: the version check in `append` and the constraint in storage. Each CloudEvents attribute
+has its own column and only ``data`` is JSON (see `edalab.patterns.eventstore.rows`), so
+an append spends most of its time in SQLite's own insert. A batch append is one
+``BEGIN IMMEDIATE`` transaction with ``executemany``: a crash mid-append leaves either the whole
+batch or none of it. Writers are serialised by SQLite's write lock, so positions are gap-free
+in commit order and a reader that has seen position ``p`` has seen everything before it.
 
 Durability: WAL with ``synchronous=NORMAL`` by default. A killed process loses nothing that
 was committed (the WAL is written before a commit returns); a power cut may lose the last
@@ -37,16 +38,16 @@ from pathlib import Path
 from typing import Literal
 
 from edalab.events import Event
-from edalab.patterns.eventstore.base import (
-    ConcurrencyError,
-    EventStore,
-    Snapshot,
-    StoredEvent,
-    event_json,
+from edalab.patterns.eventstore.base import ConcurrencyError, EventStore, Snapshot, StoredEvent
+from edalab.patterns.eventstore.rows import (
+    EVENT_COLUMNS,
+    event_rows,
+    raise_unstorable,
+    stored_events,
 )
 from edalab.patterns.eventstore.upcasting import Upcasters
 
-__all__ = ["SCHEMA", "SqliteEventStore"]
+__all__ = ["INSERT", "SCHEMA", "SqliteEventStore"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -54,7 +55,15 @@ CREATE TABLE IF NOT EXISTS events (
     stream_id TEXT NOT NULL,
     version INTEGER NOT NULL,
     recorded_at REAL NOT NULL,
-    event TEXT NOT NULL,
+    id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    subject TEXT,
+    time INTEGER NOT NULL,      -- microseconds since the Unix epoch (UTC)
+    key TEXT,
+    datacontenttype TEXT,
+    extensions TEXT,            -- a JSON object; NULL when there are none
+    data,                       -- JSON text; a BLOB for bytes data; NULL for no data
     UNIQUE (stream_id, version)
 );
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -64,19 +73,15 @@ CREATE TABLE IF NOT EXISTS snapshots (
     state TEXT NOT NULL
 );
 """
-_INSERT = "INSERT INTO events (position, stream_id, version, recorded_at, event) " \
-          "VALUES (?, ?, ?, ?, ?)"
-_COLUMNS = "stream_id, version, position, recorded_at, event"
-_from_json = Event.from_json
+#: One event row (`rows.EVENT_COLUMNS`); the position is the rowid SQLite assigns.
+INSERT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) " \
+         f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+_SELECT = "SELECT stream_id, version, position, " + ", ".join(EVENT_COLUMNS[2:]) + " FROM events"
+# The stream's version and the head position, in one statement.
+_VERSION_AND_HEAD = "SELECT (SELECT max(version) FROM events WHERE stream_id = ?), " \
+                    "(SELECT max(position) FROM events)"
 _fromtimestamp = datetime.fromtimestamp
-def _decode(rows: list[tuple]) -> list[StoredEvent]:
-    out = []
-    last_ts, last_dt = None, None
-    for stream_id, version, position, ts, text in rows:
-        if ts != last_ts:  # a batch shares one timestamp: convert it once
-            last_ts, last_dt = ts, _fromtimestamp(ts, UTC)
-        out.append(StoredEvent(stream_id, version, position, _from_json(text), last_dt))
-    return out
+_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
 class SqliteEventStore(EventStore):
@@ -117,7 +122,13 @@ class SqliteEventStore(EventStore):
         self._guard = threading.Lock()
         self._appended = threading.Condition()
         self._closed = False
-        self._con().executescript(SCHEMA)
+        con = self._con()
+        con.executescript(SCHEMA)
+        layout = [r[1] for r in con.execute("PRAGMA table_info(events)")]
+        if layout[:len(EVENT_COLUMNS) + 1] != ["position", *EVENT_COLUMNS]:
+            self.close()
+            raise ValueError(f"{str(self.path)!r} holds an events table of another layout "
+                             f"(columns {layout}); use a new file")
 
     # -- connections: one per thread (and per process, after a fork) -----------------------
 
@@ -152,20 +163,21 @@ class SqliteEventStore(EventStore):
 
     def _append(self, stream_id: str, events: list[Event],
                 expected_version: int | None) -> list[StoredEvent]:
-        texts = [event_json(e) for e in events]  # serialise before taking the write lock
-        con = self._con()
         now = time.time()
+        n = len(events)
+        # Rows are built before taking the write lock whenever their versions are known.
+        rows = None if expected_version is None else \
+            event_rows(stream_id, expected_version + 1, now, events)
+        con = self._con()
         con.execute("BEGIN IMMEDIATE")
         try:
-            current = con.execute("SELECT max(version) FROM events WHERE stream_id = ?",
-                                  (stream_id,)).fetchone()[0] or 0
-            if expected_version is not None and expected_version != current:
+            current, head = con.execute(_VERSION_AND_HEAD, (stream_id,)).fetchone()
+            current, head = current or 0, head or 0
+            if rows is None:
+                rows = event_rows(stream_id, current + 1, now, events)
+            elif expected_version != current:
                 raise ConcurrencyError(stream_id, expected_version, current)
-            head = con.execute("SELECT max(position) FROM events").fetchone()[0] or 0
-            n = len(texts)
-            con.executemany(_INSERT, zip(range(head + 1, head + n + 1), repeat(stream_id),
-                                         range(current + 1, current + n + 1), repeat(now),
-                                         texts))
+            con.executemany(INSERT, rows)
             con.execute("COMMIT")
         except sqlite3.IntegrityError:
             # The storage constraint caught what the version check did not (a writer that
@@ -173,6 +185,9 @@ class SqliteEventStore(EventStore):
             con.execute("ROLLBACK")
             raise ConcurrencyError(stream_id, current if expected_version is None
                                    else expected_version, self.version(stream_id)) from None
+        except UnicodeEncodeError as exc:  # a lone surrogate in a text attribute
+            con.execute("ROLLBACK")
+            raise_unstorable(events, exc)
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
@@ -180,9 +195,11 @@ class SqliteEventStore(EventStore):
         if n:
             with self._appended:
                 self._appended.notify_all()
-        at = _fromtimestamp(now, UTC)
-        return [StoredEvent(stream_id, current + i, head + i, e, at)
-                for i, e in enumerate(events, 1)]
+        # StoredEvents built in C (map over zip), not by a Python loop.
+        return list(map(_tuple, repeat(StoredEvent, n),
+                        zip(repeat(stream_id), range(current + 1, current + n + 1),
+                            range(head + 1, head + n + 1), events,
+                            repeat(_fromtimestamp(now, UTC)))))
 
     def _save_snapshot(self, stream_id: str, version: int, state_json: str) -> None:
         self._con().execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
@@ -192,19 +209,19 @@ class SqliteEventStore(EventStore):
 
     def _read(self, stream_id: str, from_version: int,
               to_version: int | None) -> list[StoredEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ?"
+        sql = _SELECT + " WHERE stream_id = ? AND version >= ?"
         args: tuple = (stream_id, from_version)
         if to_version is not None:
             sql += " AND version <= ?"
             args += (to_version,)
-        return _decode(self._con().execute(sql + " ORDER BY version", args).fetchall())
+        return stored_events(self._con().execute(sql + " ORDER BY version", args).fetchall())
 
     def _read_all(self, from_position: int, limit: int | None) -> list[StoredEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE position >= ? ORDER BY position"
+        sql = _SELECT + " WHERE position >= ? ORDER BY position"
         if limit is not None:
-            return _decode(self._con().execute(sql + " LIMIT ?",
-                                               (from_position, limit)).fetchall())
-        return _decode(self._con().execute(sql, (from_position,)).fetchall())
+            return stored_events(self._con().execute(sql + " LIMIT ?",
+                                                     (from_position, limit)).fetchall())
+        return stored_events(self._con().execute(sql, (from_position,)).fetchall())
 
     def _load_snapshot(self, stream_id: str) -> Snapshot | None:
         row = self._con().execute(
