@@ -23,6 +23,7 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 __all__ = ["Event", "EventError"]
@@ -40,6 +41,7 @@ _ID_PREFIX = secrets.token_hex(6) + "-"
 _next_id = itertools.count(1).__next__
 _unsealed = object.__setattr__
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_quote = encode_basestring_ascii
 
 
 class EventError(ValueError):
@@ -256,6 +258,26 @@ class Event(_EventSlots):
 
     def to_json(self) -> str:
         """CloudEvents structured-mode JSON (``application/cloudevents+json``)."""
+        # The common shape (a key, JSON data, no subject or extensions, UTC time) is written
+        # by concatenation, about twice as fast as encoding `to_dict`, and byte for byte the
+        # same (a property test pins it).
+        if self.key is not None and self.subject is None and not self.extensions \
+                and self.datacontenttype == "application/json" and self.data is not None \
+                and self.data.__class__ not in (bytes, bytearray):
+            time = self.time.isoformat()
+            if time.endswith("+00:00"):
+                try:
+                    data = _encode(self.data)
+                except (TypeError, ValueError) as exc:
+                    raise EventError("data", f"is not JSON-serialisable: {exc}") from None
+                return ('{"specversion":"1.0","id":' + _quote(self.id) + ',"source":'
+                        + _quote(self.source) + ',"type":' + _quote(self.type) + ',"time":"'
+                        + time[:-6] + 'Z","datacontenttype":"application/json",'
+                        '"partitionkey":' + _quote(self.key) + ',"data":' + data + "}")
+        return self._envelope_json()
+
+    def _envelope_json(self) -> str:
+        """`to_json` through `to_dict`: every shape of event."""
         try:
             return _encode(self.to_dict())
         except (TypeError, ValueError) as exc:

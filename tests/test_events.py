@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edalab import Event, EventError
@@ -150,3 +150,22 @@ def test_round_trip_property(data, key, micros):
               + timedelta(microseconds=micros))
     back = Event.from_json(e.to_json())
     assert back == e or (data is None and back.data is None)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3), max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=json_values, key=st.none() | st.text(min_size=1, max_size=6),
+       text=st.text(min_size=1, max_size=6), seconds=st.integers(0, 10**9),
+       micros=st.integers(0, 999_999))
+def test_to_json_fast_path_writes_exactly_the_envelope(data, key, text, seconds, micros):
+    e = Event(text, "/" + text, data, key=key, id=text,
+              time=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds,
+                                                                 microseconds=micros))
+    assert e.to_json() == e._envelope_json()
+    assert Event.from_json(e.to_json()) == e

@@ -16,38 +16,14 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
-from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from edalab.events import Event
 from edalab.patterns.eventstore.subscription import CatchUpSubscription
 from edalab.patterns.eventstore.upcasting import Upcasters
 
-__all__ = ["ConcurrencyError", "EventStore", "Snapshot", "StoredEvent", "event_json"]
+__all__ = ["ConcurrencyError", "EventStore", "Snapshot", "StoredEvent"]
 
-_quote = encode_basestring_ascii
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-
-
-def event_json(e: Event) -> str:
-    """`Event.to_json`, byte for byte, with a fast path for the common shape (a key, JSON
-    data, no subject or extensions), for callers that want an event's CloudEvents JSON. The
-    stores do not write whole envelopes: SQLite keeps each attribute in a column (see `rows`)."""
-    if e.key is None or e.subject is not None or e.extensions \
-            or e.datacontenttype != "application/json" or e.data is None \
-            or isinstance(e.data, (bytes, bytearray)):
-        return e.to_json()
-    t = e.time.isoformat()
-    if not t.endswith("+00:00"):
-        return e.to_json()
-    try:
-        data = _encode(e.data)
-    except (TypeError, ValueError):
-        return e.to_json()  # raises the EventError that names the problem
-    return ('{"specversion":"1.0","id":' + _quote(e.id) + ',"source":' + _quote(e.source)
-            + ',"type":' + _quote(e.type) + ',"time":"' + t[:-6]
-            + 'Z","datacontenttype":"application/json","partitionkey":' + _quote(e.key)
-            + ',"data":' + data + "}")
 
 
 class ConcurrencyError(RuntimeError):
