@@ -11,6 +11,7 @@ import sys
 #: Demo name → module whose ``main(argv)`` runs it.
 DEMOS = {
     "cards": "edalab.cards_demo",
+    "health": "edalab.health.demo",
 }
 DEFAULT = "cards"
 

@@ -171,13 +171,14 @@ def test_notebook_runs_and_draws_its_charts(name, lab, browser, tmp_path):
         assert "Traceback (most recent call last)" not in text, "a cell raised"
         for error in WIDGET_ERRORS:
             assert error not in text
-        assert plots.count() == expected
+        # Live dashboards (FigureWidgets) draw charts the saved file shows only as text.
+        assert plots.count() >= expected
         points = page.evaluate(
             f"() => [...document.querySelectorAll('{PLOT}')]"
             ".map(p => p.data.reduce((n, t) =>"
             " n + (t.x || t.y || t.z || t.values || []).length, 0))")
         assert all(n > 0 for n in points), f"a chart has no points: {points}"
-        for i in range(expected):
+        for i in range(plots.count()):
             plot = plots.nth(i)
             plot.scroll_into_view_if_needed()
             assert plot.locator("svg.main-svg").first.is_visible()

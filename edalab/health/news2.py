@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["PARAMETERS", "RESPONSES", "RISKS", "VALID_RANGES", "News2", "news2", "news2_frame"]
+__all__ = ["PARAMETERS", "RESPONSES", "RISKS", "TABLES", "VALID_RANGES", "News2", "news2",
+           "news2_frame"]
 
 #: The seven NEWS2 parameters, in chart order; also the column names `news2_frame` reads.
 PARAMETERS = (
@@ -45,6 +46,8 @@ _TABLES: dict[str, tuple[tuple[float, ...], tuple[int, ...]]] = {
     "pulse": ((40, 50, 90, 110, 130), (3, 1, 0, 1, 2, 3)),
     "temperature": ((35.0, 36.0, 38.0, 39.0), (3, 1, 0, 1, 2)),
 }
+#: NEWS2's scale-1 threshold tables: parameter -> (inclusive upper bounds, points).
+TABLES = _TABLES
 # Scale 2 (hypercapnic respiratory failure, target 88-92 %): <= 92 scores the same on air or
 # oxygen; above 92 scores 0 on air and, on oxygen, by the second table.
 _SCALE2_LOW = ((83, 85, 87, 92), (3, 2, 1, 0, 0))

@@ -1,0 +1,28 @@
+"""`edalab bench health` and `edalab demo health` at a tiny size: they run and report."""
+
+from __future__ import annotations
+
+import json
+
+from edalab.bench.health import main as bench
+from edalab.health.demo import main as demo
+
+
+def test_bench_json_has_the_contract_fields(capsys):
+    bench(["--patients", "8", "--hours", "4", "--repeats", "1", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    for key in ("observations", "events_per_s", "peak_mib", "streaming_news2_overhead"):
+        assert key in out
+    assert out["observations"] == 8 * 4 * 60
+    assert [m["method"] for m in out["methods"]] == ["news2", "anomaly", "combined"]
+    assert {"episodes", "detected", "median_lead_minutes",
+            "false_alerts_per_patient_day"} <= set(out["methods"][0])
+
+
+def test_demo_prints_the_table_and_writes_a_standalone_report(tmp_path, capsys):
+    path = tmp_path / "ward.html"
+    assert demo(["--patients", "6", "--hours", "12", "--report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "combined" in out and "false_alerts_per_patient_day" in out
+    page = path.read_text()
+    assert "plotly" in page and "<script" in page and "Methods side by side" in page
