@@ -12,6 +12,18 @@ from edalab.viz.broker_charts import (
     partition_log,
     records_frame,
 )
+from edalab.viz.fraud_charts import (
+    comparison_frame,
+    decision_counts,
+    decisions_over_time,
+    events_frame,
+    metrics_over_time,
+    model_comparison,
+    score_distribution,
+    throughput_and_lag,
+    throughput_frame,
+)
+from edalab.viz.fraud_dashboard import FraudDashboard
 from edalab.viz.stream_charts import (
     RISK_BANDS,
     SCENARIOS,
@@ -25,9 +37,11 @@ from edalab.viz.stream_charts import (
 from edalab.viz.ward_charts import LEVEL_COLORS, episode_detection, tradeoff, ward_levels
 from edalab.viz.ward_dashboard import WardDashboard
 
-__all__ = ["LEVEL_COLORS", "OUTCOMES", "RISK_BANDS", "SCENARIOS", "DeliveryLog",
-           "amount_histogram", "episode_detection",
-           "assignment_chart", "assignments", "delivery_timeline", "label_delay",
-           "lag_over_time", "partition_load", "partition_log", "patient_vitals", "power_load",
-           "records_frame", "replay_pacing", "tradeoff", "transactions_per_day",
-           "WardDashboard", "ward_levels"]
+__all__ = ["DeliveryLog", "FraudDashboard", "LEVEL_COLORS", "OUTCOMES", "RISK_BANDS", "SCENARIOS",
+           "WardDashboard", "amount_histogram", "assignment_chart", "assignments",
+           "comparison_frame", "decision_counts", "decisions_over_time", "delivery_timeline",
+           "episode_detection", "events_frame", "label_delay", "lag_over_time",
+           "metrics_over_time", "model_comparison", "partition_load", "partition_log",
+           "patient_vitals", "power_load", "records_frame", "replay_pacing", "score_distribution",
+           "throughput_and_lag", "throughput_frame", "tradeoff", "transactions_per_day",
+           "ward_levels"]
