@@ -10,10 +10,11 @@ import sys
 
 #: Demo name → module whose ``main(argv)`` runs it.
 DEMOS = {
-    "cards": "edalab.cards_demo",
+    "fraud": "edalab.fraud.demo",
     "health": "edalab.health.demo",
+    "cards": "edalab.cards_demo",
 }
-DEFAULT = "cards"
+DEFAULT = "fraud"
 
 
 def main(argv: list[str] | None = None) -> int:

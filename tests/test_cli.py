@@ -14,11 +14,24 @@ def edalab(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_demo_runs_the_pipeline_and_prints_statistics():
-    result = edalab("demo", "--customers", "100", "--days", "10")
+def test_cards_demo_runs_the_pipeline_and_prints_statistics():
+    result = edalab("demo", "cards", "--customers", "100", "--days", "10")
     assert result.returncode == 0, result.stderr
     assert "source events" in result.stdout and "profile" in result.stdout
     assert "final lag=0" in result.stdout and "alerts:" in result.stdout
+
+
+def test_demo_without_a_name_runs_the_fraud_demo(tmp_path):
+    report = tmp_path / "report.html"
+    result = edalab("demo", "--customers", "60", "--days", "30", "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "test week" in result.stdout and "final lag=0" in result.stdout
+    assert report.stat().st_size > 100_000  # plotly.js is embedded: it opens offline
+
+
+def test_unknown_demo_is_a_clear_error(capsys):
+    assert main(["demo", "nope"]) == 2
+    assert "unknown demo 'nope'" in capsys.readouterr().err
 
 
 def test_bench_bus_reports_every_pipeline_as_json():

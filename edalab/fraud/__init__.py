@@ -1,2 +1,26 @@
 """Card-fraud detection on the transaction stream: the handbook's features, computed online and
-in batch, the handbook's evaluation, and the event-driven scoring pipeline."""
+in batch, the handbook's evaluation and batch baseline, and the event-driven pipeline.
+
+Names load on first use (scikit-learn, for the baselines, takes seconds to import).
+"""
+
+from __future__ import annotations
+
+_MODULES = {
+    "edalab.fraud.features": ["FEATURES", "WINDOWS", "FraudFeatures", "handbook_features"],
+    "edalab.fraud.handbook": ["HANDBOOK_LR", "batch_baseline", "handbook_metrics",
+                              "train_test_split"],
+    "edalab.fraud.pipeline": ["MODELS", "FraudPipeline", "Snapshot", "make_model"],
+    "edalab.fraud.retrain": ["CompiledTrees", "PeriodicRetrainer", "gradient_boosting"],
+    "edalab.fraud.report": ["fraud_report"],
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edalab.fraud' has no attribute {name!r}")

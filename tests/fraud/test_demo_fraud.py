@@ -1,0 +1,41 @@
+"""`edalab demo fraud` runs end to end and writes a report that opens offline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edalab.fraud.demo import main
+
+
+def test_demo_prints_the_test_week_and_writes_an_offline_report(tmp_path, capsys):
+    report = tmp_path / "report.html"
+    code = main(["--customers", "60", "--days", "24", "--model", "lr", "--clock", "virtual",
+                 "--report", str(report)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "batch LR (handbook)" in out and "event-driven lr" in out and "dead letters=0" in out
+    text = report.read_text()
+    assert text.count("Plotly.newPlot") == 5
+    assert 'src="https://cdn.plot.ly' not in text and text.count("plotly.js v") == 1
+
+
+def test_demo_refuses_too_few_days(capsys):
+    with pytest.raises(SystemExit):
+        main(["--days", "10"])
+    assert "--days must be at least 22" in capsys.readouterr().err
+
+
+def test_bench_quick_reports_every_model_and_the_targets(capsys):
+    from edalab.bench.fraud import main as bench
+
+    bench(["--quick", "--json", "--models", "lr,hst", "--repeats", "1"])
+    result = json.loads(capsys.readouterr().out)
+    models = [row["model"] for row in result["handbook_test_week"]]
+    assert models[:2] == ["batch lr", "batch rf"] and "event-driven hst" in models
+    assert all(row["learn_per_s"] > 0 for row in result["handbook_test_week"])
+    assert set(result["phishing"]) >= {"roc_auc", "accuracy", "sgd_accuracy", "sgd_f1"}
+    assert result["phishing"]["equal_to_river"]
+    assert result["overhead_vs_raw_river"]["raw_us"] > 0  # the ratio is noise at this size
+    assert result["wall_s"] > 0 and result["peak_mib"] > 0
