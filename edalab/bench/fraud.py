@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from edalab.brokers.memory import MemoryBroker
 from edalab.fraud.features import FraudFeatures, handbook_features
 from edalab.fraud.handbook import HANDBOOK_LR, batch_baseline
 from edalab.fraud.pipeline import FraudPipeline, make_model
@@ -119,7 +120,10 @@ def run(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
 
     memory_before = _peak_mib()
     retrain = {"model_factory": _small_boosting} if scale == "quick" else None
-    pipe = FraudPipeline(df, model="retrain", seed=seed, shadows=shadows, retrain=retrain)
+    # Retention: the broker holds what is in flight, not the whole run (the pipeline keeps
+    # its own frames of predictions, decisions and metrics).
+    pipe = FraudPipeline(df, model="retrain", seed=seed, shadows=shadows, retrain=retrain,
+                         broker=MemoryBroker(retain=10_000))
     stats = pipe.run(clock="wall")
     wall = stats.wall_seconds
     frame = stats.to_frame()

@@ -62,12 +62,15 @@ _ROUTE_CACHE = 1 << 16
 class _Topic:
     """Per partition, the events (index = offset) and their append times."""
 
-    __slots__ = ("name", "logs", "stamps", "routes", "next_unkeyed")
+    __slots__ = ("name", "logs", "stamps", "start", "routes", "next_unkeyed")
 
     def __init__(self, name: str, partitions: int):
         self.name = name
         self.logs: list[list[Event]] = [[] for _ in range(partitions)]
         self.stamps: list[list[float]] = [[] for _ in range(partitions)]
+        # First kept offset per partition: below it, records were deleted by retention (the
+        # list keeps None there, so an offset stays an index).
+        self.start: list[int] = [0] * partitions
         self.routes: dict[str, int] = {}  # key -> partition, so the hot path skips hashing
         self.next_unkeyed = 0
 
@@ -132,7 +135,8 @@ class _Group:
     def __init__(self, name: str, topic: _Topic, start: str):
         self.name = name
         self.topic = topic
-        self.cursors = [_Cursor(0 if start == "earliest" else len(log)) for log in topic.logs]
+        self.cursors = [_Cursor(first if start == "earliest" else len(log))
+                        for log, first in zip(topic.logs, topic.start, strict=True)]
         self.members: list[MemoryConsumer] = []
 
     def rebalance(self) -> None:
@@ -313,7 +317,8 @@ class MemoryConsumer:
             for p in parts:
                 if not 0 <= p < len(self._logs):
                     raise ValueError(f"topic {self.topic!r} has no partition {p}")
-                self._cursors[p].reset(_offset_of(self._logs[p], position))
+                first = self._t.start[p]
+                self._cursors[p].reset(max(first, _offset_of(self._logs[p], position, first)))
             self._broker._notify()
 
     def lag(self) -> dict[int, int]:
@@ -356,16 +361,16 @@ def _forget_attempts(cursor: _Cursor) -> None:
         del cursor.attempts[offset]
 
 
-def _offset_of(log: list[Event], position: Position) -> int:
+def _offset_of(log: list[Event], position: Position, first: int = 0) -> int:
     if position == "beginning":
-        return 0
+        return first
     if position == "end":
         return len(log)
     if isinstance(position, datetime):
         if position.utcoffset() is None:
             raise ValueError("seek time must be timezone-aware")
-        for offset, event in enumerate(log):
-            if event.time >= position:
+        for offset in range(first, len(log)):
+            if log[offset].time >= position:
                 return offset
         return len(log)
     if isinstance(position, int) and not isinstance(position, bool):
@@ -386,11 +391,22 @@ class MemoryBroker:
         Off by default, so a typo in a topic name is an error instead of a silent new topic.
     default_partitions
         Partitions of auto-created topics.
+    retain
+        None (the default) keeps every record, so a notebook can read whole logs. An int
+        deletes records every consumer group of the topic has committed, keeping the last
+        `retain` of those per partition (JetStream's interest retention, with a tail kept
+        for inspection): long runs then hold only what is in flight. Offsets are not reused;
+        `read` and seeks to the beginning start at the first kept record. A topic no group
+        reads keeps everything.
     """
 
-    def __init__(self, *, auto_create: bool = False, default_partitions: int = 1):
+    def __init__(self, *, auto_create: bool = False, default_partitions: int = 1,
+                 retain: int | None = None):
+        if retain is not None and (not isinstance(retain, int) or retain < 0):
+            raise ValueError(f"retain must be None or an int >= 0, got {retain!r}")
         self.auto_create = auto_create
         self.default_partitions = default_partitions
+        self.retain = retain
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._waiters = 0
@@ -497,6 +513,8 @@ class MemoryBroker:
                     appended += len(log) - length
             if appended:
                 self._notify()
+                if self.retain is not None:
+                    self._trim(t)
             return appended
 
     # -- consuming -------------------------------------------------------------------------
@@ -565,12 +583,13 @@ class MemoryBroker:
 
     def read(self, topic: str, partition: int | None = None) -> list[Record]:
         """The log itself (a copy), for inspection: one partition, or all in offset order
-        per partition."""
+        per partition (from the first record retention kept)."""
         t = self._topic(topic)
         with self._lock:
             parts = range(len(t.logs)) if partition is None else [partition]
-            return [r for p in parts for r in Batch(list(t.logs[p]), list(t.stamps[p]),
-                                                    [(t.name, p, 0, len(t.logs[p]))])]
+            return [r for p in parts
+                    for r in Batch(t.logs[p][t.start[p]:], t.stamps[p][t.start[p]:],
+                                   [(t.name, p, t.start[p], len(t.logs[p]))])]
 
     def close(self) -> None:
         """Close every consumer; the broker accepts no new subscriptions."""
@@ -591,6 +610,21 @@ class MemoryBroker:
     def _notify(self) -> None:
         if self._waiters:
             self._changed.notify_all()
+
+    def _trim(self, t: _Topic) -> None:
+        """Retention: delete what every group of `t` has committed, but the last `retain`."""
+        groups = [g for (name, _), g in self._groups.items() if name == t.name]
+        if not groups:
+            return
+        keep = self.retain
+        for p, log in enumerate(t.logs):
+            first = t.start[p]
+            floor = min(g.cursors[p].committed for g in groups) - keep
+            # In steps of at least `keep` (and 1,024) records, so trimming costs little.
+            if floor - first >= max(keep, 1024):
+                log[first:floor] = repeat(None, floor - first)
+                t.stamps[p][first:floor] = repeat(0.0, floor - first)
+                t.start[p] = floor
 
     def _dead_letter(self, record: Record, group: str,
                      error: BaseException | str | None) -> None:
