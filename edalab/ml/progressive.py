@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from edalab.brokers.base import Broker
+from edalab.brokers.memory import MemoryBroker
 from edalab.events import Event
 from edalab.ml.classifier import OnlineClassifier
 from edalab.ml.metrics import PrequentialMetrics
@@ -162,7 +163,9 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
 
     def operator() -> float:
         op = OnlineClassifier(model_factory(), **options)
-        app = App()
+        # A pipeline's broker holds what is in flight (retention), not the whole run: the
+        # raw loop holds nothing either, and a log of every event costs garbage collection.
+        app = App(MemoryBroker(retain=batch_size))
         app.handler("features", output="predictions", batch=batch)(op)
         app.source("features", events)
         gc.collect()
