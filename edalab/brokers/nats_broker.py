@@ -451,6 +451,8 @@ class _Puller:
         self._arrived = arrived
         self._sub = None
         self.expected = 0  # messages the outstanding request may still bring (0: none open)
+        self.closing = False  # being handed over: no new requests
+        self._stopped = False
 
     async def start(self) -> _Puller:
         self._sub = await self._nc.subscribe(self._inbox, cb=self._on_message)
@@ -460,6 +462,10 @@ class _Puller:
         headers = msg.headers
         if headers and not msg.data and _STATUS in headers:
             self.expected = 0  # 408 expired, 409 consumer gone or limits: the request is over
+        elif self._stopped:  # after the hand-over (a request that outlived `settle`)
+            with contextlib.suppress(Exception):
+                await msg.nak()
+            return
         else:
             self._buffer.append(msg)
             self.expected -= 1
@@ -467,6 +473,8 @@ class _Puller:
 
     async def request(self, batch: int, wait: float) -> None:
         """Ask for up to `batch` messages, waiting up to `wait` seconds at the server."""
+        if self.closing:
+            return
         self.expected = batch
         body = b'{"batch":%d,"expires":%d}' % (batch, int(wait * 1e9))
         await self._nc.publish(self._subject, body, reply=self._inbox)
@@ -480,6 +488,7 @@ class _Puller:
                 await asyncio.wait_for(self._arrived.wait(), 0.1)
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
@@ -625,8 +634,9 @@ class NatsConsumer:
         """Stop reading p and hand back what we hold of it (NAK: redelivered at once);
         returns the delivery counts of what was handed back, by stream sequence."""
         puller = self._owned.get(p)
-        if puller is not None:  # let the pull request end (it is short): what it brings
-            await puller.settle()  # lands in the buffer, handed back below
+        if puller is not None:  # no new requests (a poll running now may try); let the open
+            puller.closing = True  # one end: what it brings lands in the buffer, handed
+            await puller.settle()  # back below
         held = list(self._buffers.pop(p, ()))
         held += [self._inflight.pop(key) for key in [k for k in self._inflight if k[0] == p]]
         counts = self._naked.pop(p, {})
@@ -674,8 +684,9 @@ class NatsConsumer:
             # No prefetching: a message delivered here counts as a delivery attempt, so ask
             # only for what a caller is waiting for.
             wait = max(0.01, min(1.0, deadline - _clock()))
-            for p, puller in self._owned.items():
-                if not puller.expected and not self._buffers[p]:
+            # A copy: a membership round may drop a partition while a request is sent.
+            for p, puller in list(self._owned.items()):
+                if not puller.expected and not self._buffers.get(p):
                     await puller.request(max_events, wait)
             remaining = deadline - _clock()
             if not self._owned:
@@ -688,7 +699,7 @@ class NatsConsumer:
                 return _batch([])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), max(remaining, 0.0) + 0.05)
-            if _clock() >= deadline and not any(self._buffers[p] for p in self._owned):
+            if _clock() >= deadline and not any(self._buffers.get(p) for p in self._owned):
                 return _batch([])
 
     async def _take(self, max_events: int) -> list[Record]:
