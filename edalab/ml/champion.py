@@ -15,6 +15,7 @@ from typing import Any
 from river import metrics, utils
 
 from edalab.events import Event
+from edalab.ml._join import label_of
 
 __all__ = ["ChallengerPolicy"]
 
@@ -220,13 +221,7 @@ class ChallengerPolicy:
         return proba.get(self.positive, 0.0) if proba else None
 
     def _on_label(self, event: Event) -> Event | None:
-        data = event.data
-        try:
-            jid = data[self.label_join]
-            y = data[self.label_field]
-        except (KeyError, TypeError):
-            raise ValueError(f"label event {event.id!r}: data needs fields "
-                             f"{self.label_join!r} and {self.label_field!r}") from None
+        jid, y = label_of(event, self.label_join, self.label_field)
         held = self._pending.pop(jid, None)
         if held is None:
             return None

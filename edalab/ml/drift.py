@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from river import drift
 
 from edalab.events import Event
+from edalab.ml._join import label_of
 
 __all__ = ["DriftMonitor", "DriftPolicy", "ResetPolicy"]
 
@@ -182,13 +183,7 @@ class DriftMonitor:
             return None
         if etype != self.label_type:
             return None
-        data = event.data
-        try:
-            jid = data[self.label_join]
-            y = data[self.label_field]
-        except (KeyError, TypeError):
-            raise ValueError(f"label event {event.id!r}: data needs fields "
-                             f"{self.label_join!r} and {self.label_field!r}") from None
+        jid, y = label_of(event, self.label_join, self.label_field)
         held = self._pending.pop(jid, None)
         forward = event if self.forward_labels else None
         if held is None:

@@ -24,6 +24,7 @@ import pandas as pd
 from river import metrics as river_metrics
 
 from edalab.events import Event
+from edalab.ml._join import label_of
 
 __all__ = ["AveragePrecision", "CardPrecisionAtK", "PrequentialMetrics", "average_precision",
            "card_precision_at_k"]
@@ -123,13 +124,7 @@ class _Joiner:
 
     def _label(self, event: Event) -> tuple[tuple | None, Any]:
         """The prediction joined to a label event (None if none waits) and the label."""
-        data = event.data
-        try:
-            jid = data[self.label_join]
-            y = data[self.label_field]
-        except (KeyError, TypeError):
-            raise ValueError(f"label event {event.id!r}: data needs fields "
-                             f"{self.label_join!r} and {self.label_field!r}") from None
+        jid, y = label_of(event, self.label_join, self.label_field)
         held = self._pending.pop(jid, None)
         if held is None:
             self.unmatched += 1
