@@ -35,6 +35,7 @@ from edalab.patterns.retraining import (
     RetrainingServices,
     StepFailed,
     decide,
+    watch_for_drift,
 )
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
@@ -93,15 +94,8 @@ class Choreography:
     # -- the services ----------------------------------------------------------------------
 
     def _monitor(self) -> None:
-        s, t = self.services, self.topics
-        p = self._participant("monitor", {"drift.detected": "drift"})
-
-        @p.on(t["samples"], "sample.labelled")
-        def monitor(event: Event):
-            if s.monitor.update(event):
-                run = s.monitor.detections
-                return p.emit("drift.detected", {"workflow": f"wf-{run}", "run": run,
-                                                 "sample": event.data["i"]}, cause=event)
+        watch_for_drift(self._participant("monitor", {"drift.detected": "drift"}),
+                        self.services, self.topics["samples"])
 
     def _collector(self) -> None:
         s, t = self.services, self.topics

@@ -36,7 +36,8 @@ from edalab.runtime.app import App
 
 __all__ = ["STEPS", "DriftMonitor", "FailurePlan", "LabelCollector", "ModelRegistry",
            "Participant", "RetrainingServices", "StepFailed", "decide", "drifting_stream",
-           "evaluate", "make_model", "train_challenger", "train_champion"]
+           "evaluate", "make_model", "train_challenger", "train_champion",
+           "watch_for_drift"]
 
 #: The workflow's steps, in order.
 STEPS = ("collect", "train", "evaluate", "deploy")
@@ -346,6 +347,17 @@ class RetrainingServices:
 
 
 # -- participants ----------------------------------------------------------------------------
+
+def watch_for_drift(p: Participant, services: RetrainingServices, samples: str) -> None:
+    """The monitor service of both styles: on each labelled sample of topic `samples`, update
+    the drift monitor and, on a detection, emit ``drift.detected`` (a new workflow)."""
+    @p.on(samples, "sample.labelled")
+    def monitor(event: Event):
+        if services.monitor.update(event):
+            run = services.monitor.detections
+            return p.emit("drift.detected", {"workflow": f"wf-{run}", "run": run,
+                                             "sample": event.data["i"]}, cause=event)
+
 
 class Participant:
     """A named participant whose subscriptions and emitted event types are declared, wired

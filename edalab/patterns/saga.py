@@ -53,6 +53,7 @@ from edalab.patterns.retraining import (
     RetrainingServices,
     StepFailed,
     decide,
+    watch_for_drift,
 )
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
@@ -406,15 +407,8 @@ class Orchestration:
     # -- the services (they know their commands and their replies, nothing else) ---------------
 
     def _monitor(self) -> None:
-        s, t = self.services, self.topics
-        p = self._participant("monitor", {"drift.detected": "drift"})
-
-        @p.on(t["samples"], "sample.labelled")
-        def monitor(event: Event):
-            if s.monitor.update(event):
-                run = s.monitor.detections
-                return p.emit("drift.detected", {"workflow": f"wf-{run}", "run": run,
-                                                 "sample": event.data["i"]}, cause=event)
+        watch_for_drift(self._participant("monitor", {"drift.detected": "drift"}),
+                        self.services, self.topics["samples"])
 
     def _collector(self) -> None:
         s, t = self.services, self.topics
