@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from edalab.events import Event
+from edalab.viz._live import LiveDashboard
 from edalab.viz._style import TEMPLATE
 from edalab.viz._style import color as _color
 from edalab.viz.fraud_charts import DECISIONS, metric_label
@@ -41,7 +42,7 @@ def _iso1(t: datetime) -> str:
     return _iso([t])[0]
 
 
-class FraudDashboard:
+class FraudDashboard(LiveDashboard):
     """A live dashboard of a fraud pipeline: metrics, alerts, drift, throughput and lag.
 
     Parameters
@@ -165,15 +166,9 @@ class FraudDashboard:
     def _controls(self, speed: int, interval_ms: int) -> None:
         import ipywidgets as w
 
-        self.play = w.Play(value=0, min=0, max=10**9, step=1, interval=int(interval_ms),
-                           description="run", show_repeat=False)
-        self.speed = w.IntSlider(value=max(speed, self.chunk), min=self.chunk,
-                                 max=max(50 * self.chunk, speed), step=self.chunk,
-                                 description="events/tick", continuous_update=False,
-                                 style={"description_width": "initial"})
+        self._play_controls(speed, interval_ms)
         self.model = w.Dropdown(options=self.models, value=self.models[0], description="model")
         self.status = w.HTML()
-        self.play.observe(self._on_tick, "value")
         self.play.observe(self._on_playing, "playing")
         self.model.observe(self._on_model, "value")
         self.threshold = w.FloatRangeSlider(
@@ -216,30 +211,15 @@ class FraudDashboard:
         self._last_draw = float("-inf")
         self._draw(force=True)
 
-    def advance(self, n_events: int | None = None, *, draw: bool = True) -> FraudDashboard:
-        """Run the pipeline for about `n_events` more source events (whole steps of `chunk`),
-        or to the end when None; redraw at the bounded rate and after the last step."""
-        if n_events is not None and n_events < 0:
-            raise ValueError(f"n_events must be >= 0, got {n_events}")
-        target = None if n_events is None else self.events + n_events
-        while not self.finished and (target is None or self.events < target):
-            started = time.perf_counter()
-            try:
-                snapshot = next(self._steps)
-            except StopIteration:
-                self.finished = True
-                break
-            self._busy += time.perf_counter() - started
-            self._take(snapshot)
-            if draw:
-                self._draw()
-        if draw:
-            self._draw(force=True)
-        return self
-
-    def run_to_end(self) -> FraudDashboard:
-        """Run the pipeline to its end (synchronously), then draw."""
-        return self.advance(None)
+    def _step(self) -> bool:
+        started = time.perf_counter()
+        try:
+            snapshot = next(self._steps)
+        except StopIteration:
+            return False
+        self._busy += time.perf_counter() - started
+        self._take(snapshot)
+        return True
 
     def set_threshold(self, review: float, block: float) -> None:
         """Change the decision thresholds (the slider does this): the pipeline's next
@@ -270,14 +250,6 @@ class FraudDashboard:
                              f"got review={review}, block={block}")
 
     # -- callbacks -----------------------------------------------------------------------------
-
-    def _on_tick(self, change: Mapping[str, Any]) -> None:
-        if change["new"] == 0 or self.finished:
-            return
-        self.advance(self.speed.value, draw=False)
-        self._draw(force=self.finished)
-        if self.finished:
-            self.play.playing = False
 
     def _on_playing(self, change: Mapping[str, Any]) -> None:
         if change["new"] and self.finished:
@@ -324,11 +296,7 @@ class FraudDashboard:
             lag.append(int(stats.final_lag))
         self._busy_at_last = self._busy
 
-    def _draw(self, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self._last_draw < self.redraw_s:
-            return
-        self._last_draw = now
+    def _redraw(self) -> None:
         self.redraws += 1
         days = sorted({day for day, _ in self._alerts})
         with self.figure.batch_update():
@@ -347,13 +315,8 @@ class FraudDashboard:
             self._traces["rate"].x, self._traces["rate"].y = x, rate
             self._traces["lag"].x, self._traces["lag"].y = x, lag
         self.status.value = self._status_html()
-        if force:
-            self._sync_views()
 
     def _sync_views(self) -> None:
-        """Give views created from now on the figure as it is: the widget sends its edits to
-        open views as messages, and a new view starts from a state the figure only refreshes
-        when displayed alone (not inside a box)."""
         self.figure._repr_mimebundle_()
 
     # -- showing -------------------------------------------------------------------------------
@@ -375,12 +338,6 @@ class FraudDashboard:
         return (f"FraudDashboard(model={self.model_name!r}, events={self.events}, {state}, "
                 f"alerts={self.alerts}, drifts={len(self._drifts)}, "
                 f"model versions={len(self._versions)})")
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        self._sync_views()
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)  # the widget's own text has random trace uids
-        return bundle
 
 
 def _snapshot_events(snapshot: Any) -> Iterator[Event]:

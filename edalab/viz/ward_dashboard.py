@@ -31,7 +31,6 @@ WardDashboard(method='combined', patient='p000', events=192, finished, patients=
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -41,6 +40,7 @@ from plotly.subplots import make_subplots
 from edalab.events import Event
 from edalab.health.alerts import LEVELS, PAGES
 from edalab.health.validation import VECTOR
+from edalab.viz._live import LiveDashboard
 from edalab.viz._style import TEMPLATE
 from edalab.viz._style import color as _color
 from edalab.viz.stream_charts import _iso
@@ -71,7 +71,7 @@ class _Patient:
         self.alerts: list[tuple[str, str, str, Any]] = []  # time, type, level, news2
 
 
-class WardDashboard:
+class WardDashboard(LiveDashboard):
     """A live ward: levels per patient and hour, one patient's vitals, the alert feed.
 
     Parameters
@@ -200,16 +200,10 @@ class WardDashboard:
     def _controls(self, speed: int, interval_ms: int) -> None:
         import ipywidgets as w
 
-        self.play = w.Play(value=0, min=0, max=10**9, step=1, interval=int(interval_ms),
-                           description="run", show_repeat=False)
-        self.speed = w.IntSlider(value=max(speed, self.chunk), min=self.chunk,
-                                 max=max(50 * self.chunk, speed), step=self.chunk,
-                                 description="events/tick", continuous_update=False,
-                                 style={"description_width": "initial"})
+        self._play_controls(speed, interval_ms)
         self.selector = w.Dropdown(options=[], description="patient")
         self.status = w.HTML()
         self.feed = w.HTML(layout=w.Layout(min_width="330px"))
-        self.play.observe(self._on_tick, "value")
         self.selector.observe(self._on_patient, "value")
 
     def _layout(self) -> Any:
@@ -221,33 +215,18 @@ class WardDashboard:
 
     # -- running -------------------------------------------------------------------------------
 
-    def advance(self, n_events: int | None = None, *, draw: bool = True) -> WardDashboard:
-        """Run the stream for about `n_events` more source events (whole steps of `chunk`),
-        or to the end when None; redraw at the bounded rate and after the last step."""
-        if n_events is not None and n_events < 0:
-            raise ValueError(f"n_events must be >= 0, got {n_events}")
+    def _step(self) -> bool:
         if self._steps is None:
             self._steps = iter(self.monitor.stream(every=self.chunk,
                                                    batch_size=min(self.chunk, 1000)))
-        target = None if n_events is None else self.events + n_events
-        while not self.finished and (target is None or self.events < target):
-            try:
-                self.stats = next(self._steps)
-            except StopIteration:
-                self.finished = True
-                break
-            self.events = int(self.stats.source_events)
-            if self.stats.stopped_by != "running":
-                self.finished = True
-            if draw:
-                self._draw()
-        if draw:
-            self._draw(force=True)
-        return self
-
-    def run_to_end(self) -> WardDashboard:
-        """Run the stream to its end (synchronously), then draw."""
-        return self.advance(None)
+        try:
+            self.stats = next(self._steps)
+        except StopIteration:
+            return False
+        self.events = int(self.stats.source_events)
+        if self.stats.stopped_by != "running":
+            self.finished = True
+        return True
 
     def select(self, patient: str) -> None:
         """Show `patient` in the patient view (the dropdown does this)."""
@@ -261,25 +240,13 @@ class WardDashboard:
 
     # -- callbacks -----------------------------------------------------------------------------
 
-    def _on_tick(self, change: Mapping[str, Any]) -> None:
-        if change["new"] == 0 or self.finished:
-            return
-        self.advance(self.speed.value, draw=False)
-        self._draw(force=self.finished)
-        if self.finished:
-            self.play.playing = False
-
     def _on_patient(self, change: Mapping[str, Any]) -> None:
         if change["new"] is not None:
             self._draw_patient()
 
     # -- drawing -------------------------------------------------------------------------------
 
-    def _draw(self, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self._last_draw < self.redraw_s:
-            return
-        self._last_draw = now
+    def _redraw(self) -> None:
         names = sorted(self.patients)
         if list(self.selector.options) != names:
             current = self.selector.value
@@ -290,9 +257,10 @@ class WardDashboard:
         self._draw_patient()
         self.feed.value = self._feed_html()
         self.status.value = self._status_html()
-        if force:
-            for fig in (self.ward, self.patient):
-                fig._repr_mimebundle_()  # views opened later start from the current figure
+
+    def _sync_views(self) -> None:
+        for fig in (self.ward, self.patient):
+            fig._repr_mimebundle_()
 
     def _draw_ward(self, names: list[str]) -> None:
         hours = sorted({h for _, h in self._hours})
@@ -363,11 +331,6 @@ class WardDashboard:
         return (f"WardDashboard(method={self.method!r}, patient={self.selector.value!r}, "
                 f"events={self.events}, {state}, patients={len(self.patients)}, "
                 f"alerts={len(self.alerts)})")
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)  # the widget's own text has random trace uids
-        return bundle
 
 
 def _named(fn: Any, name: str) -> Any:
