@@ -34,8 +34,8 @@ from edalab.patterns.retraining import (
     Participant,
     RetrainingServices,
     StepFailed,
+    WorkflowStyle,
     decide,
-    watch_for_drift,
 )
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
@@ -43,7 +43,7 @@ from edalab.runtime.stats import RunStats
 __all__ = ["Choreography"]
 
 
-class Choreography:
+class Choreography(WorkflowStyle):
     """The retraining workflow as reacting services, registered in an `App`.
 
     Parameters
@@ -72,9 +72,6 @@ class Choreography:
         self._evaluator()
         self._deployer()
 
-    def __repr__(self) -> str:
-        return f"Choreography(participants={[p.name for p in self.participants]})"
-
     @property
     def source_topics(self) -> list[str]:
         """Topics fed from outside the workflow (not counted as its messages)."""
@@ -85,17 +82,7 @@ class Choreography:
         self.app.source(self.topics["samples"], samples)
         return self.app.run(batch_size=batch_size)
 
-    def _participant(self, name: str, emits: dict[str, str]) -> Participant:
-        p = Participant(name, self.app, emits={t: self.topics[topic] for t, topic in
-                                               emits.items()})
-        self.participants.append(p)
-        return p
-
     # -- the services ----------------------------------------------------------------------
-
-    def _monitor(self) -> None:
-        watch_for_drift(self._participant("monitor", {"drift.detected": "drift"}),
-                        self.services, self.topics["samples"])
 
     def _collector(self) -> None:
         s, t = self.services, self.topics

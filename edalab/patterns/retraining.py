@@ -37,7 +37,7 @@ from edalab.runtime.app import App
 __all__ = ["STEPS", "DriftMonitor", "FailurePlan", "LabelCollector", "ModelRegistry",
            "Participant", "RetrainingServices", "StepFailed", "decide", "drifting_stream",
            "evaluate", "make_model", "train_challenger", "train_champion",
-           "watch_for_drift"]
+           "WorkflowStyle"]
 
 #: The workflow's steps, in order.
 STEPS = ("collect", "train", "evaluate", "deploy")
@@ -348,17 +348,6 @@ class RetrainingServices:
 
 # -- participants ----------------------------------------------------------------------------
 
-def watch_for_drift(p: Participant, services: RetrainingServices, samples: str) -> None:
-    """The monitor service of both styles: on each labelled sample of topic `samples`, update
-    the drift monitor and, on a detection, emit ``drift.detected`` (a new workflow)."""
-    @p.on(samples, "sample.labelled")
-    def monitor(event: Event):
-        if services.monitor.update(event):
-            run = services.monitor.detections
-            return p.emit("drift.detected", {"workflow": f"wf-{run}", "run": run,
-                                             "sample": event.data["i"]}, cause=event)
-
-
 class Participant:
     """A named participant whose subscriptions and emitted event types are declared, wired
     into an `App` as handlers.
@@ -432,3 +421,35 @@ class Participant:
         when = max(self.app.now(), cause.time)
         return Event(type, f"/{self.name}", data, key=data.get("workflow"), time=when,
                      extensions={"causation": cause.id, "wallns": time.time_ns()})
+
+
+class WorkflowStyle:
+    """What choreography and orchestration share: participants on one app, emitting to the
+    style's topics, and the drift monitor that starts each workflow."""
+
+    services: RetrainingServices
+    app: Any
+    topics: dict[str, str]
+    participants: list[Participant]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(participants={[p.name for p in self.participants]})"
+
+    def _participant(self, name: str, emits: dict[str, str]) -> Participant:
+        p = Participant(name, self.app, emits={t: self.topics[topic] for t, topic in
+                                               emits.items()})
+        self.participants.append(p)
+        return p
+
+    def _monitor(self) -> None:
+        """On each labelled sample, update the drift monitor; on a detection, emit
+        ``drift.detected`` (a new workflow)."""
+        detector = self.services.monitor
+        p = self._participant("monitor", {"drift.detected": "drift"})
+
+        @p.on(self.topics["samples"], "sample.labelled")
+        def monitor(event: Event):  # the handler's name is its consumer group's
+            if detector.update(event):
+                run = detector.detections
+                return p.emit("drift.detected", {"workflow": f"wf-{run}", "run": run,
+                                                 "sample": event.data["i"]}, cause=event)

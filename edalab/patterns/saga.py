@@ -52,8 +52,8 @@ from edalab.patterns.retraining import (
     Participant,
     RetrainingServices,
     StepFailed,
+    WorkflowStyle,
     decide,
-    watch_for_drift,
 )
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
@@ -309,7 +309,7 @@ def timer_ticks(start: datetime, end: datetime, every: float = 30.0) -> list[Eve
                   time=start + timedelta(seconds=i * every), id=f"tick-{i}") for i in range(n)]
 
 
-class Orchestration:
+class Orchestration(WorkflowStyle):
     """The retraining workflow driven by a `SagaCoordinator`, registered in an `App`.
 
     Parameters
@@ -351,9 +351,6 @@ class Orchestration:
         self._evaluator()
         self._deployer()
 
-    def __repr__(self) -> str:
-        return f"Orchestration(participants={[p.name for p in self.participants]})"
-
     @property
     def source_topics(self) -> list[str]:
         """Topics fed from outside the workflow (not counted as its messages)."""
@@ -366,12 +363,6 @@ class Orchestration:
         self.app.source(self.topics["samples"], samples)
         self.app.source(self.topics["ticks"], timer_ticks(samples[0].time, end, self.tick))
         return self.app.run(batch_size=batch_size)
-
-    def _participant(self, name: str, emits: dict[str, str]) -> Participant:
-        p = Participant(name, self.app, emits={t: self.topics[topic] for t, topic in
-                                               emits.items()})
-        self.participants.append(p)
-        return p
 
     def _coordinator(self, timeouts, crash_after) -> SagaCoordinator:
         t = self.topics
@@ -405,10 +396,6 @@ class Orchestration:
         return p.emit(kind, {**_ids(command), "command": cid, **data}, cause=command)
 
     # -- the services (they know their commands and their replies, nothing else) ---------------
-
-    def _monitor(self) -> None:
-        watch_for_drift(self._participant("monitor", {"drift.detected": "drift"}),
-                        self.services, self.topics["samples"])
 
     def _collector(self) -> None:
         s, t = self.services, self.topics
