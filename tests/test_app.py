@@ -207,3 +207,32 @@ def test_batch_handler_gets_each_polled_batch_and_failures_fall_back_to_one_even
     assert "reading 7 is bad" in dead[0].event.extensions["dlerror"]
     assert stats.to_frame().loc["double", "dead_letters"] == 1
     assert double.test(readings(1)[0])[0].data == {"w": 0.0}
+
+
+def test_batch_failure_keeps_the_handled_part_and_runs_only_the_rest_again():
+    from edalab.runtime import BatchFailure
+
+    app = App()
+    handled: list[int] = []
+
+    @app.handler("readings", output="doubled", batch=True, max_attempts=2)
+    def double(events):
+        out = []
+        for i, e in enumerate(events):
+            if e.data["i"] == 7:
+                if i == 0:
+                    raise ValueError("reading 7 is bad")
+                raise BatchFailure(i, out) from ValueError("reading 7 is bad")
+            handled.append(e.data["i"])
+            out.append(e.replace(type="doubled", data={"w": 2 * e.data["watts"]}))
+        return out
+
+    app.source("readings", readings(30))
+    stats = app.run(batch_size=10)
+    assert sorted(handled) == [i for i in range(30) if i != 7]  # each once
+    assert [r.event.data["w"] / 2 for r in app.broker.read("doubled")][:8] == [
+        0, 1, 2, 3, 4, 5, 6, 8]
+    dead = app.broker.read("readings.dlq")
+    assert [r.event.id for r in dead] == ["r7"]
+    assert "reading 7 is bad" in dead[0].event.extensions["dlerror"]
+    assert stats.dead_letters == 1

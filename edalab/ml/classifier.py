@@ -27,6 +27,7 @@ from time import perf_counter
 from typing import Any
 
 from edalab.events import Event
+from edalab.runtime.app import BatchFailure
 
 __all__ = ["ClassifierStats", "OnlineClassifier", "model_name"]
 
@@ -64,8 +65,9 @@ class OnlineClassifier:
     (``app.handler("features", output="predictions")(op)``) or run it alone with
     ``op.test(event)``. Called with a list of events it handles them as one batch and returns
     the list of events to emit: register it with ``batch=True`` to save the per-event call
-    (the same events and state as one at a time; a batch holding a bad event raises before
-    changing anything, so `App` reruns it event by event and dead-letters only that one).
+    (the same events and state as one at a time; at a bad event the batch stops with
+    `edalab.runtime.BatchFailure`, so `App` keeps what came before and runs the rest one
+    event at a time, dead-lettering only the bad one).
     Events of type `label_type` are labels; other events (or only those of `feature_type`,
     when given) are feature events.
 
@@ -222,79 +224,76 @@ class OnlineClassifier:
                           f"prediction-{jid}")
 
     def _batch(self, events: list[Event]) -> list[Event]:
-        """`__call__` on each event, in one loop with the attributes hoisted; every event is
-        checked first, so a bad one raises before any state changes."""
-        self._check_all(events)
+        """`__call__` on each event, in one loop with the attributes hoisted. An event that
+        fails stops the batch: after others were handled, `BatchFailure` says how many (`App`
+        keeps their results and runs the rest one at a time); as the first, its own error is
+        raised."""
         label_type, label_field, label_join = self.label_type, self.label_field, self.label_join
         feature_type, xf, join, positive = self.feature_type, self.x, self.join, self.positive
         forward, extras, version = self.forward_labels, self.emit_label or self.passthrough, \
             self.version
-        source, kind, limit = self.source, self.prediction_type, self.buffer_size
+        validate, source, kind = self.validate, self.source, self.prediction_type
         buffer, predict, learn = self._buffer, self._predict, self._learn
-        pop, append_order = buffer.pop, self._order.append
+        pop, order, room = buffer.pop, self._order, self.buffer_size - len(self._order)
         out: list[Event] = []
         emit = out.append
-        for event in events:
-            data = event.data
-            type_ = event.type
-            if type_ == label_type:
-                x = pop(data[label_join], None)
-                if x is None:
-                    self._unmatched += 1
-                else:
-                    learn(x, data[label_field])
-                    self._learns += 1
-                if forward:
+        predictions = learns = unmatched = i = 0
+        try:
+            for i, event in enumerate(events):  # noqa: B007 (i names the failing event)
+                data = event.data
+                type_ = event.type
+                if type_ == label_type:
+                    try:
+                        y = data[label_field]
+                        x = pop(data[label_join], None)
+                    except (KeyError, TypeError):
+                        raise self._label_error(event) from None
+                    if x is None:
+                        unmatched += 1
+                    else:
+                        learn(x, y)
+                        learns += 1
+                    if forward:
+                        emit(event)
+                    continue
+                if feature_type is not None and type_ != feature_type:
                     emit(event)
-                continue
-            if feature_type is not None and type_ != feature_type:
-                emit(event)
-                continue
-            x = data[xf]
-            jid = data[join]
-            t0 = perf_counter()
-            proba = predict(x)
-            t1 = perf_counter()
-            result = {"id": jid, "score": proba.get(positive, 0.0) if proba else None,
-                      "model_version": version, "latency_us": (t1 - t0) * 1e6}
-            if extras:
-                self._extend(result, proba, event)
-            buffer[jid] = x
-            append_order(jid)
-            if len(self._order) > limit:
-                self._evict_or_compact()
-                append_order = self._order.append
-            self._predictions += 1
-            emit(_unchecked(kind, source, result, event.key, event.time, f"prediction-{jid}"))
+                    continue
+                try:
+                    x = data[xf]
+                    jid = data[join]
+                    if validate:  # as in __call__
+                        s = sum(x.values())
+                        if s - s:
+                            raise ValueError
+                except Exception:
+                    x, jid = self._checked(event)
+                t0 = perf_counter()
+                proba = predict(x)
+                t1 = perf_counter()
+                result = {"id": jid, "score": proba.get(positive, 0.0) if proba else None,
+                          "model_version": version, "latency_us": (t1 - t0) * 1e6}
+                if extras:
+                    self._extend(result, proba, event)
+                buffer[jid] = x
+                order.append(jid)
+                room -= 1
+                if room < 0:
+                    self._evict_or_compact()
+                    order = self._order
+                    room = self.buffer_size - len(order)
+                predictions += 1
+                emit(_unchecked(kind, source, result, event.key, event.time,
+                                f"prediction-{jid}"))
+        except Exception as exc:
+            if i == 0:
+                raise
+            raise BatchFailure(i, out) from exc
+        finally:
+            self._predictions += predictions
+            self._learns += learns
+            self._unmatched += unmatched
         return out
-
-    def _check_all(self, events: list[Event]) -> None:
-        """Raise `ValueError` for the first bad event of a batch, as `__call__` would."""
-        label_type, label_field, label_join = self.label_type, self.label_field, self.label_join
-        feature_type, xf, join, validate = self.feature_type, self.x, self.join, self.validate
-        passthrough = self.passthrough
-        for event in events:
-            data = event.data
-            if event.type == label_type:
-                if not isinstance(data, dict) or label_field not in data \
-                        or label_join not in data:
-                    raise self._label_error(event)
-                continue
-            if feature_type is not None and event.type != feature_type:
-                continue
-            try:
-                x = data[xf]
-                data[join]
-                if validate:
-                    s = sum(x.values())
-                    if s - s:
-                        raise ValueError
-            except Exception:
-                self._checked(event)
-            for field in passthrough:
-                if field not in data:
-                    raise ValueError(f"feature event {event.id!r}: passthrough field "
-                                     f"{field!r} is missing from its data")
 
     def _evict_or_compact(self) -> None:
         """A full buffer drops its oldest entry; otherwise the arrival order forgets ids

@@ -5,7 +5,7 @@ becomes a feature event and, right after it, its label event (in-band, delay 0) 
 `OnlineClassifier` and a `PrequentialMetrics` operator run as `App` handlers. The result is
 river's, to the last digit, which is what shows the pipeline changes nothing.
 `operator_overhead` measures the other side: how much slower predict+learn is through `App`
-and the operator than a bare river loop on the same examples.
+and the operator than a bare river loop on the same events.
 """
 
 from __future__ import annotations
@@ -99,25 +99,35 @@ def progressive_score(dataset: Iterable, model: Any,
 
 
 def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
-                      repeats: int = 5, batch_size: int = 1000, batch: bool = True,
+                      repeats: int = 5, batch_size: int = 1000, segment: int = 200,
                       clock: str = "process", **options: Any) -> dict[str, Any]:
-    """Time predict+learn on `events` two ways, interleaved: a bare river loop
-    (``for x, y: model.predict_proba_one(x); model.learn_one(x, y)``) and an `App` on a
+    """Time predict+learn on `events` two ways, paired: a bare river loop and an `App` on a
     `MemoryBroker` running an `OnlineClassifier` (its source publish, polls, acks and the
     predictions and labels it emits included).
+
+    The river loop is what one writes for delayed labels without edalab (river's
+    ``progressive_val_score`` with a delay does the same): for each event in order, a feature
+    event's ``x`` is predicted (``model.predict_proba_one(x)``) and kept by its join id, a
+    label event's kept ``x`` is learnt (``model.learn_one(x, y)``). Both paths run in one App
+    run, interleaved every `segment` events: the App's batch handler runs the river loop on a
+    segment, then the operator on the same segment (which goes first alternates), and the
+    river loop's time is taken out of the run's. A machine shared with other work changes
+    speed within seconds; pairs a few milliseconds apart see the same machine.
 
     Parameters
     ----------
     model_factory
-        Makes a fresh model for each run (``lambda: StandardScaler() | LogisticRegression()``).
+        Makes a fresh model for each path and run
+        (``lambda: StandardScaler() | LogisticRegression()``).
     events
         Feature and label events, in-band, in order (e.g. `dataset_events`, or the fraud
         pipeline's ``fraud.features`` and ``fraud.label`` events).
     repeats
-        Runs of each path; the paths alternate, which one goes first alternates too.
-    batch
-        Register the operator as a batch handler (one call per polled batch) rather than one
-        call per event.
+        Runs; the result is their median.
+    batch_size
+        The App's poll batch.
+    segment
+        Events per pair of timed river-loop and operator calls.
     clock
         ``"process"``: this process's CPU seconds (steady on a machine shared with other
         work; both paths run in this one thread); ``"wall"``: elapsed seconds.
@@ -127,10 +137,10 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
     Returns
     -------
     dict
-        ``examples``; ``raw_us`` and ``operator_us``: median microseconds per example (one
-        predict and one learn); ``overhead``: the median over repeats of operator time /
-        raw time - 1; ``overhead_us``; ``clock``; the per-run seconds in ``raw_runs`` and
-        ``operator_runs``.
+        ``examples`` (labelled predictions); ``raw_us`` and ``operator_us``: median
+        microseconds per example (one predict and one learn); ``overhead``: the median over
+        runs of operator time / river-loop time - 1; ``overhead_us``; ``clock``; the per-run
+        seconds in ``raw_runs`` and ``operator_runs``.
 
     Examples
     --------
@@ -143,68 +153,98 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if segment < 1:
+        raise ValueError(f"segment must be >= 1, got {segment}")
     if clock not in ("process", "wall"):
         raise ValueError(f"clock must be 'process' or 'wall', got {clock!r}")
     timer = time.process_time if clock == "process" else time.perf_counter
     reader = OnlineClassifier(model_factory(), **options)
-    pairs = _pairs(events, reader)
-    if not pairs:
+    n = _examples(events, reader)
+    if not n:
         raise ValueError("events hold no feature event followed by its label")
 
-    def raw() -> float:
-        model = model_factory()
-        predict, learn = model.predict_proba_one, model.learn_one
-        gc.collect()
-        t0 = timer()
-        for x, y in pairs:
-            predict(x)
-            learn(x, y)
-        return timer() - t0
-
-    def operator() -> float:
+    def paired_run() -> tuple[float, float]:
         op = OnlineClassifier(model_factory(), **options)
+        river_loop = _river_loop(model_factory(), reader)
+        raw_time = 0.0
+        flip = False
+
+        def classifier(batch: list[Event]) -> list[Event]:
+            nonlocal raw_time, flip
+            out: list[Event] = []
+            for i in range(0, len(batch), segment):
+                part = batch[i:i + segment]
+                flip = not flip
+                if flip:
+                    out += op(part)
+                t0 = timer()
+                river_loop(part)
+                raw_time += timer() - t0
+                if not flip:
+                    out += op(part)
+            return out
+
         # A pipeline's broker holds what is in flight (retention), not the whole run: the
-        # raw loop holds nothing either, and a log of every event costs garbage collection.
+        # river loop holds nothing either, and a log of every event costs garbage collection.
         app = App(MemoryBroker(retain=batch_size))
-        app.handler("features", output="predictions", batch=batch)(op)
+        app.handler("features", output="predictions", batch=True)(classifier)
         app.source("features", events)
         gc.collect()
         t0 = timer()
         app.run(batch_size=batch_size)
         elapsed = timer() - t0
-        if op.stats.learns != len(pairs):
-            raise RuntimeError(f"the operator learnt {op.stats.learns} of {len(pairs)} labels")
-        return elapsed
+        if op.stats.learns != n:
+            raise RuntimeError(f"the operator learnt {op.stats.learns} of {n} labels")
+        return raw_time, elapsed - raw_time
 
-    raw_runs, operator_runs = [], []
     gc.freeze()  # what exists now is never collected: gc.collect() before each run is cheap
     try:
-        for i in range(repeats):
-            for run in ((raw, operator) if i % 2 == 0 else (operator, raw)):
-                (raw_runs if run is raw else operator_runs).append(run())
+        runs = [paired_run() for _ in range(repeats)]
     finally:
         gc.unfreeze()
-    n = len(pairs)
+    raw_runs, operator_runs = [r for r, _ in runs], [o for _, o in runs]
     raw_us = statistics.median(raw_runs) / n * 1e6
     operator_us = statistics.median(operator_runs) / n * 1e6
-    ratios = [o / r for o, r in zip(operator_runs, raw_runs, strict=True)]
     return {
         "examples": n, "raw_us": raw_us, "operator_us": operator_us,
-        "overhead": statistics.median(ratios) - 1,
+        "overhead": statistics.median(o / r for r, o in runs) - 1,
         "overhead_us": operator_us - raw_us, "raw_runs": raw_runs,
-        "operator_runs": operator_runs, "clock": clock,
+        "operator_runs": operator_runs, "clock": clock, "segment": segment,
     }
 
 
-def _pairs(events: list[Event], reader: OnlineClassifier) -> list[tuple[dict, Any]]:
-    """The (x, y) examples of in-band events, in label order (the raw loop's input)."""
+def _river_loop(model: Any, reader: OnlineClassifier) -> Callable[[list[Event]], None]:
+    """The bare river loop on events, a segment per call: predict on a feature event, learn
+    when its label event comes."""
+    predict, learn = model.predict_proba_one, model.learn_one
+    label_type, label_field, label_join = reader.label_type, reader.label_field, \
+        reader.label_join
+    feature_type, xf, join = reader.feature_type, reader.x, reader.join
     waiting: dict = {}
-    pairs = []
+    pop = waiting.pop
+
+    def run(events: list[Event]) -> None:
+        for e in events:
+            data = e.data
+            if e.type == label_type:
+                x = pop(data[label_join], None)
+                if x is not None:
+                    learn(x, data[label_field])
+            elif feature_type is None or e.type == feature_type:
+                x = data[xf]
+                predict(x)
+                waiting[data[join]] = x
+    return run
+
+
+def _examples(events: list[Event], reader: OnlineClassifier) -> int:
+    """How many feature events of in-band `events` are followed by their label."""
+    waiting, n = set(), 0
     for e in events:
         if e.type == reader.label_type:
-            x = waiting.pop(e.data[reader.label_join], None)
-            if x is not None:
-                pairs.append((x, e.data[reader.label_field]))
+            if e.data[reader.label_join] in waiting:
+                waiting.discard(e.data[reader.label_join])
+                n += 1
         elif reader.feature_type is None or e.type == reader.feature_type:
-            waiting[e.data[reader.join]] = e.data[reader.x]
-    return pairs
+            waiting.add(e.data[reader.join])
+    return n

@@ -1,8 +1,8 @@
 """The runtime: `App`, its clocks and its run statistics."""
 
-from edalab.runtime.app import App, Handler, HandlerError
+from edalab.runtime.app import App, BatchFailure, Handler, HandlerError
 from edalab.runtime.clock import Clock, VirtualClock, WallClock
 from edalab.runtime.stats import HandlerStats, RunStats
 
-__all__ = ["App", "Clock", "Handler", "HandlerError", "HandlerStats", "RunStats", "VirtualClock",
-           "WallClock"]
+__all__ = ["App", "BatchFailure", "Clock", "Handler", "HandlerError", "HandlerStats", "RunStats",
+           "VirtualClock", "WallClock"]

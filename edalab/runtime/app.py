@@ -37,7 +37,7 @@ from edalab.events import Event
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
 from edalab.runtime.stats import HandlerStats, RunStats
 
-__all__ = ["App", "Handler", "HandlerError"]
+__all__ = ["App", "BatchFailure", "Handler", "HandlerError"]
 
 Output = str | Callable[[Event], str] | None
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,6 +46,39 @@ _event_time = attrgetter("time")
 
 class HandlerError(TypeError):
     """A handler returned something that is not an event, or events with nowhere to go."""
+
+
+class BatchFailure(Exception):
+    """Raised by a batch handler whose batch failed part-way: the first `done` events were
+    handled (their state changes kept, `results` the events they emitted) and the next one
+    failed (the exception's ``__cause__``). `App` keeps those results and runs the rest of the
+    batch one event at a time, so no event is handled twice and only the failing one is
+    retried and dead-lettered.
+
+    >>> from edalab import App, Event
+    >>> app, seen = App(), []
+    >>> @app.handler("n", output="out", batch=True)
+    ... def double(events):
+    ...     out = []
+    ...     for i, e in enumerate(events):
+    ...         try:
+    ...             value = 2 * int(e.data)
+    ...         except ValueError as exc:
+    ...             if i == 0:
+    ...                 raise
+    ...             raise BatchFailure(i, out) from exc
+    ...         seen.append(e.data)
+    ...         out.append(e.replace(type="doubled", data=value))
+    ...     return out
+    >>> app.source("n", [Event("n", "/doc", d) for d in ["1", "2", "x", "4"]])
+    >>> app.run().dead_letters, seen
+    (1, ['1', '2', '4'])
+    """
+
+    def __init__(self, done: int, results: list[Event]):
+        super().__init__(f"batch failed at event {done}")
+        self.done = done
+        self.results = results
 
 
 class Handler:
@@ -138,7 +171,8 @@ class App:
         returns the events to emit (or None), so it can work on whole columns at once. If it
         raises, the batch is run again one event at a time (``fn([event])``) so only the
         failing events are retried and dead-lettered: a batch function should not keep the
-        state changes of a call that raised.
+        state changes of a call that raised, or should raise `BatchFailure` saying how many
+        events it handled (only the rest is run again).
         """
         def register(fn: Callable[[Event], Any]) -> Handler:
             h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,
@@ -368,6 +402,12 @@ class App:
         if h.batch:
             try:
                 out = _as_events(fn(events), h.name)
+            except BatchFailure as exc:  # handled up to exc.done: the rest one at a time
+                fn = h.__call__
+                done = exc.done
+                out = _as_events(exc.results, h.name) + self._run_each(
+                    h, fn, events[done:], failed)
+                failed[:] = [(i + done, error) for i, error in failed]
             except Exception:  # find the failing events: one at a time
                 fn = h.__call__
         if out is None:

@@ -208,3 +208,20 @@ def test_batch_mode_emits_what_one_at_a_time_does_and_dead_letters_only_the_bad_
     assert batched == one_by_one and len(batched) == 9 + 10
     assert dead == dead_batched == ["features-6"]
     assert op.stats == op_batched.stats and op_batched.stats.learns == 9
+
+
+def test_batch_with_a_bad_event_learns_every_good_example_once():
+    spy = Spy()
+    op = OnlineClassifier(spy)
+    app = App()
+    app.handler("features", output="predictions", batch=True)(op)
+    events = [feature(1), feature(2), label(1), feature(3, x={"a": None}), feature(4),
+              label(2), label(4)]
+    app.source("features", events)
+    stats = app.run()
+    assert [c[1]["a"] for c in spy.calls if c[0] == "learn"] == [1.0, 2.0, 4.0]
+    assert [c[1]["a"] for c in spy.calls if c[0] == "predict"] == [1.0, 2.0, 4.0]
+    assert [r.event.id for r in app.broker.read("features.dlq")] == ["features-3"]
+    assert [r.event.id for r in app.broker.read("predictions")] == [
+        "prediction-1", "prediction-2", "label-1", "prediction-4", "label-2", "label-4"]
+    assert stats.dead_letters == 1 and op.stats.learns == 3
