@@ -59,6 +59,7 @@ _FEATURE_INDEX = tuple((name, PARAMETERS.index(name)) for name in FEATURES)
 _LEVEL_NAMES = np.array(LEVELS, dtype=object)
 _DATA, _KEY, _TIME, _ID = (attrgetter(a) for a in ("data", "key", "time", "id"))
 _VALUES = itemgetter("values")
+_unchecked = Event._unchecked
 
 
 def _level(total: float, red: bool) -> str:
@@ -140,10 +141,9 @@ class News2Operator:
         except (KeyError, TypeError):
             raise EventError("data", "a validated observation needs 'values'") from None
         total, partial, red = news2_values(values)
-        return Event("vitals.scored", self.source,
-                     {**data, "news2": total, "partial": partial, "red": red,
-                      "level": _level(partial, red)},
-                     key=event.key, time=event.time, id=event.id)
+        return _unchecked("vitals.scored", self.source,
+                          {**data, "news2": total, "partial": partial, "red": red,
+                           "level": _level(partial, red)}, event.key, event.time, event.id)
 
     @staticmethod
     def score_events(events: list[Event]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,10 +164,9 @@ class News2Operator:
         codes = np.where(partial >= 7, 3, np.where(partial >= 5, 2, red.astype(np.int64)))
         totals = partial.astype(object)
         totals[~complete] = None
-        source = self.source
-        return [Event("vitals.scored", source,
-                      {**d, "news2": n, "partial": p, "red": r, "level": lv},
-                      key=k, time=t, id=i)
+        source, make = self.source, _unchecked  # key, time and id: a valid event's
+        return [make("vitals.scored", source,
+                     {**d, "news2": n, "partial": p, "red": r, "level": lv}, k, t, i)
                 for d, n, p, r, lv, k, t, i in zip(
                     datas, totals.tolist(), partial.tolist(), red.tolist(),
                     _LEVEL_NAMES[codes].tolist(), map(_KEY, events), map(_TIME, events),
