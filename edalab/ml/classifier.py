@@ -179,49 +179,10 @@ class OnlineClassifier:
                                len(self._buffer), self.version)
 
     def __call__(self, event: Event | list[Event]) -> Event | list[Event] | None:
-        # The hot path (one call per event): no helper calls, no per-event validation
-        # beyond one C-level pass over the features, and events built without re-checking.
         if event.__class__ is list:
             return self._batch(event)
-        data = event.data
-        if event.type == self.label_type:
-            try:
-                y = data[self.label_field]
-                x = self._buffer.pop(data[self.label_join], None)
-            except (KeyError, TypeError):
-                raise self._label_error(event) from None
-            if x is None:
-                self._unmatched += 1
-            else:
-                self._learn(x, y)
-                self._learns += 1
-            return event if self.forward_labels else None
-        if self.feature_type is not None and event.type != self.feature_type:
-            return event
-        try:
-            x = data[self.x]
-            jid = data[self.join]
-            if self.validate:  # None or text raise TypeError; NaN or inf make s - s non-zero
-                s = sum(x.values())
-                if s - s:
-                    raise ValueError
-        except Exception:
-            x, jid = self._checked(event)
-        t0 = perf_counter()
-        proba = self._predict(x)
-        t1 = perf_counter()
-        out = {"id": jid, "score": proba.get(self.positive, 0.0) if proba else None,
-               "model_version": self.version, "latency_us": (t1 - t0) * 1e6}
-        if self.emit_label or self.passthrough:
-            self._extend(out, proba, event)  # may raise: before any state changes
-        self._buffer[jid] = x
-        order = self._order
-        order.append(jid)
-        if len(order) > self.buffer_size:
-            self._evict_or_compact()
-        self._predictions += 1
-        return _unchecked(self.prediction_type, self.source, out, event.key, event.time,
-                          f"prediction-{jid}")
+        out = self._batch([event])
+        return out[0] if out else None
 
     def _batch(self, events: list[Event]) -> list[Event]:
         """`__call__` on each event, in one loop with the attributes hoisted. An event that
