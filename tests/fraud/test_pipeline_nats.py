@@ -6,8 +6,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from edalab.brokers.nats_broker import NatsBroker
-from edalab.brokers.nats_server import NatsServer
 from edalab.fraud.pipeline import FraudPipeline
 from edalab.streams import transactions
 
@@ -24,30 +22,25 @@ def memory_run(df) -> FraudPipeline:
     return pipe
 
 
-@pytest.fixture
-def nats():
-    server = NatsServer().start()
-    broker = NatsBroker(server.url, ack_wait=5.0, lease_ttl=3.0)
-    yield broker
-    broker.close()
-    server.cleanup()
-
 
 def scores(pipe: FraudPipeline) -> pd.DataFrame:
     frame = pipe.predictions[["tx_id", "score", "model_version"]]
     return frame.sort_values("tx_id").reset_index(drop=True)
 
 
-def test_one_partition_on_nats_gives_the_in_memory_predictions_exactly(df, memory_run, nats):
-    pipe = FraudPipeline(df, model="lr-adam", metrics_every=500, broker=nats, partitions=1)
+def test_one_partition_on_nats_gives_the_in_memory_predictions_exactly(df, memory_run,
+                                                                        nats_broker):
+    pipe = FraudPipeline(df, model="lr-adam", metrics_every=500, broker=nats_broker,
+                         partitions=1)
     stats = pipe.run(batch_size=1000)
     assert stats.dead_letters == 0 and stats.final_lag == 0
     pd.testing.assert_frame_equal(scores(pipe), scores(memory_run), check_exact=True)
     assert pipe.decisions.decision.tolist() == memory_run.decisions.decision.tolist()
 
 
-def test_four_partitions_on_nats_agree_on_the_metrics(df, memory_run, nats):
-    pipe = FraudPipeline(df, model="lr-adam", metrics_every=500, broker=nats, partitions=4)
+def test_four_partitions_on_nats_agree_on_the_metrics(df, memory_run, nats_broker):
+    pipe = FraudPipeline(df, model="lr-adam", metrics_every=500, broker=nats_broker,
+                         partitions=4)
     pipe.run(batch_size=100)
     assert sorted(pipe.predictions.tx_id) == sorted(df.TX_ID)
     # Four partitions are read a batch at a time, partition by partition: the one model sees

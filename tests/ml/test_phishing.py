@@ -3,11 +3,8 @@ and equals `river.evaluate.progressive_val_score` run directly, on every broker.
 
 from __future__ import annotations
 
-import pytest
 from river import datasets, evaluate, linear_model, metrics, optim, preprocessing
 
-from edalab.brokers.nats_broker import NatsBroker
-from edalab.brokers.nats_server import NatsServer
 from edalab.ml.progressive import progressive_score
 
 
@@ -35,14 +32,6 @@ def test_sgd_0005_gives_rivers_accuracy_and_f1():
     assert scores == {"Accuracy": river_direct(scaled_lr(optim.SGD(0.005)), metrics.Accuracy()),
                       "F1": river_direct(scaled_lr(optim.SGD(0.005)), metrics.F1())}
 
-
-@pytest.fixture
-def nats_broker():
-    server = NatsServer().start()
-    broker = NatsBroker(server.url, ack_wait=5.0, lease_ttl=3.0)
-    yield broker
-    broker.close()
-    server.cleanup()
 
 
 def test_on_nats_the_scores_are_the_in_memory_ones(nats_broker):
