@@ -55,7 +55,9 @@ def _small_boosting(seed: int) -> Any:
 
 def phishing(limit: int | None = None) -> dict[str, Any]:
     """river's Phishing data set through the pipeline's progressive validation, beside river's
-    own `progressive_val_score` on the same model: the two must agree."""
+    own `progressive_val_score` on the same model: the two must agree. The models are those of
+    river's published table: ``StandardScaler() | LogisticRegression()`` (ROC AUC 95.07%,
+    accuracy 89.28%) and the same with ``optim.SGD(0.005)`` (accuracy 0.8872, F1 0.8712)."""
     from river import datasets, evaluate, linear_model, metrics, optim, preprocessing
 
     from edalab.ml.progressive import progressive_score
@@ -68,7 +70,7 @@ def phishing(limit: int | None = None) -> dict[str, Any]:
 
     def sgd() -> Any:
         return preprocessing.StandardScaler() | linear_model.LogisticRegression(
-            optimizer=optim.SGD(0.1))
+            optimizer=optim.SGD(0.005))
 
     ours = progressive_score(data(), lr(), {"roc_auc": metrics.ROCAUC(),
                                             "accuracy": metrics.Accuracy()})
@@ -76,11 +78,13 @@ def phishing(limit: int | None = None) -> dict[str, Any]:
                                                  "f1": metrics.F1()})
     river_auc = evaluate.progressive_val_score(data(), lr(), metrics.ROCAUC()).get()
     river_acc = evaluate.progressive_val_score(data(), sgd(), metrics.Accuracy()).get()
+    river_f1 = evaluate.progressive_val_score(data(), sgd(), metrics.F1()).get()
     return {"roc_auc": ours["roc_auc"], "accuracy": ours["accuracy"],
             "sgd_accuracy": ours_sgd["accuracy"], "sgd_f1": ours_sgd["f1"],
             "river_roc_auc": river_auc, "river_sgd_accuracy": river_acc,
+            "river_sgd_f1": river_f1,
             "equal_to_river": ours["roc_auc"] == river_auc
-            and ours_sgd["accuracy"] == river_acc}
+            and ours_sgd["accuracy"] == river_acc and ours_sgd["f1"] == river_f1}
 
 
 def overhead(df: Any, n: int, repeats: int) -> dict[str, Any]:
@@ -227,6 +231,6 @@ def _print(r: dict[str, Any]) -> None:
         print(f"  App + OnlineClassifier vs raw river loop: {o['operator_us']:.1f} vs "
               f"{o['raw_us']:.1f} us/example, overhead {o['overhead']:.1%} (target <= 10%)")
     ph = r["phishing"]
-    print(f"  Phishing: ROC AUC {ph['roc_auc']:.4f}, accuracy {ph['accuracy']:.4f}, SGD(0.1) "
+    print(f"  Phishing: ROC AUC {ph['roc_auc']:.4f}, accuracy {ph['accuracy']:.4f}, SGD(0.005) "
           f"accuracy {ph['sgd_accuracy']:.4f}, F1 {ph['sgd_f1']:.4f}; equal to river: "
           f"{ph['equal_to_river']}")
