@@ -37,6 +37,10 @@ from edalab.streams.transactions import label_events, transaction_events
 
 __all__ = ["MODELS", "FraudPipeline", "Snapshot", "make_model"]
 
+_PREDICTION_COLUMNS = ["tx_id", "time", "customer_id", "day", "score", "model_version",
+                       "latency_us"]
+_DECISION_COLUMNS = ["time", "tx_id", "customer_id", "score", "decision", "latency_ms"]
+
 #: The named models of `make_model`.
 MODELS = ("lr", "lr-adam", "hoeffding", "arf", "hst", "retrain")
 #: Columns of the transaction events (the fraud label is not among them: it arrives later).
@@ -187,9 +191,15 @@ class FraudPipeline:
             {"roc_auc": river_metrics.ROCAUC(n_thresholds=50),
              "average_precision": AveragePrecision(window_size=20_000)}, every=metrics_every)
         self.card_precision = CardPrecisionAtK(k, delay=self.delay)
+        # What each step made, for the next Snapshot (kept only while `steps` has a reader
+        # stepping it: `run` keeps none); and the whole run: predictions and decisions as
+        # rows of their frames (a third of an event's memory), the rare others as events.
         self._new: dict[str, list[Event]] = {"metrics": [], "decisions": [], "predictions": [],
                                              "models": []}
-        self._all: dict[str, list[Event]] = {name: [] for name in self._new}
+        self._keep_new = True
+        self._prediction_rows: list[tuple] = []
+        self._decision_rows: list[tuple] = []
+        self._all: dict[str, list[Event]] = {"metrics": [], "models": []}
         self._entered: dict[Any, float] = {}
         collect = self._collect
 
@@ -252,8 +262,19 @@ class FraudPipeline:
             yield e
 
     def _collect(self, kind: str, event: Event) -> None:
-        self._new[kind].append(event)
-        self._all[kind].append(event)
+        if self._keep_new:
+            self._new[kind].append(event)
+        if kind == "predictions":
+            d = event.data
+            self._prediction_rows.append((d["id"], event.time, d.get("customer_id"),
+                                          d.get("day"), d["score"], d["model_version"],
+                                          d["latency_us"]))
+        elif kind == "decisions":
+            d = event.data
+            self._decision_rows.append((event.time, d["tx_id"], d["customer_id"], d["score"],
+                                        d["decision"], d["latency_ms"]))
+        else:
+            self._all[kind].append(event)
 
     def _decide(self, event: Event) -> Event | None:
         if event.type != "prediction":
@@ -339,6 +360,7 @@ class FraudPipeline:
               progress: bool = False) -> Iterator[Snapshot]:
         """Run the pipeline, yielding a `Snapshot` about every `every` source events (and
         once at the end, after the open CP@k days are closed)."""
+        self._keep_new = every is not None
         for stats in self.app.stream(every=every, clock=clock, batch_size=batch_size,
                                      progress=progress):
             if stats.stopped_by != "running":
@@ -363,8 +385,9 @@ class FraudPipeline:
 
     @property
     def predictions(self) -> pd.DataFrame:
-        """One row per prediction: tx_id, time, customer_id, day, score, model_version."""
-        return _prediction_frame(self._all["predictions"])
+        """One row per prediction: tx_id, time, customer_id, day, score, model_version,
+        latency_us."""
+        return pd.DataFrame(self._prediction_rows, columns=_PREDICTION_COLUMNS)
 
     def shadow_predictions(self, name: str) -> pd.DataFrame:
         """The scores of the shadow model `name`: columns tx_id, score."""
@@ -375,9 +398,7 @@ class FraudPipeline:
     @property
     def decisions(self) -> pd.DataFrame:
         """One row per decision: tx_id, time, customer_id, score, decision, latency_ms."""
-        rows = [{"time": e.time, **e.data} for e in self._all["decisions"]]
-        return pd.DataFrame(rows, columns=["time", "tx_id", "customer_id", "score", "decision",
-                                           "latency_ms"])
+        return pd.DataFrame(self._decision_rows, columns=_DECISION_COLUMNS)
 
     @property
     def metrics(self) -> pd.DataFrame:
@@ -406,11 +427,6 @@ class FraudPipeline:
         return handbook_metrics(test, scores.reindex(test["TX_ID"]).fillna(0.0).to_numpy())
 
 
-def _prediction_frame(events: list[Event]) -> pd.DataFrame:
-    columns = ["tx_id", "time", "customer_id", "day", "score", "model_version", "latency_us"]
-    rows = [(d["id"], e.time, d.get("customer_id"), d.get("day"), d["score"],
-             d["model_version"], d["latency_us"]) for e in events for d in (e.data,)]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def _route(event: Event) -> str:
