@@ -41,18 +41,20 @@ def test_one_partition_on_nats_gives_the_in_memory_predictions_exactly(df, memor
 def test_four_partitions_on_nats_agree_on_the_metrics(df, memory_run, nats_broker):
     pipe = FraudPipeline(df, model="lr-adam", metrics_every=500, broker=nats_broker,
                          partitions=4)
-    pipe.run(batch_size=100)
+    pipe.run(batch_size=20)
     assert sorted(pipe.predictions.tx_id) == sorted(df.TX_ID)
-    # Four partitions are read a batch at a time, partition by partition: the one model sees
-    # the labels of other customers in another order than event time (up to a batch of
-    # events apart, about half a day of this stream at batch_size=100), so it learns in
-    # another order and its scores move. The features do not (terminal windows are counted
-    # by transaction time). Over ~3,000 labels the ranking metrics then differ by about 0.01
-    # (measured: ROC AUC 0.0004, AP 0.013, CP@100 0.004); 0.03 is about the seed-to-seed
-    # spread of the handbook's test week, so a larger gap would mean a real difference.
+    # Four partitions are read a batch at a time, partition by partition, as the server
+    # delivers them: the one model sees the labels of other customers in another order than
+    # event time (up to a batch of events apart), which differs from run to run, so it learns
+    # in another order and its scores move (the features do not: terminal windows are
+    # counted by transaction time). On this small stream the model is volatile (scores
+    # correlate about 0.9 with the in-memory run's) and the ranking metrics move with it.
+    # Measured over 11 runs at batch_size=20: ROC AUC within 0.015, AP within 0.025, CP@100
+    # within 0.004 (at batch_size=100, 18 runs: 0.020, 0.047, 0.005). The tolerances are
+    # about 1.6 times the largest gap seen.
     ours = pipe.prequential.values()
     theirs = memory_run.prequential.values()
-    for name in ("roc_auc", "average_precision"):
-        assert ours[name] == pytest.approx(theirs[name], abs=0.03), name
+    assert ours["roc_auc"] == pytest.approx(theirs["roc_auc"], abs=0.025)
+    assert ours["average_precision"] == pytest.approx(theirs["average_precision"], abs=0.04)
     assert pipe.card_precision.mean() == pytest.approx(memory_run.card_precision.mean(),
-                                                        abs=0.03)
+                                                        abs=0.01)
