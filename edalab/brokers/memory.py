@@ -495,7 +495,7 @@ class MemoryBroker:
                 log, start = logs[0], before[0]
                 try:
                     log.extend(events)
-                    if not _all_events(log, start):
+                    if not _only_events(log, start):
                         for item in log[start:]:
                             check_event(item)
                 except BaseException:
@@ -648,6 +648,6 @@ class MemoryBroker:
         self.publish(dead_letter_topic(record.topic), dead_letter(record, group, error))
 
 
-def _all_events(log: list, start: int) -> bool:
+def _only_events(log: list, start: int) -> bool:
     """Whether every item of `log` from `start` is an `Event` (a C-level pass)."""
     return set(map(type, log[start:])) <= {Event}
