@@ -34,13 +34,20 @@ def test_unknown_topic_is_a_clear_error(broker):
         broker.subscribe("ordres", group="g")
 
 
-def test_publish_rejects_non_events_and_keeps_the_batch_atomic(broker):
-    broker.create_topic("t", partitions=2)
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_publish_rejects_non_events_and_keeps_the_batch_atomic(broker, partitions):
+    broker.create_topic("t", partitions=partitions)
     with pytest.raises(TypeError, match="edalab.Event.*dict"):
         broker.publish("t", {"i": 1})
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="edalab.Event.*str"):
         broker.publish_many("t", [ev(1), ev(2), "oops", ev(3)])
-    assert broker.end_offsets("t") == [0, 0]
+
+    def source_that_breaks():
+        yield ev(1)
+        raise RuntimeError("the source broke")
+    with pytest.raises(RuntimeError, match="source broke"):
+        broker.publish_many("t", source_that_breaks())
+    assert broker.end_offsets("t") == [0] * partitions
 
 
 def test_same_key_same_partition_in_order(broker):
