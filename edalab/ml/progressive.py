@@ -139,8 +139,8 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
     dict
         ``examples`` (labelled predictions); ``raw_us`` and ``operator_us``: median
         microseconds per example (one predict and one learn); ``overhead``: the median over
-        runs of operator time / river-loop time - 1; ``overhead_us``; ``clock``; the per-run
-        seconds in ``raw_runs`` and ``operator_runs``.
+        runs of operator time / river-loop time - 1; ``overhead_us``; ``clock``; ``segment``;
+        the per-run seconds in ``raw_runs`` and ``operator_runs``.
 
     Examples
     --------
