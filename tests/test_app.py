@@ -219,9 +219,7 @@ def test_batch_failure_keeps_the_handled_part_and_runs_only_the_rest_again():
     def double(events):
         out = []
         for i, e in enumerate(events):
-            if e.data["i"] == 7:
-                if i == 0:
-                    raise ValueError("reading 7 is bad")
+            if e.data["i"] == 7:  # BatchFailure even as the first: App reports its cause
                 raise BatchFailure(i, out) from ValueError("reading 7 is bad")
             handled.append(e.data["i"])
             out.append(e.replace(type="doubled", data={"w": 2 * e.data["watts"]}))

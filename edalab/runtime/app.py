@@ -51,9 +51,9 @@ class HandlerError(TypeError):
 class BatchFailure(Exception):
     """Raised by a batch handler whose batch failed part-way: the first `done` events were
     handled (their state changes kept, `results` the events they emitted) and the next one
-    failed (the exception's ``__cause__``). `App` keeps those results and runs the rest of the
-    batch one event at a time, so no event is handled twice and only the failing one is
-    retried and dead-lettered.
+    failed (the exception's ``__cause__``, which is what the failing event is dead-lettered
+    with). `App` keeps those results and runs the rest of the batch one event at a time, so no
+    event is handled twice and only the failing one is retried and dead-lettered.
 
     >>> from edalab import App, Event
     >>> app, seen = App(), []
@@ -64,8 +64,6 @@ class BatchFailure(Exception):
     ...         try:
     ...             value = 2 * int(e.data)
     ...         except ValueError as exc:
-    ...             if i == 0:
-    ...                 raise
     ...             raise BatchFailure(i, out) from exc
     ...         seen.append(e.data)
     ...         out.append(e.replace(type="doubled", data=value))
@@ -101,7 +99,12 @@ class Handler:
                 f"output={self.output!r})")
 
     def __call__(self, event: Event) -> Any:
-        return self.fn([event]) if self.batch else self.fn(event)
+        if not self.batch:
+            return self.fn(event)
+        try:
+            return self.fn([event])
+        except BatchFailure as exc:  # a batch of one failed at its event: that event's error
+            raise (exc.__cause__ or exc) from None
 
     def test(self, event: Event) -> list[Event]:
         """Run one event through the handler with no broker: the events it would emit."""
