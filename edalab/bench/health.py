@@ -17,6 +17,8 @@ same observation sets:
   at most 0.2);
 - ``scoring``: the same without building the output events (`News2Operator.score_events`):
   ``streaming_news2_scoring_overhead``;
+- ``gather``: only reading the values out of the events into matrices, no scoring (the floor
+  of any operator that takes one event per observation set);
 - ``numpy``: only the numpy scoring of the gathered matrices (the part that is vectorised in
   both);
 - ``per-event``: the operator one event at a time (`News2Operator.__call__`).
@@ -67,6 +69,10 @@ def news2_timings(ward, validated, batch: int, repeats: int) -> dict[str, float]
 
     matrices = [_gather([e.data for e in chunk]) for chunk in chunks]
 
+    def gather() -> None:
+        for chunk in chunks:
+            _gather([e.data for e in chunk])
+
     def numpy_only() -> None:
         for x in matrices:
             _score_matrix(x)
@@ -75,8 +81,8 @@ def news2_timings(ward, validated, batch: int, repeats: int) -> dict[str, float]
         for e in validated:
             op(e)
 
-    runs = {"frame": frame, "operator": operator, "scoring": scoring, "numpy": numpy_only,
-            "per-event": per_event}
+    runs = {"frame": frame, "operator": operator, "scoring": scoring, "gather": gather,
+            "numpy": numpy_only, "per-event": per_event}
     times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(repeats):
         for name, fn in runs.items():

@@ -14,6 +14,8 @@ def test_bench_json_has_the_contract_fields(capsys):
     for key in ("observations", "events_per_s", "peak_mib", "streaming_news2_overhead"):
         assert key in out
     assert out["observations"] == 8 * 4 * 60
+    assert set(out["news2_seconds"]) == {"frame", "operator", "scoring", "gather", "numpy",
+                                         "per-event"}
     assert [m["method"] for m in out["methods"]] == ["news2", "anomaly", "combined"]
     assert {"episodes", "detected", "median_lead_minutes",
             "false_alerts_per_patient_day"} <= set(out["methods"][0])
