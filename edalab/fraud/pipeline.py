@@ -359,7 +359,9 @@ class FraudPipeline:
     def steps(self, every: int = 10_000, *, clock: str = "virtual", batch_size: int = 1000,
               progress: bool = False) -> Iterator[Snapshot]:
         """Run the pipeline, yielding a `Snapshot` about every `every` source events (and
-        once at the end, after the open CP@k days are closed)."""
+        once at the end, after the open CP@k days are closed). With ``every=None`` (what
+        `run` does) there is one snapshot and it holds no events: read the results from
+        `predictions`, `decisions`, `metrics` and `models`."""
         self._keep_new = every is not None
         for stats in self.app.stream(every=every, clock=clock, batch_size=batch_size,
                                      progress=progress):
