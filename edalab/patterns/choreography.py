@@ -31,11 +31,11 @@ from __future__ import annotations
 
 from edalab.events import Event
 from edalab.patterns.retraining import (
-    Participant,
     RetrainingServices,
     StepFailed,
     WorkflowStyle,
     decide,
+    workflow_ids,
 )
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
@@ -60,12 +60,8 @@ class Choreography(WorkflowStyle):
 
     def __init__(self, services: RetrainingServices, app: App | None = None, *,
                  prefix: str = "choreography"):
-        self.services = services
-        self.app = app if app is not None else App()
-        self.prefix = prefix
-        names = ("samples", "drift", "data", "models", "evaluations", "deployments")
-        self.topics = {name: f"{prefix}.{name}" for name in names}
-        self.participants: list[Participant] = []
+        self._setup(services, app, prefix,
+                    ("samples", "drift", "data", "models", "evaluations", "deployments"))
         self._monitor()
         self._collector()
         self._trainer()
@@ -95,7 +91,7 @@ class Choreography(WorkflowStyle):
             for workflow, rows in done:
                 cause = waiting.pop(workflow)
                 dataset = s.store_dataset(workflow, rows)
-                out.append(p.emit("data.collected", {**_ids(cause), "dataset": dataset},
+                out.append(p.emit("data.collected", {**workflow_ids(cause), "dataset": dataset},
                                   cause=cause))
             return out
 
@@ -109,7 +105,7 @@ class Choreography(WorkflowStyle):
                 if s.check("collect", event.data["run"]):
                     return None
             except StepFailed as exc:
-                return p.emit("collection.failed", {**_ids(event), "error": str(exc)},
+                return p.emit("collection.failed", {**workflow_ids(event), "error": str(exc)},
                               cause=event)
             waiting[event.data["workflow"]] = event
             return collected(s.collector.request(event.data["workflow"], event.time))
@@ -122,7 +118,7 @@ class Choreography(WorkflowStyle):
 
         @p.on(t["data"], "data.collected")
         def train(event: Event):
-            ids = _ids(event)
+            ids = workflow_ids(event)
             try:
                 if s.check("train", ids["run"]):
                     return None
@@ -134,7 +130,7 @@ class Choreography(WorkflowStyle):
 
         def discard(event: Event):  # compensation: the trainer undoes its own work
             s.registry.discard(event.data["version"], event.data["workflow"])
-            return p.emit("challenger.discarded", {**_ids(event),
+            return p.emit("challenger.discarded", {**workflow_ids(event),
                                                    "version": event.data["version"]},
                           cause=event)
 
@@ -148,7 +144,7 @@ class Choreography(WorkflowStyle):
 
         @p.on(t["models"], "challenger.trained")
         def evaluate(event: Event):
-            ids, data = _ids(event), event.data
+            ids, data = workflow_ids(event), event.data
             keep = {"dataset": data["dataset"], "version": data["version"]}
             try:
                 if s.check("evaluate", ids["run"]):
@@ -168,7 +164,7 @@ class Choreography(WorkflowStyle):
 
         @p.on(t["evaluations"], "challenger.evaluated")
         def deploy(event: Event):
-            ids, version = _ids(event), event.data["version"]
+            ids, version = workflow_ids(event), event.data["version"]
             action = decide(event.data["scores"], s.margin)
             try:
                 if s.check("deploy", ids["run"]):
@@ -179,7 +175,3 @@ class Choreography(WorkflowStyle):
                                                     "error": str(exc)}, cause=event)
             return p.emit(kind, {**ids, "version": version,
                                  "scores": event.data["scores"]}, cause=event)
-
-
-def _ids(event: Event) -> dict:
-    return {"workflow": event.data["workflow"], "run": event.data["run"]}

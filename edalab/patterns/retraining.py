@@ -37,7 +37,7 @@ from edalab.runtime.app import App
 __all__ = ["STEPS", "DriftMonitor", "FailurePlan", "LabelCollector", "ModelRegistry",
            "Participant", "RetrainingServices", "StepFailed", "decide", "drifting_stream",
            "evaluate", "make_model", "train_challenger", "train_champion",
-           "WorkflowStyle"]
+           "WorkflowStyle", "workflow_ids"]
 
 #: The workflow's steps, in order.
 STEPS = ("collect", "train", "evaluate", "deploy")
@@ -432,6 +432,16 @@ class WorkflowStyle:
     topics: dict[str, str]
     participants: list[Participant]
 
+    def _setup(self, services: RetrainingServices, app: App | None, prefix: str,
+               topics: tuple[str, ...]) -> None:
+        """The attributes both styles start with: services, app, prefix, the topics
+        ``<prefix>.<name>`` and no participants yet."""
+        self.services = services
+        self.app = app if app is not None else App()
+        self.prefix = prefix
+        self.topics = {name: f"{prefix}.{name}" for name in topics}
+        self.participants = []
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(participants={[p.name for p in self.participants]})"
 
@@ -453,3 +463,8 @@ class WorkflowStyle:
                 run = detector.detections
                 return p.emit("drift.detected", {"workflow": f"wf-{run}", "run": run,
                                                  "sample": event.data["i"]}, cause=event)
+
+
+def workflow_ids(event: Event) -> dict:
+    """The workflow and run a retraining event belongs to, to carry into the next event."""
+    return {"workflow": event.data["workflow"], "run": event.data["run"]}

@@ -54,6 +54,7 @@ from edalab.patterns.retraining import (
     StepFailed,
     WorkflowStyle,
     decide,
+    workflow_ids,
 )
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
@@ -334,15 +335,11 @@ class Orchestration(WorkflowStyle):
                  *, prefix: str = "orchestration", tick: float = 30.0,
                  timeouts: dict[str, float] | None = None,
                  crash_after: tuple[str, int] | None = None):
-        self.services = services
+        self._setup(services, app, prefix,
+                    ("samples", "ticks", "drift", "replies", "outcomes", "collector", "trainer",
+                     "evaluator", "deployer"))
         self.store = store
-        self.app = app if app is not None else App()
-        self.prefix = prefix
         self.tick = tick
-        names = ("samples", "ticks", "drift", "replies", "outcomes", "collector", "trainer",
-                 "evaluator", "deployer")
-        self.topics = {name: f"{prefix}.{name}" for name in names}
-        self.participants: list[Participant] = []
         self.answers: dict[str, list[tuple[str, dict]]] = {}  # command id -> first answer
         self.coordinator = self._coordinator(timeouts, crash_after)
         self._monitor()
@@ -393,7 +390,7 @@ class Orchestration(WorkflowStyle):
                 return None
             self.answers[cid] = answer
         kind, data = self.answers[cid]
-        return p.emit(kind, {**_ids(command), "command": cid, **data}, cause=command)
+        return p.emit(kind, {**workflow_ids(command), "command": cid, **data}, cause=command)
 
     # -- the services (they know their commands and their replies, nothing else) ---------------
 
@@ -484,8 +481,3 @@ class Orchestration(WorkflowStyle):
                 return (s.deploy(d["workflow"], d["version"], d["action"]),
                         {"version": d["version"]})
             return self._answer(p, event, work, "deployment")
-
-
-def _ids(event: Event) -> dict:
-    return {"workflow": event.data["workflow"], "run": event.data["run"]}
-
