@@ -36,7 +36,7 @@ from river.base import AnomalyDetector as RiverAnomalyDetector
 
 from edalab.events import Event, EventError
 from edalab.health.alerts import LEVELS, METHODS, PAGES, AlertPolicy
-from edalab.health.news2 import PARAMETERS, TABLES
+from edalab.health.news2 import PARAMETERS, TABLES, risk_code, risk_codes
 from edalab.health.validation import Validator
 from edalab.ml.anomaly import AnomalyDetector
 from edalab.runtime.app import App
@@ -60,14 +60,6 @@ _LEVEL_NAMES = np.array(LEVELS, dtype=object)
 _DATA, _KEY, _TIME, _ID = (attrgetter(a) for a in ("data", "key", "time", "id"))
 _VALUES = itemgetter("values")
 _unchecked = Event._unchecked
-
-
-def _level(total: float, red: bool) -> str:
-    if total >= 7:
-        return "emergency"
-    if total >= 5:
-        return "urgent"
-    return "ward review" if red else "routine"
 
 
 def news2_values(values: list) -> tuple[int | None, int, bool]:
@@ -143,7 +135,8 @@ class News2Operator:
         total, partial, red = news2_values(values)
         return _unchecked("vitals.scored", self.source,
                           {**data, "news2": total, "partial": partial, "red": red,
-                           "level": _level(partial, red)}, event.key, event.time, event.id)
+                           "level": LEVELS[risk_code(partial, red)]},
+                          event.key, event.time, event.id)
 
     @staticmethod
     def score_events(events: list[Event]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,7 +154,7 @@ class News2Operator:
             return []
         datas = list(map(_DATA, events))
         partial, complete, red = _score_matrix(_gather(datas))
-        codes = np.where(partial >= 7, 3, np.where(partial >= 5, 2, red.astype(np.int64)))
+        codes = risk_codes(partial, red)
         totals = partial.astype(object)
         totals[~complete] = None
         source, make = self.source, _unchecked  # key, time and id: a valid event's

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["PARAMETERS", "RESPONSES", "RISKS", "TABLES", "VALID_RANGES", "News2", "news2",
-           "news2_frame"]
+           "news2_frame", "risk_code", "risk_codes"]
 
 #: The seven NEWS2 parameters, in chart order; also the column names `news2_frame` reads.
 PARAMETERS = (
@@ -76,12 +76,20 @@ RESPONSES = {
 }
 
 
-def _risk(total: int, red: bool) -> str:
-    if total >= 7:
-        return "high"
-    if total >= 5:
-        return "medium"
-    return "low-medium" if red else "low"
+def risk_code(total: float, red: bool) -> int:
+    """The clinical band of a total, given whether some parameter scores 3, as an index into
+    `RISKS` (and into the response levels of `edalab.health.alerts.LEVELS`): 3 from a total
+    of 7, 2 from 5, 1 for a single parameter scoring 3, else 0.
+
+    >>> [risk_code(t, r) for t, r in [(7, False), (5, True), (2, True), (4, False)]]
+    [3, 2, 1, 0]
+    """
+    return 3 if total >= 7 else 2 if total >= 5 else 1 if red else 0
+
+
+def risk_codes(total: np.ndarray, red: np.ndarray) -> np.ndarray:
+    """`risk_code` of arrays (a NaN total counts as below 5)."""
+    return np.where(total >= 7, 3, np.where(total >= 5, 2, np.where(red, 1, 0)))
 
 
 @dataclass(frozen=True, repr=False)
@@ -227,7 +235,7 @@ def news2(
     }
     total = sum(points.values())
     red = 3 in points.values()
-    risk = _risk(total, red)
+    risk = RISKS[risk_code(total, red)]
     response = RESPONSES["none" if total == 0 else risk]
     return News2(total, MappingProxyType(points), red, risk, response)
 
@@ -330,8 +338,7 @@ def news2_frame(df: pd.DataFrame, spo2_scale: int | Any = 1) -> pd.DataFrame:
     partial = np.nansum(matrix, axis=1)
     red = (matrix == 3).any(axis=1)
     total = np.where(incomplete, np.nan, partial)
-    band = np.where(total >= 7, 3, np.where(total >= 5, 2, np.where(red, 1, 0)))
-    codes = np.where(incomplete, -1, band)
+    codes = np.where(incomplete, -1, risk_codes(total, red))
     out = pd.DataFrame({f"{name}_points": points[name] for name in PARAMETERS}, index=df.index)
     out["partial_total"] = partial
     out["total"] = total
