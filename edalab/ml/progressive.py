@@ -159,13 +159,10 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
         raise ValueError(f"clock must be 'process' or 'wall', got {clock!r}")
     timer = time.process_time if clock == "process" else time.perf_counter
     reader = OnlineClassifier(model_factory(), **options)
-    n = _examples(events, reader)
-    if not n:
-        raise ValueError("events hold no feature event followed by its label")
 
-    def paired_run() -> tuple[float, float]:
+    def paired_run() -> tuple[float, float, int]:
         op = OnlineClassifier(model_factory(), **options)
-        river_loop = _river_loop(model_factory(), reader)
+        river_loop = _RiverLoop(model_factory(), reader)
         raw_time = 0.0
         flip = False
 
@@ -193,58 +190,56 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
         t0 = timer()
         app.run(batch_size=batch_size)
         elapsed = timer() - t0
+        n = river_loop.learns
+        if not n:
+            raise ValueError("events hold no feature event followed by its label")
         if op.stats.learns != n:
             raise RuntimeError(f"the operator learnt {op.stats.learns} of {n} labels")
-        return raw_time, elapsed - raw_time
+        return raw_time, elapsed - raw_time, n
 
     gc.freeze()  # what exists now is never collected: gc.collect() before each run is cheap
     try:
         runs = [paired_run() for _ in range(repeats)]
     finally:
         gc.unfreeze()
-    raw_runs, operator_runs = [r for r, _ in runs], [o for _, o in runs]
+    raw_runs, operator_runs = [r for r, _, _ in runs], [o for _, o, _ in runs]
+    n = runs[0][2]
     raw_us = statistics.median(raw_runs) / n * 1e6
     operator_us = statistics.median(operator_runs) / n * 1e6
     return {
         "examples": n, "raw_us": raw_us, "operator_us": operator_us,
-        "overhead": statistics.median(o / r for r, o in runs) - 1,
+        "overhead": statistics.median(o / r for r, o, _ in runs) - 1,
         "overhead_us": operator_us - raw_us, "raw_runs": raw_runs,
         "operator_runs": operator_runs, "clock": clock, "segment": segment,
     }
 
 
-def _river_loop(model: Any, reader: OnlineClassifier) -> Callable[[list[Event]], None]:
+class _RiverLoop:
     """The bare river loop on events, a segment per call: predict on a feature event, learn
-    when its label event comes."""
-    predict, learn = model.predict_proba_one, model.learn_one
-    label_type, label_field, label_join = reader.label_type, reader.label_field, \
-        reader.label_join
-    feature_type, xf, join = reader.feature_type, reader.x, reader.join
-    waiting: dict = {}
-    pop = waiting.pop
+    when its label event comes (`learns` counts the examples)."""
 
-    def run(events: list[Event]) -> None:
+    def __init__(self, model: Any, reader: OnlineClassifier):
+        self.predict, self.learn = model.predict_proba_one, model.learn_one
+        self.reader = reader
+        self.waiting: dict = {}
+        self.learns = 0
+
+    def __call__(self, events: list[Event]) -> None:
+        r = self.reader
+        label_type, label_field, label_join = r.label_type, r.label_field, r.label_join
+        feature_type, xf, join = r.feature_type, r.x, r.join
+        predict, learn, waiting = self.predict, self.learn, self.waiting
+        pop = waiting.pop
+        learns = 0
         for e in events:
             data = e.data
             if e.type == label_type:
                 x = pop(data[label_join], None)
                 if x is not None:
                     learn(x, data[label_field])
+                    learns += 1
             elif feature_type is None or e.type == feature_type:
                 x = data[xf]
                 predict(x)
                 waiting[data[join]] = x
-    return run
-
-
-def _examples(events: list[Event], reader: OnlineClassifier) -> int:
-    """How many feature events of in-band `events` are followed by their label."""
-    waiting, n = set(), 0
-    for e in events:
-        if e.type == reader.label_type:
-            if e.data[reader.label_join] in waiting:
-                waiting.discard(e.data[reader.label_join])
-                n += 1
-        elif reader.feature_type is None or e.type == reader.feature_type:
-            waiting.add(e.data[reader.join])
-    return n
+        self.learns += learns
