@@ -11,13 +11,13 @@ Needs `jupyterlab` and `playwright` (pip) and Chromium (`apt-get install -y chro
 
 from __future__ import annotations
 
-import re
 import time
 
 from tests.test_notebooks_browser import (  # noqa: F401, F811  (fixtures, used by name)
-    WIDGET_ERRORS,
+    _assert_no_errors,
     _busy,
     _keep,
+    _open_and_run_all,
     browser,
     lab,
     tools,
@@ -37,37 +37,16 @@ def _wait(page, condition, what: str, seconds: float = 120) -> None:
         page.wait_for_timeout(250)
 
 
-def _run_all(page) -> None:
-    """Run menu > Run All; once more if no cell has started 30 s later (on a loaded machine
-    the first click can come before the kernel takes requests)."""
-    for _ in range(2):
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
-        page.locator('[data-command="runmenu:run-all"]').first.click()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            prompts = page.locator(".jp-InputArea-prompt").all_inner_texts()
-            if any(re.search(r"\[(\*|\d+)\]", p) for p in prompts):
-                return
-            page.wait_for_timeout(250)
-    raise AssertionError("Run All did not start any cell")
-
-
 def test_dashboard_renders_and_play_updates_it(lab, browser, tmp_path):  # noqa: F811
     base, token, _ = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}&reset", timeout=60_000)
-        page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\(ipykernel\) \| Idle")
-                     ).first.wait_for(timeout=60_000)
-        _run_all(page)
+        _open_and_run_all(page, base, token, NOTEBOOK)
         dashboard = page.locator(DASHBOARD)
         _wait(page, lambda: dashboard.count() > 0 and not _busy(page),
               "the notebook's cells have not all run, or no dashboard was drawn", 180)
 
-        text = page.locator(".jp-NotebookPanel").inner_text()
-        assert "Traceback (most recent call last)" not in text, "a cell raised"
-        for error in WIDGET_ERRORS:
-            assert error not in text
+        _assert_no_errors(page)
         dashboard.first.scroll_into_view_if_needed()
         assert dashboard.first.locator("svg.main-svg").first.is_visible()
         # The kernel's last updates reach the chart a moment after the cells are done.
