@@ -21,6 +21,11 @@ class LiveDashboard:
     finished: bool
     _last_draw: float
 
+    @property
+    def state(self) -> str:
+        """``ready`` before the first event, ``running``, then ``finished``."""
+        return "finished" if self.finished else "running" if self.events else "ready"
+
     def _step(self) -> bool:
         raise NotImplementedError
 

@@ -328,8 +328,7 @@ class FraudDashboard(LiveDashboard):
 
     def _status_html(self) -> str:
         rate = (f"{self.events / self._busy:,.0f} events/s" if self._busy > 0 else "")
-        state = "finished" if self.finished else "running" if self.events else "ready"
-        return (f"<b>{self.model_name}</b> · {self.events:,} events · {state} · "
+        return (f"<b>{self.model_name}</b> · {self.events:,} events · {self.state} · "
                 f"{self.alerts:,} alerts · {len(self._drifts)} drifts · "
                 f"{len(self._versions)} new model versions · {rate}")
 

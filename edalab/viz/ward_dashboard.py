@@ -318,11 +318,11 @@ class WardDashboard(LiveDashboard):
                 "<th>level</th><th>NEWS2</th></tr>" + "".join(rows) + "</table>")
 
     def _status_html(self) -> str:
-        state = "finished" if self.finished else "running" if self.events else "ready"
         active = len(self.monitor.policies[self.method].active())
         pages = sum(e.type in PAGES for e in self.alerts)
-        return (f"{self.events:,} observation sets · {state} · {len(self.patients)} patients · "
-                f"{pages} pages ({self.method}) · {active} alerts active")
+        return (f"{self.events:,} observation sets · {self.state} · "
+                f"{len(self.patients)} patients · {pages} pages ({self.method}) · "
+                f"{active} alerts active")
 
     # -- showing -------------------------------------------------------------------------------
 
