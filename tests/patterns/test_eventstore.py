@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -198,8 +199,10 @@ def test_catch_up_subscription_replays_history_then_follows_live_appends(store):
 
     def later():
         store.append("b", evs(3), 0)
-    threading.Timer(0.05, later).start()
+    timer = threading.Timer(0.05, later)
+    timer.start()
     assert [s.event.id for s in sub.poll(timeout=5)] == ["e3"]
+    timer.join()
     assert sub.checkpoint == 3 and sub.lag() == 0
 
 
@@ -294,8 +297,33 @@ def test_sqlite_store_refuses_an_in_memory_path():
 def test_sqlite_subscription_sees_appends_from_another_connection(tmp_path):
     reader, writer = SqliteEventStore(tmp_path / "e.db"), SqliteEventStore(tmp_path / "e.db")
     sub = reader.subscribe()
-    threading.Timer(0.05, lambda: writer.append("a", evs(1, 2), 0)).start()
+    timer = threading.Timer(0.05, lambda: writer.append("a", evs(1, 2), 0))
+    timer.start()
     got = sub.poll(timeout=5)
     assert [s.event.id for s in got] == ["e1", "e2"]
+    timer.join()
     reader.close()
     writer.close()
+
+
+def test_sqlite_store_closed_while_another_thread_appends_waits_for_that_append(tmp_path):
+    # Closing a connection in the middle of another thread's statement crashed the
+    # interpreter; `close` now waits for the statement and the writer gets a clear error.
+    store = SqliteEventStore(tmp_path / "e.db")
+    errors: list[BaseException] = []
+
+    def write():
+        try:
+            for i in range(1, 100_000):
+                store.append("a", [ev(i)], i - 1)
+        except (RuntimeError, sqlite3.ProgrammingError) as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while store.head() < 50:
+        time.sleep(0.001)
+    store.close()
+    writer.join(timeout=30)
+    assert not writer.is_alive()
+    assert len(errors) == 1 and "closed" in str(errors[0])

@@ -118,7 +118,7 @@ class SqliteEventStore(EventStore):
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self._local = threading.local()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []  # (pid, connection)
+        self._connections: list[tuple[int, sqlite3.Connection, threading.RLock]] = []
         self._guard = threading.Lock()
         self._appended = threading.Condition()
         self._closed = False
@@ -132,31 +132,48 @@ class SqliteEventStore(EventStore):
 
     # -- connections: one per thread (and per process, after a fork) -----------------------
 
-    def _con(self) -> sqlite3.Connection:
+    def _connection(self) -> tuple[sqlite3.Connection, threading.RLock]:
+        """This thread's connection and the lock held while it is in use.
+
+        `close` takes each lock before closing its connection: closing a connection that
+        another thread is using crashes the interpreter.
+        """
         local = self._local
         con = getattr(local, "con", None)
         if con is not None and local.pid == os.getpid():
-            return con
+            return con, local.lock
         if self._closed:
             raise RuntimeError(f"SqliteEventStore({str(self.path)!r}) is closed")
         con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
                               check_same_thread=False)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute(f"PRAGMA synchronous={self.synchronous}")
-        local.con, local.pid = con, os.getpid()
+        local.con, local.lock, local.pid = con, threading.RLock(), os.getpid()
         with self._guard:
-            self._connections.append((local.pid, con))
-        return con
+            self._connections.append((local.pid, con, local.lock))
+        return con, local.lock
+
+    def _con(self) -> sqlite3.Connection:
+        return self._connection()[0]
+
+    def _fetch(self, sql: str, args: tuple = ()) -> list[tuple]:
+        con, lock = self._connection()
+        with lock:
+            return con.execute(sql, args).fetchall()
 
     def close(self) -> None:
-        """Close every connection this store opened (in this process)."""
+        """Close every connection this store opened (in this process).
+
+        A connection another thread is using is closed when that use ends.
+        """
         self._closed = True
         with self._guard:
             cons, self._connections = self._connections, []
         pid = os.getpid()
-        for owner, con in cons:
+        for owner, con, lock in cons:
             if owner == pid:  # a forked child leaves its parent's connections alone
-                con.close()
+                with lock:
+                    con.close()
         self._local = threading.local()
 
     # -- writes ----------------------------------------------------------------------------
@@ -168,30 +185,31 @@ class SqliteEventStore(EventStore):
         # Rows are built before taking the write lock whenever their versions are known.
         rows = None if expected_version is None else \
             event_rows(stream_id, expected_version + 1, now, events)
-        con = self._con()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            current, head = con.execute(_VERSION_AND_HEAD, (stream_id,)).fetchone()
-            current, head = current or 0, head or 0
-            if rows is None:
-                rows = event_rows(stream_id, current + 1, now, events)
-            elif expected_version != current:
-                raise ConcurrencyError(stream_id, expected_version, current)
-            con.executemany(INSERT, rows)
-            con.execute("COMMIT")
-        except sqlite3.IntegrityError:
-            # The storage constraint caught what the version check did not (a writer that
-            # bypassed it): the batch is rolled back as a whole.
-            con.execute("ROLLBACK")
-            raise ConcurrencyError(stream_id, current if expected_version is None
-                                   else expected_version, self.version(stream_id)) from None
-        except UnicodeEncodeError as exc:  # a lone surrogate in a text attribute
-            con.execute("ROLLBACK")
-            raise_unstorable(events, exc)
-        except BaseException:
-            if con.in_transaction:
+        con, lock = self._connection()
+        with lock:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                current, head = con.execute(_VERSION_AND_HEAD, (stream_id,)).fetchone()
+                current, head = current or 0, head or 0
+                if rows is None:
+                    rows = event_rows(stream_id, current + 1, now, events)
+                elif expected_version != current:
+                    raise ConcurrencyError(stream_id, expected_version, current)
+                con.executemany(INSERT, rows)
+                con.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                # The storage constraint caught what the version check did not (a writer that
+                # bypassed it): the batch is rolled back as a whole.
                 con.execute("ROLLBACK")
-            raise
+                raise ConcurrencyError(stream_id, current if expected_version is None
+                                       else expected_version, self.version(stream_id)) from None
+            except UnicodeEncodeError as exc:  # a lone surrogate in a text attribute
+                con.execute("ROLLBACK")
+                raise_unstorable(events, exc)
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
         if n:
             with self._appended:
                 self._appended.notify_all()
@@ -202,8 +220,8 @@ class SqliteEventStore(EventStore):
                             repeat(_fromtimestamp(now, UTC)))))
 
     def _save_snapshot(self, stream_id: str, version: int, state_json: str) -> None:
-        self._con().execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
-                            (stream_id, version, time.time(), state_json))
+        self._fetch("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+                    (stream_id, version, time.time(), state_json))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -214,33 +232,31 @@ class SqliteEventStore(EventStore):
         if to_version is not None:
             sql += " AND version <= ?"
             args += (to_version,)
-        return stored_events(self._con().execute(sql + " ORDER BY version", args).fetchall())
+        return stored_events(self._fetch(sql + " ORDER BY version", args))
 
     def _read_all(self, from_position: int, limit: int | None) -> list[StoredEvent]:
         sql = _SELECT + " WHERE position >= ? ORDER BY position"
         if limit is not None:
-            return stored_events(self._con().execute(sql + " LIMIT ?",
-                                                     (from_position, limit)).fetchall())
-        return stored_events(self._con().execute(sql, (from_position,)).fetchall())
+            return stored_events(self._fetch(sql + " LIMIT ?", (from_position, limit)))
+        return stored_events(self._fetch(sql, (from_position,)))
 
     def _load_snapshot(self, stream_id: str) -> Snapshot | None:
-        row = self._con().execute(
-            "SELECT version, recorded_at, state FROM snapshots WHERE stream_id = ?",
-            (stream_id,)).fetchone()
-        if row is None:
+        rows = self._fetch("SELECT version, recorded_at, state FROM snapshots "
+                           "WHERE stream_id = ?", (stream_id,))
+        if not rows:
             return None
+        row = rows[0]
         return Snapshot(stream_id, row[0], json.loads(row[2]), _fromtimestamp(row[1], UTC))
 
     def version(self, stream_id: str) -> int:
-        return self._con().execute("SELECT max(version) FROM events WHERE stream_id = ?",
-                                   (stream_id,)).fetchone()[0] or 0
+        return self._fetch("SELECT max(version) FROM events WHERE stream_id = ?",
+                           (stream_id,))[0][0] or 0
 
     def head(self) -> int:
-        return self._con().execute("SELECT max(position) FROM events").fetchone()[0] or 0
+        return self._fetch("SELECT max(position) FROM events")[0][0] or 0
 
     def streams(self) -> list[str]:
-        rows = self._con().execute(
-            "SELECT stream_id FROM events WHERE version = 1 ORDER BY position").fetchall()
+        rows = self._fetch("SELECT stream_id FROM events WHERE version = 1 ORDER BY position")
         return [r[0] for r in rows]
 
     def wait(self, position: int, timeout: float | None) -> bool:
