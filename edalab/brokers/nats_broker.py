@@ -517,6 +517,7 @@ class NatsConsumer:
         self._naked: dict[int, dict[int, int]] = {}  # nacked, not yet delivered again
         self._next = 0
         self._last_round = 0.0
+        self._expires = 0.0  # no lease of ours expires before this (see `_poll`)
         self._heartbeat: asyncio.Task | None = None
         self._closed = False
         self._lock = asyncio.Lock()
@@ -562,6 +563,7 @@ class NatsConsumer:
         async with self._lock:
             if self._closed:
                 return
+            began = _clock()
             kv = await self._broker._lease_bucket()
             await kv.put(self._key("m", self.member), b"1")
             entries = await _entries(kv, f"{self._stream}.{self.group}.>")
@@ -583,10 +585,15 @@ class NatsConsumer:
             live = {p: owner for p, (owner, _) in leases.items() if owner in members}
             mine = set(assign(self._n, members, live).get(self.member, []))
             for p in sorted(set(self._owned) - mine):
-                await self._release(kv, p)
+                if leases.get(p, ("",))[0] == self.member:
+                    await self._release(kv, p)
+                else:  # our lease expired and another member took p over
+                    await self._drop(p, hand_back=False)
             for p in sorted(mine):
                 owner, revision = leases.get(p, (None, 0))
                 if owner and owner != self.member and owner in members:
+                    if p in self._owned:  # taken over after our lease expired
+                        await self._drop(p, hand_back=False)
                     continue  # a live member still holds it; it lets go on its round
                 try:
                     if owner is None:  # never leased, or the lease expired with its holder
@@ -597,12 +604,13 @@ class NatsConsumer:
                             self._key("p", p), self.member.encode(), last=revision)
                 except Exception:  # another member won the compare-and-set
                     if p in self._owned:
-                        await self._drop(p)
+                        await self._drop(p, hand_back=False)
                     continue
                 if p not in self._owned:
                     await self._take_over(p, handed.get(p))
                     await self._pull(p)
             self._last_round = _clock()
+            self._expires = began + self._broker.lease_ttl  # all refreshed after `began`
 
     async def _pull(self, p: int) -> None:
         self._buffers[p] = deque()
@@ -612,13 +620,15 @@ class NatsConsumer:
     async def _take_over(self, p: int, handed: dict[int, int] | None) -> None:
         """Start owning p. Deliveries still pending that its previous owner did not hand back
         (lost in flight, or held by a member that died) would come again only after
-        `ack_wait`, behind newer records, breaking per-key order. Then restart the group's
-        consumer at its first un-acked record, as a Kafka consumer restarts at the committed
-        offset; delivery counts restart, except those the previous owner handed back."""
+        `ack_wait`, behind newer records, breaking per-key order; a pull request still open
+        after its owner's lease expired (`handed` is None) would split the partition between
+        two readers. Then restart the group's consumer at its first un-acked record, as a
+        Kafka consumer restarts at the committed offset (deleting it ends the open requests);
+        delivery counts restart, except those the previous owner handed back."""
         durable = _durable(self.group, p)
         info = await self._js.consumer_info(self._stream, durable)
         self._carried[p] = {}
-        if info.num_ack_pending > len(handed or ()):
+        if info.num_ack_pending > len(handed or ()) or (handed is None and info.num_waiting):
             await self._js.delete_consumer(self._stream, durable)
             await self._ensure_durable(p, info.ack_floor.stream_seq + 1)
             self._carried[p] = dict(handed or {})
@@ -630,24 +640,28 @@ class NatsConsumer:
             await kv.update(self._key("p", p), b"=" + json.dumps(counts).encode(),
                             last=revision)
 
-    async def _drop(self, p: int) -> dict[int, int]:
-        """Stop reading p and hand back what we hold of it (NAK: redelivered at once);
-        returns the delivery counts of what was handed back, by stream sequence."""
-        puller = self._owned.get(p)
-        if puller is not None:  # no new requests (a poll running now may try); let the open
-            puller.closing = True  # one end: what it brings lands in the buffer, handed
-            await puller.settle()  # back below
+    async def _drop(self, p: int, hand_back: bool = True) -> dict[int, int]:
+        """Stop reading p. With `hand_back`, NAK what we hold of it (redelivered at once) and
+        return the delivery counts of what was handed back, by stream sequence. Without
+        (our lease expired and another member took p over, restarting the group's consumer
+        at its first un-acked record), forget it."""
+        puller = self._owned.pop(p, None)  # polls skip p from now on
+        if puller is not None:
+            puller.closing = True  # no new requests (a poll suspended mid-loop may try)
+            if hand_back:  # let the open one end: what it brings lands in the buffer
+                await puller.settle()
         held = list(self._buffers.pop(p, ()))
         held += [self._inflight.pop(key) for key in [k for k in self._inflight if k[0] == p]]
         counts = self._naked.pop(p, {})
         carried = self._carried.pop(p, {})
+        if not hand_back:
+            held, counts = [], {}
         # The server redelivers NAKed messages in NAK order: hand back in log order.
         for msg in sorted(held, key=lambda m: _ack_tokens(m)[1]):
             attempt, seq, _ = _ack_tokens(msg)
             counts[seq] = attempt + carried.get(seq, 0)
             with contextlib.suppress(Exception):
                 await msg.nak()
-        puller = self._owned.pop(p, None)
         if puller is not None:
             await puller.stop()
         return counts
@@ -669,6 +683,11 @@ class NatsConsumer:
         return self._run(self._poll(max_events, timeout),
                          timeout=None if timeout is None else timeout + 60)
 
+    def _lease_left(self) -> float:
+        """Seconds a pull request may still last: until a quarter of `lease_ttl` before the
+        earliest our leases can expire."""
+        return self._expires - self._broker.lease_ttl / 4 - _clock()
+
     async def _round_if_due(self) -> None:
         if _clock() - self._last_round > self._broker.lease_ttl / 3:
             await self._round()
@@ -682,11 +701,18 @@ class NatsConsumer:
             if records:
                 return _batch(records)
             # No prefetching: a message delivered here counts as a delivery attempt, so ask
-            # only for what a caller is waiting for.
-            wait = max(0.01, min(1.0, deadline - _clock()))
+            # only for what a caller is waiting for. A request ends well before our leases
+            # may expire: who takes a partition over from an expired lease must be its only
+            # reader. A member that could not renew them in time (a stalled process, a lost
+            # connection) asks again only after a round that does.
+            if self._owned and self._lease_left() < 0.01:
+                with contextlib.suppress(Exception):
+                    await self._round()
+            left = self._lease_left()
+            wait = max(0.01, min(1.0, deadline - _clock(), left))
             # A copy: a membership round may drop a partition while a request is sent.
             for p, puller in list(self._owned.items()):
-                if not puller.expected and not self._buffers.get(p):
+                if not puller.expected and not self._buffers.get(p) and left >= 0.01:
                     await puller.request(max_events, wait)
             remaining = deadline - _clock()
             if not self._owned:

@@ -359,3 +359,40 @@ def test_nats_members_must_agree_on_the_lease_ttl():
             other.subscribe("t", group="g")
         other.close()
         first.close()
+
+
+def test_nats_member_that_stalled_past_its_lease_does_not_read_the_partition_again():
+    # A member that cannot renew its lease in time (a stalled process: its heartbeat is
+    # stopped here) loses the partition to another member, even with a pull request still
+    # open at the server (one that reached it late). Neither that request nor its next polls
+    # may read the partition: two readers of one partition break per-key order.
+    from edalab.brokers.nats_broker import NatsBroker
+    from edalab.brokers.nats_server import NatsServer
+
+    async def stall(consumer):
+        consumer._heartbeat.cancel()
+        await consumer._owned[0].request(10, 10.0)
+
+    with NatsServer() as server:
+        a_broker = NatsBroker(server.url, lease_ttl=1.0)
+        a_broker.create_topic("t")
+        a_broker.publish_many("t", [ev(i) for i in range(1, 11)])
+        a = a_broker.subscribe("t", group="g")
+        first = a.poll(10, timeout=5)
+        a.ack(first)
+        a_broker._run(stall(a))
+        time.sleep(2.0)  # its member key and lease expire
+        b_broker = NatsBroker(server.url, lease_ttl=1.0)
+        b = b_broker.subscribe("t", group="g")
+        assert b.assignment() == [0]
+        b_broker.publish_many("t", [ev(i) for i in range(11, 31)])
+        rest: list[str] = []
+        deadline = time.monotonic() + 10
+        while len(rest) < 20 and time.monotonic() < deadline:
+            batch = b.poll(100, timeout=1)
+            b.ack(batch)
+            rest += [r.event.id for r in batch]
+        assert [r.event.id for r in first] + rest == [f"e{i}" for i in range(1, 31)]
+        assert len(a.poll(10, timeout=1)) == 0 and a.assignment() == []
+        a_broker.close()
+        b_broker.close()
