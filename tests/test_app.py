@@ -234,3 +234,41 @@ def test_batch_failure_keeps_the_handled_part_and_runs_only_the_rest_again():
     assert [r.event.id for r in dead] == ["r7"]
     assert "reading 7 is bad" in dead[0].event.extensions["dlerror"]
     assert stats.dead_letters == 1
+
+
+def counting_app(broker: MemoryBroker) -> App:
+    app = App(broker)
+
+    @app.handler("readings")
+    def sink(event):
+        pass
+
+    return app
+
+
+def test_a_new_app_on_the_same_broker_takes_over_the_group_after_a_run():
+    # Re-running a notebook cell makes a new App on the same broker, with the same handler
+    # (the same consumer group): the first App's run has left the group, so the second
+    # gets the partitions and goes on from the group's committed offsets.
+    broker = MemoryBroker()
+    first = counting_app(broker)
+    first.source("readings", readings(10))
+    assert first.run().to_frame().loc["sink", "events_in"] == 10
+    assert broker.members("readings", "sink") == []
+    second = counting_app(broker)
+    second.source("readings", readings(5, start=10))
+    stats = second.run()
+    assert stats.to_frame().loc["sink", "events_in"] == 5 and stats.stopped_by == "drained"
+
+
+def test_a_run_whose_group_is_held_by_another_member_warns_instead_of_hanging_quietly():
+    broker = MemoryBroker()
+    broker.create_topic("readings")
+    holder = broker.subscribe("readings", group="sink")
+    app = counting_app(broker)
+    app.source("readings", readings(10))
+    with pytest.warns(RuntimeWarning, match="'sink' got no partition of 'readings'.*1 other"):
+        stats = app.run(timeout=0.2)
+    assert stats.stopped_by == "timeout" and stats.to_frame().loc["sink", "events_in"] == 0
+    holder.close()  # the next run gets the ten waiting and the ten its list source feeds again
+    assert app.run().to_frame().loc["sink", "events_in"] == 20

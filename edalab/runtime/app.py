@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice, repeat
@@ -201,7 +202,9 @@ class App:
         handler's lag is zero (or `max_events` source events, or `timeout` wall seconds).
 
         A handler that raises does not stop the run: its event is nacked, delivered again,
-        and after the handler's `max_attempts` moved to the topic's dead-letter topic.
+        and after the handler's `max_attempts` moved to the topic's dead-letter topic. At the
+        end the handlers leave their consumer groups; the next run joins them again and goes
+        on from the offsets they committed.
         """
         # With every=None the generator yields once: the final statistics.
         return next(self.stream(every=None, clock=clock, batch_size=batch_size,
@@ -233,6 +236,7 @@ class App:
         self.clock = make_clock(clock)
         virtual = self.clock.name == "virtual"
         self._start()
+        self._warn_unassigned()
         take = self._feeder()
         total = _known_length(self._sources) if max_events is None else max_events
         bar = None
@@ -287,10 +291,12 @@ class App:
                     while next_yield <= published:
                         next_yield += every
                     yield self._stats(now - started, published, list(timeline), "running")
+            final = self._stats(time.perf_counter() - started, published, timeline, stopped_by)
         finally:
             if bar is not None:
                 bar.close()
-        yield self._stats(time.perf_counter() - started, published, timeline, stopped_by)
+            self.close()  # a run stopped early (or another App) must not hold partitions
+        yield final
 
     def serve(self, *, batch_size: int = 1000, idle: float | None = None,
               timeout: float | None = None, stop: threading.Event | None = None,
@@ -335,6 +341,20 @@ class App:
         for h in self.handlers:
             if h.consumer is not None and not getattr(h.consumer, "closed", False):
                 h.consumer.close()
+
+    def _warn_unassigned(self) -> None:
+        """An embedded group whose partitions are all held by other members gives this
+        handler nothing, and the run never drains: say so rather than hang quietly."""
+        if not isinstance(self.broker, MemoryBroker):
+            return  # a networked group hands partitions over during the run
+        for h in self.handlers:
+            if not h.consumer.assignment():
+                warnings.warn(
+                    f"handler {h.name!r} got no partition of {h.topic!r}: consumer group "
+                    f"{h.group!r} has {len(self.broker.members(h.topic, h.group)) - 1} other "
+                    "member(s) holding them (another App on this broker still running, or a "
+                    "consumer never closed); this run ends only when they leave or at its "
+                    "timeout", RuntimeWarning, stacklevel=4)
 
     def _lag_totals(self) -> dict[str, int]:
         """Per handler stream (``topic/group``): its lag summed over partitions."""
