@@ -139,7 +139,9 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
     dict
         ``examples`` (labelled predictions); ``raw_us`` and ``operator_us``: median
         microseconds per example (one predict and one learn); ``overhead``: the median over
-        runs of operator time / river-loop time - 1; ``overhead_us``; ``clock``; ``segment``;
+        runs of operator time / river-loop time - 1; ``operator_alone``: the same for the
+        operator's calls alone (without the App and broker around them); ``overhead_us``;
+        ``clock``; ``segment``;
         the per-run seconds in ``raw_runs`` and ``operator_runs``.
 
     Examples
@@ -160,25 +162,29 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
     timer = time.process_time if clock == "process" else time.perf_counter
     reader = OnlineClassifier(model_factory(), **options)
 
-    def paired_run() -> tuple[float, float, int]:
+    def paired_run() -> tuple[float, float, float, int]:
         op = OnlineClassifier(model_factory(), **options)
         river_loop = _RiverLoop(model_factory(), reader)
-        raw_time = 0.0
+        raw_time = op_time = 0.0
         flip = False
 
         def classifier(batch: list[Event]) -> list[Event]:
-            nonlocal raw_time, flip
+            nonlocal raw_time, op_time, flip
             out: list[Event] = []
             for i in range(0, len(batch), segment):
                 part = batch[i:i + segment]
                 flip = not flip
                 if flip:
+                    t0 = timer()
                     out += op(part)
+                    op_time += timer() - t0
                 t0 = timer()
                 river_loop(part)
                 raw_time += timer() - t0
                 if not flip:
+                    t0 = timer()
                     out += op(part)
+                    op_time += timer() - t0
             return out
 
         # A pipeline's broker holds what is in flight (retention), not the whole run: the
@@ -195,20 +201,21 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
             raise ValueError("events hold no feature event followed by its label")
         if op.stats.learns != n:
             raise RuntimeError(f"the operator learnt {op.stats.learns} of {n} labels")
-        return raw_time, elapsed - raw_time, n
+        return raw_time, elapsed - raw_time, op_time, n
 
     gc.freeze()  # what exists now is never collected: gc.collect() before each run is cheap
     try:
         runs = [paired_run() for _ in range(repeats)]
     finally:
         gc.unfreeze()
-    raw_runs, operator_runs = [r for r, _, _ in runs], [o for _, o, _ in runs]
-    n = runs[0][2]
+    raw_runs, operator_runs = [r[0] for r in runs], [r[1] for r in runs]
+    n = runs[0][3]
     raw_us = statistics.median(raw_runs) / n * 1e6
     operator_us = statistics.median(operator_runs) / n * 1e6
     return {
         "examples": n, "raw_us": raw_us, "operator_us": operator_us,
-        "overhead": statistics.median(o / r for r, o, _ in runs) - 1,
+        "overhead": statistics.median(o / r for r, o, _, _ in runs) - 1,
+        "operator_alone": statistics.median(a / r for r, _, a, _ in runs) - 1,
         "overhead_us": operator_us - raw_us, "raw_runs": raw_runs,
         "operator_runs": operator_runs, "clock": clock, "segment": segment,
     }

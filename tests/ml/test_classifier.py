@@ -155,6 +155,8 @@ def test_operator_overhead_times_both_paths_on_the_same_examples():
     assert result["examples"] == 300
     assert len(result["raw_runs"]) == len(result["operator_runs"]) == 2
     assert result["operator_us"] > 0 and result["raw_us"] > 0
+    # The App run's time holds the operator's calls: their share cannot be the larger.
+    assert -1 < result["operator_alone"] <= result["overhead"] + 0.05
     with pytest.raises(ValueError, match="no feature event"):
         operator_overhead(linear_model.LogisticRegression, events[:1], **EVENT_FIELDS)
 
