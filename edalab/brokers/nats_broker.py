@@ -373,11 +373,30 @@ class NatsBroker:
         out = {}
         for p in range(n):
             try:
-                info = await self._js.consumer_info(stream_name(topic), _durable(group, p))
-                out[p] = info.num_pending + info.num_ack_pending
+                out[p] = await self._unsettled(topic, group, p)
             except NotFoundError:
                 out[p] = await self._count(topic, p)
         return out
+
+    async def _unsettled(self, topic: str, group: str, p: int) -> int:
+        """Records of p not yet delivered or not yet acked in `group`. The server counts a
+        new record into a consumer's pending from a queue of its own, so just after a
+        publish the count may miss it: a count of none is checked against the partition's
+        last record and asked again (for up to a second) until the two agree."""
+        stream, durable = stream_name(topic), _durable(group, p)
+        deadline = _clock() + 1.0
+        while True:
+            info = await self._js.consumer_info(stream, durable)
+            if info.num_pending or _clock() > deadline:
+                break
+            try:
+                last = await self._js.get_last_msg(stream, f"{topic}.{p}")
+            except NotFoundError:  # an empty partition
+                break
+            if last.seq <= info.delivered.stream_seq:
+                break
+            await asyncio.sleep(0.005)
+        return info.num_pending + info.num_ack_pending
 
     async def _count(self, topic: str, p: int) -> int:
         info = await self._js.stream_info(stream_name(topic), subjects_filter=f"{topic}.{p}")
