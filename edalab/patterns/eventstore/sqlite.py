@@ -164,7 +164,8 @@ class SqliteEventStore(EventStore):
     def close(self) -> None:
         """Close every connection this store opened (in this process).
 
-        A connection another thread is using is closed when that use ends.
+        A connection in use by another thread is closed as soon as its statement ends
+        (`close` waits for it); that thread's next call raises an error.
         """
         self._closed = True
         with self._guard:
