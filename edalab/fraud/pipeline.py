@@ -429,7 +429,5 @@ class FraudPipeline:
         return handbook_metrics(test, scores.reindex(test["TX_ID"]).fillna(0.0).to_numpy())
 
 
-
-
 def _route(event: Event) -> str:
     return "models" if event.type == "model.version" else "predictions"

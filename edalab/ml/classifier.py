@@ -223,7 +223,7 @@ class OnlineClassifier:
                 try:
                     x = data[xf]
                     jid = data[join]
-                    if validate:  # as in __call__
+                    if validate:  # None or text raise TypeError; NaN or inf: s - s != 0
                         s = sum(x.values())
                         if s - s:
                             raise ValueError

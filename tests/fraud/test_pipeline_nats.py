@@ -22,7 +22,6 @@ def memory_run(df) -> FraudPipeline:
     return pipe
 
 
-
 def scores(pipe: FraudPipeline) -> pd.DataFrame:
     frame = pipe.predictions[["tx_id", "score", "model_version"]]
     return frame.sort_values("tx_id").reset_index(drop=True)

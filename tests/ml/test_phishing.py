@@ -33,7 +33,6 @@ def test_sgd_0005_gives_rivers_accuracy_and_f1():
                       "F1": river_direct(scaled_lr(optim.SGD(0.005)), metrics.F1())}
 
 
-
 def test_on_nats_the_scores_are_the_in_memory_ones(nats_broker):
     chosen = {"roc_auc": metrics.ROCAUC(), "accuracy": metrics.Accuracy()}
     on_nats = progressive_score(datasets.Phishing(), scaled_lr(), chosen, broker=nats_broker)
