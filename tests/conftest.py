@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from edalab.brokers.nats_broker import NatsBroker
-from edalab.brokers.nats_server import NatsServer
+from tests.brokers.conftest import nats_backend
 
 
 @pytest.fixture
 def nats_broker():
     """A `NatsBroker` on a fresh ``nats-server -js`` (free loopback port, temporary store),
     closed and removed after the test."""
-    server = NatsServer().start()
-    broker = NatsBroker(server.url, ack_wait=5.0, lease_ttl=3.0)
+    broker, cleanup = nats_backend()
     yield broker
-    broker.close()
-    server.cleanup()
+    cleanup()
