@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-__all__ = ["Event", "EventError"]
+__all__ = ["Event", "EventError", "check_serialisable"]
 
 SPECVERSION = "1.0"
 UTC = UTC
@@ -42,14 +42,52 @@ _next_id = itertools.count(1).__next__
 _unsealed = object.__setattr__
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _quote = encode_basestring_ascii
+#: What encoding data can raise: a wrong type, NaN or inf, an int past Python's digit limit,
+#: nesting deeper than the interpreter's recursion limit.
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, RecursionError)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# Strict JSON: NaN and Infinity, which Python's json accepts by default, are refused (another
+# tool could not read them, and `to_json` could not write them back).
+_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
 
 
 class EventError(ValueError):
-    """An event is malformed; the message names the offending field."""
+    """An event is malformed; the message names the offending field (and `index`, the
+    event's position in a batch, when a batch check found it)."""
 
-    def __init__(self, field: str, problem: str):
+    def __init__(self, field: str, problem: str, index: int | None = None):
         super().__init__(f"event field {field!r}: {problem}")
         self.field = field
+        self.index = index
+
+
+def check_serialisable(events: list[Event]) -> None:
+    """Raise `EventError` for the first event whose data JSON cannot hold (NaN or inf, a
+    numpy scalar, an int past Python's digit limit, nesting too deep, a non-JSON type),
+    with its position in `events` as ``error.index``: what every broker checks before it
+    appends anything of a batch, so both refuse the same events.
+
+    >>> ok = Event("t", "/s", {"x": 1.5})
+    >>> try:
+    ...     check_serialisable([ok, ok.replace(data={"x": float("nan")})])
+    ... except EventError as error:
+    ...     print(error.index, error.field)
+    1 data
+    """
+    for i, event in enumerate(events):
+        data = event.data
+        if data is None or data.__class__ in (bytes, bytearray):
+            continue
+        try:
+            _encode(data)
+        except _ENCODE_ERRORS as exc:
+            raise EventError("data", f"event {i} is not JSON-serialisable: {exc}",
+                             index=i) from None
 
 
 def _check_str(field: str, value: Any, required: bool = True) -> None:
@@ -73,7 +111,10 @@ def _check_time(value: Any) -> datetime:
     if offset is None:
         raise EventError("time", "must be timezone-aware (naive datetimes are ambiguous)")
     if offset or value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise EventError("time", f"{value.isoformat()} is out of range in UTC") from None
     if value.__class__ is not datetime:  # e.g. pandas.Timestamp: keep plain datetimes
         value = datetime(value.year, value.month, value.day, value.hour, value.minute,
                          value.second, value.microsecond, tzinfo=UTC)
@@ -268,7 +309,7 @@ class Event(_EventSlots):
             if time.endswith("+00:00"):
                 try:
                     data = _encode(self.data)
-                except (TypeError, ValueError) as exc:
+                except _ENCODE_ERRORS as exc:
                     raise EventError("data", f"is not JSON-serialisable: {exc}") from None
                 return ('{"specversion":"1.0","id":' + _quote(self.id) + ',"source":'
                         + _quote(self.source) + ',"type":' + _quote(self.type) + ',"time":"'
@@ -280,7 +321,7 @@ class Event(_EventSlots):
         """`to_json` through `to_dict`: every shape of event."""
         try:
             return _encode(self.to_dict())
-        except (TypeError, ValueError) as exc:
+        except _ENCODE_ERRORS as exc:
             raise EventError("data", f"is not JSON-serialisable: {exc}") from None
 
     @classmethod
@@ -297,7 +338,7 @@ class Event(_EventSlots):
         if version != SPECVERSION:
             raise EventError("specversion", f"must be {SPECVERSION!r}, got {version!r}")
         for name in ("type", "source", "id"):
-            if name not in attrs:
+            if attrs.get(name) is None:  # a null id would get a new one at every parse
                 raise EventError(name, "is required")
         time = attrs.pop("time", None)
         if time is not None:
@@ -324,11 +365,24 @@ class Event(_EventSlots):
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:
-        """Parse CloudEvents structured-mode JSON (the inverse of `to_json`)."""
+        """Parse CloudEvents structured-mode JSON (the inverse of `to_json`).
+
+        Every bad document raises `EventError`, whatever the fault: not UTF-8, not JSON (NaN
+        and Infinity included), nested too deep, a null or missing required attribute, a time
+        out of range.
+
+        >>> Event.from_json('{"specversion": "1.0", "id": null, "source": "/s", "type": "t"}')
+        Traceback (most recent call last):
+        ...
+        edalab.events.EventError: event field 'id': is required
+        """
         try:
-            attributes = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise EventError("event", f"is not valid JSON: {exc}") from None
+            if isinstance(text, (bytes, bytearray, memoryview)):
+                text = bytes(text).decode("utf-8")
+            attributes = _decode(text)
+        except (TypeError, ValueError, RecursionError) as exc:  # UnicodeDecodeError included
+            raise EventError("event", f"is not valid JSON: {type(exc).__name__}: "
+                                      f"{str(exc)[:200]}") from None
         if not isinstance(attributes, dict):
             raise EventError("event", f"must be a JSON object, got {type(attributes).__name__}")
         return cls._from_own(attributes)

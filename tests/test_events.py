@@ -6,6 +6,7 @@ import json
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 from hypothesis import given, settings
@@ -124,9 +125,39 @@ def test_from_json_rejects_malformed_input(text, field):
     assert info.value.field == field
 
 
-def test_unserialisable_data_is_an_event_error():
+_HEAD = '{"specversion": "1.0", "id": "1", "type": "t", "source": "/s"'
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    (_HEAD + ', "data": ' + "[" * 5000 + "]" * 5000 + "}", "event"),  # RecursionError
+    (_HEAD + ', "time": "9999-12-31T23:59:59-14:00"}', "time"),  # OverflowError in UTC
+    ('{"specversion": "1.0", "id": null, "type": "t", "source": "/s"}', "id"),
+    ('{"specversion": "1.0", "id": "1", "type": null, "source": "/s"}', "type"),
+    (_HEAD + ', "data": NaN}', "event"),
+    (_HEAD + ', "data": [1, -Infinity]}', "event"),
+    (_HEAD + ', "data": ' + "9" * 5000 + "}", "event"),  # past Python's int digit limit
+    ((_HEAD + ', "data": "\u00e9"}').encode("latin-1"), "event"),  # not UTF-8
+    (b"\xff\xfe", "event"),
+])
+def test_from_json_raises_event_error_for_every_hostile_document(text, field):
+    with pytest.raises(EventError) as info:
+        Event.from_json(text)
+    assert info.value.field == field
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("data", [
+    {"x": object()}, float("nan"), [float("inf")], np.int64(3), 10**5000, _nested(5000),
+], ids=["object", "nan", "inf", "numpy-int", "huge-int", "deep"])
+def test_unserialisable_data_is_an_event_error(data):
     with pytest.raises(EventError, match="data"):
-        make(data={"x": object()}).to_json()
+        make(data=data).to_json()
 
 
 def test_events_pickle_for_worker_processes():
@@ -169,3 +200,25 @@ def test_to_json_fast_path_writes_exactly_the_envelope(data, key, text, seconds,
                                                                  microseconds=micros))
     assert e.to_json() == e._envelope_json()
     assert Event.from_json(e.to_json()) == e
+
+
+_hostile_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner,
+                                                                max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=200)
+       | st.dictionaries(st.sampled_from(["specversion", "id", "source", "type", "time",
+                                          "partitionkey", "data", "data_base64", "subject",
+                                          "datacontenttype", "ext1"]),
+                         _hostile_values | st.just("1.0"), max_size=9
+                         ).map(lambda d: json.dumps(d)))
+def test_from_json_raises_only_event_error_on_any_input(text):
+    try:
+        event = Event.from_json(text)
+    except EventError:
+        return
+    assert Event.from_json(event.to_json()) == event

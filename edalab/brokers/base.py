@@ -12,7 +12,7 @@ from functools import partial
 from itertools import repeat
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
-from edalab.events import Event
+from edalab.events import Event, EventError
 
 __all__ = ["Batch", "Broker", "BrokerError", "Consumer", "ConsumerClosedError", "Record",
            "UnknownTopicError", "dead_letter_topic"]
@@ -41,6 +41,36 @@ def dead_letter(record: Record, group: str, error: BaseException | str | None) -
                       dlpartition=record.partition, dloffset=record.offset,
                       dlattempts=record.attempt, dlgroup=group)
     return record.event.replace(id=record.event.id, extensions=extensions)
+
+
+def malformed(payload: bytes, topic: str) -> Event:
+    """A delivered payload that is not an edalab event, kept byte for byte as the data of an
+    ``edalab.malformed`` event, so it can travel to the dead-letter topic.
+
+    >>> malformed(b"{not json", "payments").data
+    b'{not json'
+    """
+    return Event("edalab.malformed", f"/edalab/topics/{topic}", bytes(payload),
+                 datacontenttype="application/octet-stream")
+
+
+def decode(payload: bytes | str, topic: str) -> tuple[Event, EventError | None]:
+    """A payload as it crossed the wire: its event and None, or, when it is not an edalab
+    event (whatever the fault), the `malformed` event that keeps it and the reason.
+
+    >>> event, error = decode(b'{"specversion": "1.0", "id": null}', "payments")
+    >>> event.type, str(error)
+    ('edalab.malformed', "event field 'type': is required")
+    """
+    try:
+        return Event.from_json(payload), None
+    except EventError as exc:
+        error = exc
+    except Exception as exc:  # from_json raises EventError only; a boundary never crashes
+        error = EventError("event", f"cannot be parsed: {type(exc).__name__}: {exc}")
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogatepass")
+    return malformed(payload, topic), error
 
 
 def check_event(item: object) -> None:
@@ -178,6 +208,11 @@ class Broker(Protocol):
     def publish(self, topic: str, event: Event) -> Record: ...
 
     def publish_many(self, topic: str, events: Iterable[Event]) -> int: ...
+
+    def publish_raw(self, topic: str, payload: bytes | str) -> None:
+        """Append a payload as an outside producer sends it (CloudEvents JSON, unchecked, to
+        its `partitionkey`'s partition); one that is not an edalab event ends in the
+        dead-letter topic, never in a handler."""
 
     def subscribe(self, topic: str, group: str | None = None, *, max_attempts: int = 3,
                   start: Literal["earliest", "latest"] = "earliest") -> Consumer: ...

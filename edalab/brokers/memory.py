@@ -49,6 +49,7 @@ from edalab.brokers.base import (
     check_event,
     dead_letter,
     dead_letter_topic,
+    decode,
 )
 from edalab.brokers.partitioning import key_hash
 from edalab.events import Event
@@ -514,6 +515,31 @@ class MemoryBroker:
                 if self.retain is not None:
                     self._trim(t)
             return appended
+
+    def publish_raw(self, topic: str, payload: bytes | str) -> None:
+        """Append a payload as an outside producer sends it (CloudEvents structured JSON).
+
+        The embedded broker decodes it here, at the boundary: an edalab event is appended
+        as `publish` does (to its `partitionkey`'s partition); anything else goes to
+        the topic's dead-letter topic at once, as an ``edalab.malformed`` event holding the
+        bytes, with the reason in ``dlerror`` (``dlgroup`` is empty: no group read it). No
+        handler ever sees it. (`NatsBroker` decodes at delivery, with the same outcome.)
+
+        >>> broker = MemoryBroker()
+        >>> broker.create_topic("in")
+        >>> broker.publish_raw("in", b'{"specversion": "1.0", "id": null}')
+        >>> [r.event.extensions["dlerror"] for r in broker.read("in.dlq")]
+        ["EventError: event field 'type': is required"]
+        """
+        t = self._topic(topic)
+        event, error = decode(payload, topic)
+        if error is None:
+            self.publish(topic, event)
+            return
+        with self._lock:
+            p = t.route(None)
+            record = Record(event, t.name, p, len(t.logs[p]), 0, _clock())
+            self._dead_letter(record, "", error)
 
     @staticmethod
     def _route_many(t: _Topic, events: Iterable[Event], before: list[int]) -> None:

@@ -50,10 +50,11 @@ from edalab.brokers.base import (
     check_event,
     dead_letter,
     dead_letter_topic,
+    decode,
 )
 from edalab.brokers.loop_thread import LoopThread
 from edalab.brokers.partitioning import key_hash
-from edalab.events import Event, EventError
+from edalab.events import Event
 
 __all__ = ["NatsBroker", "NatsConsumer"]
 
@@ -261,6 +262,20 @@ class NatsBroker:
                                      stream=stream_name(topic))
         return Record(event, topic, p, ack.seq, 1, _clock())
 
+    def publish_raw(self, topic: str, payload: bytes | str) -> None:
+        """Append a payload as an outside producer sends it: the bytes go to the stream as
+        they are (to the partition of their `partitionkey`, when they parse), and the
+        consumers decode them at delivery; one that is not an edalab event is dead-lettered
+        by each group that gets it, never handed to a handler."""
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8", "surrogatepass")
+        event, error = decode(payload, topic)
+        self._run(self._publish_raw(topic, bytes(payload), None if error else event.key))
+
+    async def _publish_raw(self, topic: str, payload: bytes, key: str | None) -> None:
+        p = self._route(topic, await self._require(topic), key)
+        await self._js.publish(f"{topic}.{p}", payload, stream=stream_name(topic))
+
     def publish_many(self, topic: str, events: Iterable[Event]) -> int:
         """Append events in order with asynchronous publish acks (the batch path). Every item
         is checked before anything is sent."""
@@ -426,7 +441,7 @@ class NatsBroker:
                         break
                     for msg in msgs:
                         meta = msg.metadata
-                        out.append(Record(_parse(msg.data, topic), topic, p,
+                        out.append(Record(decode(msg.data, topic)[0], topic, p,
                                           meta.sequence.stream, 1,
                                           _perf_time(meta.timestamp)))
                     got += len(msgs)
@@ -773,7 +788,7 @@ class NatsConsumer:
                     naked.pop(seq, None)
                 try:
                     event = from_json(msg.data) if attempt <= limit else None
-                except EventError:
+                except Exception:  # any fault of the payload: never crash the consumer
                     event = None
                 if event is None:  # the slow path dead-letters it
                     await self._reject(p, msg, seq, attempt)
@@ -788,13 +803,9 @@ class NatsConsumer:
     async def _reject(self, p: int, msg, seq: int, attempt: int) -> None:
         """Dead-letter a message that is not an edalab event, or was delivered more than
         `max_attempts` times without being settled (its consumers crashed)."""
-        try:
-            event = Event.from_json(msg.data)
-            error: BaseException | str = (f"delivered {attempt} times without an ack or a "
-                                          "nack")
-        except EventError as exc:  # not an edalab event: keep the bytes, say why
-            event = _malformed(msg.data, self.topic)
-            error = exc
+        event, error = decode(msg.data, self.topic)  # not an event: its bytes, and why
+        if error is None:
+            error = f"delivered {attempt} times without an ack or a nack"
         await self._dead_letter(p, seq, attempt, event, error)
         await msg.term()
 
@@ -954,19 +965,6 @@ def _deliver_from(position: Position) -> dict[str, Any]:
 
 def _batch(records: list[Record]) -> Batch:
     return Batch([r.event for r in records], [r.timestamp for r in records], records)
-
-
-def _malformed(data: bytes, topic: str) -> Event:
-    """A payload that is not an edalab event, kept as bytes."""
-    return Event("edalab.malformed", f"/nats/{topic}", bytes(data),
-                 datacontenttype="application/octet-stream")
-
-
-def _parse(data: bytes, topic: str) -> Event:
-    try:
-        return Event.from_json(data)
-    except EventError:
-        return _malformed(data, topic)
 
 
 def _perf_time(server_time: datetime) -> float:
