@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import stat
+
 import pandas as pd
 
 from edalab.cli import main as edalab
@@ -79,3 +82,33 @@ def test_help_lists_kinds_and_options(capsys):
     assert "sensors" in capsys.readouterr().out
     assert main(["sensors", "--help"]) == 0
     assert "--period-ms" in capsys.readouterr().out
+
+
+def test_a_symlink_planted_at_the_part_name_does_not_redirect_the_write(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "sensors.csv"
+    (tmp_path / "sensors.csv.part").symlink_to(victim)
+    assert main(["sensors", "--duration", "10", "--out", str(out), "--quiet"]) == 0
+    assert victim.read_text() == "precious"
+    assert len(pd.read_csv(out)) == 100 and not out.is_symlink()
+
+
+def test_the_file_gets_the_mode_of_an_ordinary_new_file(tmp_path):
+    out = tmp_path / "sensors.csv"
+    mask = os.umask(0o027)
+    try:
+        assert main(["sensors", "--duration", "10", "--out", str(out), "--quiet"]) == 0
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_a_part_file(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", fail)  # a full disk cannot be caused here
+    assert main(["sensors", "--duration", "10", "--out", str(tmp_path / "s.csv"),
+                 "--quiet"]) == 1
+    assert not list(tmp_path.iterdir())

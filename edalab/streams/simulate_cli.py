@@ -22,6 +22,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -128,32 +129,43 @@ def _format(path: Path) -> str:
                      f"or .parquet")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write(df: pd.DataFrame, path: Path, fmt: str, quiet: bool) -> None:
-    # Written next to the target and renamed at the end: an interrupted run leaves no half file.
-    part = path.with_name(path.name + ".part")
+    # Written to a fresh file beside the target and renamed at the end: an interrupted run
+    # leaves no half file. mkstemp creates the file itself (O_EXCL, never through a symlink)
+    # under an unpredictable name, so nobody can plant a link there to redirect the write.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    part = Path(name)
+    compression = _COMPRESSION.get(path.suffix.lower()) if fmt == "csv" else None
+    plain = fmt == "csv" and compression is None
     try:
-        with tqdm(total=len(df), unit="rows", desc=f"writing {path.name}", disable=quiet,
+        with (os.fdopen(fd, "w", encoding="utf-8", newline="") if plain
+              else os.fdopen(fd, "wb")) as handle, \
+             tqdm(total=len(df), unit="rows", desc=f"writing {path.name}", disable=quiet,
                   file=sys.stderr) as bar:
+            os.fchmod(fd, 0o666 & ~_umask())  # the mode an ordinary new file gets, not 0600
             if fmt == "parquet":
-                df.to_parquet(part, index=False)
-                bar.update(len(df))
-            elif path.suffix.lower() in _COMPRESSION:
-                method = _COMPRESSION[path.suffix.lower()]
-                options = {"method": method}
-                if method == "zip":
+                df.to_parquet(handle, index=False)
+            elif compression is not None:
+                options = {"method": compression}
+                if compression == "zip":
                     options["archive_name"] = path.name[: -len(path.suffix)]
-                df.to_csv(part, index=False, compression=options, lineterminator="\n")
-                bar.update(len(df))
+                df.to_csv(handle, index=False, compression=options, lineterminator="\n")
             else:
-                with open(part, "w", newline="", encoding="utf-8") as handle:
-                    for lo in range(0, max(len(df), 1), CHUNK_ROWS):
-                        chunk = df.iloc[lo:lo + CHUNK_ROWS]
-                        chunk.to_csv(handle, index=False, header=lo == 0, lineterminator="\n")
-                        bar.update(len(chunk))
+                for lo in range(0, max(len(df), 1), CHUNK_ROWS):
+                    chunk = df.iloc[lo:lo + CHUNK_ROWS]
+                    chunk.to_csv(handle, index=False, header=lo == 0, lineterminator="\n")
+                    bar.update(len(chunk))
+            bar.update(len(df) - bar.n)
         os.replace(part, path)
-    finally:
-        if part.exists():
-            part.unlink()
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def main(argv: list[str]) -> int:
