@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import functools
 import os
 import stat
+import sys
 
 import pandas as pd
+import pytest
 
 from edalab.cli import main as edalab
 from edalab.streams.power_sensors import power_sensors
@@ -72,9 +75,38 @@ def test_unknown_suffix_is_a_usage_error(tmp_path, capsys):
 def test_missing_out_and_bad_values_fail_without_traceback(tmp_path, capsys):
     assert main(["sensors"]) == 2
     assert main(["sensors", "--sensors", "many", "--out", str(tmp_path / "s.csv")]) == 2
-    assert main(["sensors", "--duration", "-5", "--out", str(tmp_path / "s.csv")]) == 1
+    assert main(["sensors", "--duration", "-5", "--out", str(tmp_path / "s.csv")]) == 2
     assert "duration" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("kind", "option", "value"), [
+    ("transactions", "--customers", "-5"), ("transactions", "--days", "-1"),
+    ("transactions", "--terminals", "0"), ("transactions", "--radius", "nan"),
+    ("vitals", "--patients", "0"), ("vitals", "--hours", "-2"), ("vitals", "--cadence", "0"),
+    ("vitals", "--deterioration-rate", "-0.1"), ("sensors", "--sensors", "0"),
+    ("sensors", "--period-ms", "-1000"),
+])
+def test_a_size_out_of_range_is_a_usage_error_naming_the_option(tmp_path, capsys, kind, option,
+                                                                  value):
+    assert main([kind, option, value, "--out", str(tmp_path / "s.csv"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: must be" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_missing_output_directory_is_refused_before_simulating(tmp_path, capsys, monkeypatch):
+    calls = []
+
+    @functools.wraps(power_sensors)
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return power_sensors(*args, **kwargs)
+
+    monkeypatch.setattr(sys.modules["edalab.streams.power_sensors"], "power_sensors", spy)
+    out = tmp_path / "nowhere" / "s.csv"
+    assert edalab(["simulate", "sensors", "--out", str(out), "--quiet"]) == 2
+    assert "no directory" in capsys.readouterr().err and calls == []
 
 
 def test_help_lists_kinds_and_options(capsys):
