@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import stat
@@ -10,7 +11,7 @@ import pytest
 
 from edalab.cli import main as edalab
 from edalab.streams.power_sensors import power_sensors
-from edalab.streams.simulate_cli import main
+from edalab.streams.simulate_cli import main, writable_file
 
 
 def test_sensors_csv_holds_what_the_simulator_returns(tmp_path):
@@ -144,3 +145,15 @@ def test_a_failed_write_leaves_neither_the_file_nor_a_part_file(tmp_path, monkey
     assert main(["sensors", "--duration", "10", "--out", str(tmp_path / "s.csv"),
                  "--quiet"]) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_writable_file_refuses_what_cannot_be_written_and_leaves_files_alone(tmp_path):
+    existing = tmp_path / "report.html"
+    existing.write_text("old")
+    assert writable_file(str(existing)) == existing and existing.read_text() == "old"
+    assert writable_file(str(tmp_path / "new.html")) == tmp_path / "new.html"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no probe left
+    for path, problem in [(tmp_path, "is a directory"),
+                          (tmp_path / "report.html" / "r.html", "no directory")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=problem):
+            writable_file(str(path))
