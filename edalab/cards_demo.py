@@ -18,6 +18,7 @@ from river import stats as rstats
 from edalab.events import Event
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
+from edalab.streams.simulate_cli import positive
 from edalab.streams.transactions import transaction_events, transactions
 
 
@@ -58,8 +59,8 @@ def build(customers: int = 500, days: int = 30, seed: int = 7, z: float = 3.0,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edalab demo cards", description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=500)
-    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--customers", type=positive(int), default=500)
+    parser.add_argument("--days", type=positive(int), default=30)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--z", type=float, default=3.0, help="alert threshold in std devs")
     parser.add_argument("--clock", choices=["virtual", "wall"], default="wall")

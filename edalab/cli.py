@@ -12,6 +12,7 @@ Each command lives in its own module and exposes ``main(argv) -> int``; this fil
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -24,7 +25,9 @@ commands:
   worker MODULE:APP       serve an App's handlers, e.g. on NATS: --broker nats://HOST:PORT
   broker start            start a local NATS JetStream server
 
-edalab COMMAND --help shows a command's options."""
+edalab COMMAND --help shows a command's options. A command that fails prints one line,
+"edalab COMMAND: error: ...", and exits 1 (130 when interrupted); set EDALAB_DEBUG=1 to see
+the traceback instead."""
 
 
 def _benchmarks() -> list[str]:
@@ -34,12 +37,18 @@ def _benchmarks() -> list[str]:
                   if not m.name.startswith("_"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
-    command, rest = argv[0], argv[1:]
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line of text (its class name when it has no message).
+
+    >>> _one_line(ValueError("days must be >= 1,\\n  got -1"))
+    'days must be >= 1, got -1'
+    >>> _one_line(ZeroDivisionError())
+    'ZeroDivisionError'
+    """
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _route(command: str, rest: list[str]) -> int:
     if command == "demo":
         from edalab.demo import main as run
     elif command == "simulate":
@@ -63,6 +72,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edalab: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
     return int(run(rest) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `edalab` command line; returns the exit status.
+
+    Any error escaping a command is printed on one line (not as a traceback) and gives status 1;
+    an interrupt (Ctrl-C) gives 130. ``EDALAB_DEBUG=1`` lets both propagate, with traceback.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    try:
+        return _route(argv[0], argv[1:])
+    except KeyboardInterrupt:
+        if os.environ.get("EDALAB_DEBUG") == "1":
+            raise
+        return 130
+    except Exception as exc:
+        if os.environ.get("EDALAB_DEBUG") == "1":
+            raise
+        command = " ".join(argv[:2] if argv[0] == "bench" else argv[:1])  # bench NAME
+        print(f"edalab {command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

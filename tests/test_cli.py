@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+
+import pytest
 
 from edalab.cli import main
 
@@ -53,3 +58,50 @@ def test_unknown_commands_and_benchmarks_are_clear_errors(capsys):
     assert main(["bench", "--list"]) == 0
     assert "bus" in capsys.readouterr().out
     assert main([]) == 0
+
+
+def test_an_error_escaping_a_command_is_one_line_and_exit_1():
+    result = edalab("bench", "bus", "--events", "-5", "--repeats", "1")
+    assert result.returncode == 1
+    assert result.stderr.startswith("edalab bench bus: error: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_edalab_debug_shows_the_traceback():
+    result = subprocess.run([sys.executable, "-m", "edalab.cli", "bench", "bus", "--events", "-5",
+                             "--repeats", "1"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "EDALAB_DEBUG": "1"})
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_an_interrupt_exits_130_quietly():
+    process = subprocess.Popen([sys.executable, "-m", "edalab.cli", "demo", "cards",
+                                "--customers", "5000", "--days", "200"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err
+
+
+def test_the_usage_text_documents_errors_and_edalab_debug(capsys):
+    assert main(["--help"]) == 0
+    assert "EDALAB_DEBUG=1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [
+    ["demo", "fraud", "--customers", "-5"], ["demo", "health", "--patients", "-1"],
+    ["demo", "health", "--hours", "0"], ["demo", "cards", "--days", "0"],
+])
+def test_a_demo_size_out_of_range_is_a_usage_error_naming_the_option(args):
+    result = edalab(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"argument {args[2]}: must be > 0" in result.stderr and result.stdout == ""
+
+
+def test_an_unwritable_demo_report_is_refused_before_the_run(tmp_path):
+    result = edalab("demo", "health", "--patients", "2", "--hours", "1",
+                    "--report", str(tmp_path / "missing" / "r.html"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot write" in result.stderr and "no directory" in result.stderr
+    assert result.stdout == ""  # nothing ran

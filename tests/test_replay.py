@@ -153,3 +153,42 @@ def test_a_simulator_frame_replays_like_its_own_events():
     replayed = list(replay(df, time="timestamp", unit="ms", key="identifier"))
     native = list(sensor_events(df))
     assert [(e.key, e.time, e.data) for e in replayed] == [(e.key, e.time, e.data) for e in native]
+
+
+def test_labels_with_the_same_string_are_refused_naming_them():
+    df = pd.DataFrame({"t": [1, 2], 1: [10, 20], "1": [30, 40]})
+    with pytest.raises(ValueError, match=r"column labels \[1, '1'\] are the same data key"):
+        replay(df, time="t", unit="s")
+    assert [e.data for e in replay(df, time="t", unit="s", data=["t", 1])] == [
+        {"t": 1, "1": 10}, {"t": 2, "1": 20}]
+
+
+INJECTION = "x'] or __import__('os').system('true') or ['"
+
+
+class Label(str):
+    """A string whose repr is code: it must never be run."""
+
+    ran = False
+
+    def __repr__(self) -> str:
+        return "__import__('tests.test_replay').test_replay.Label.mark()"
+
+    @classmethod
+    def mark(cls) -> str:
+        cls.ran = True
+        return "ran"
+
+
+class Column:
+    """A column label whose string is a `Label`."""
+
+    def __str__(self) -> str:
+        return Label("evil")
+
+
+def test_column_labels_are_only_keys_never_code():
+    df = pd.DataFrame({"t": [1], INJECTION: [5], Column(): [6]})
+    [event] = replay(df, time="t", unit="s")
+    assert event.data == {"t": 1, INJECTION: 5, "evil": 6}
+    assert not Label.ran

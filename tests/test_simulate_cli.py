@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import argparse
+import functools
+import os
+import stat
+import sys
+
 import pandas as pd
+import pytest
 
 from edalab.cli import main as edalab
 from edalab.streams.power_sensors import power_sensors
-from edalab.streams.simulate_cli import main
+from edalab.streams.simulate_cli import main, writable_file
 
 
 def test_sensors_csv_holds_what_the_simulator_returns(tmp_path):
@@ -69,9 +76,38 @@ def test_unknown_suffix_is_a_usage_error(tmp_path, capsys):
 def test_missing_out_and_bad_values_fail_without_traceback(tmp_path, capsys):
     assert main(["sensors"]) == 2
     assert main(["sensors", "--sensors", "many", "--out", str(tmp_path / "s.csv")]) == 2
-    assert main(["sensors", "--duration", "-5", "--out", str(tmp_path / "s.csv")]) == 1
+    assert main(["sensors", "--duration", "-5", "--out", str(tmp_path / "s.csv")]) == 2
     assert "duration" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("kind", "option", "value"), [
+    ("transactions", "--customers", "-5"), ("transactions", "--days", "-1"),
+    ("transactions", "--terminals", "0"), ("transactions", "--radius", "nan"),
+    ("vitals", "--patients", "0"), ("vitals", "--hours", "-2"), ("vitals", "--cadence", "0"),
+    ("vitals", "--deterioration-rate", "-0.1"), ("sensors", "--sensors", "0"),
+    ("sensors", "--period-ms", "-1000"),
+])
+def test_a_size_out_of_range_is_a_usage_error_naming_the_option(tmp_path, capsys, kind, option,
+                                                                  value):
+    assert main([kind, option, value, "--out", str(tmp_path / "s.csv"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: must be" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_missing_output_directory_is_refused_before_simulating(tmp_path, capsys, monkeypatch):
+    calls = []
+
+    @functools.wraps(power_sensors)
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return power_sensors(*args, **kwargs)
+
+    monkeypatch.setattr(sys.modules["edalab.streams.power_sensors"], "power_sensors", spy)
+    out = tmp_path / "nowhere" / "s.csv"
+    assert edalab(["simulate", "sensors", "--out", str(out), "--quiet"]) == 2
+    assert "no directory" in capsys.readouterr().err and calls == []
 
 
 def test_help_lists_kinds_and_options(capsys):
@@ -79,3 +115,45 @@ def test_help_lists_kinds_and_options(capsys):
     assert "sensors" in capsys.readouterr().out
     assert main(["sensors", "--help"]) == 0
     assert "--period-ms" in capsys.readouterr().out
+
+
+def test_a_symlink_planted_at_the_part_name_does_not_redirect_the_write(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "sensors.csv"
+    (tmp_path / "sensors.csv.part").symlink_to(victim)
+    assert main(["sensors", "--duration", "10", "--out", str(out), "--quiet"]) == 0
+    assert victim.read_text() == "precious"
+    assert len(pd.read_csv(out)) == 100 and not out.is_symlink()
+
+
+def test_the_file_gets_the_mode_of_an_ordinary_new_file(tmp_path):
+    out = tmp_path / "sensors.csv"
+    mask = os.umask(0o027)
+    try:
+        assert main(["sensors", "--duration", "10", "--out", str(out), "--quiet"]) == 0
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_a_part_file(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", fail)  # a full disk cannot be caused here
+    assert main(["sensors", "--duration", "10", "--out", str(tmp_path / "s.csv"),
+                 "--quiet"]) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_writable_file_refuses_what_cannot_be_written_and_leaves_files_alone(tmp_path):
+    existing = tmp_path / "report.html"
+    existing.write_text("old")
+    assert writable_file(str(existing)) == existing and existing.read_text() == "old"
+    assert writable_file(str(tmp_path / "new.html")) == tmp_path / "new.html"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no probe left
+    for path, problem in [(tmp_path, "is a directory"),
+                          (tmp_path / "report.html" / "r.html", "no directory")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=problem):
+            writable_file(str(path))

@@ -45,7 +45,16 @@ class Target:
 
 
 def run_contenders(contenders: list[Contender], repeats: int) -> None:
-    """Run each contender `repeats` times, interleaved, recording events per second."""
+    """Run each contender `repeats` times, interleaved, recording events per second.
+
+    A size that cannot be measured (no repeat, no event) is refused before anything runs.
+    """
+    if repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {repeats}")
+    for c in contenders:
+        if c.n < 1:
+            raise ValueError(f"contender {c.name!r} would process {c.n} events: every size "
+                             f"option must be at least 1")
     for _ in range(repeats):
         for c in contenders:
             gc.collect()

@@ -16,6 +16,7 @@ import pandas as pd
 from edalab.fraud.handbook import batch_baseline
 from edalab.fraud.pipeline import MODELS, FraudPipeline
 from edalab.fraud.report import fraud_report
+from edalab.streams.simulate_cli import positive, writable_file
 from edalab.streams.transactions import transactions
 
 METRICS = ("auc_roc", "average_precision", "card_precision_at_100")
@@ -23,14 +24,15 @@ METRICS = ("auc_roc", "average_precision", "card_precision_at_100")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edalab demo fraud", description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--customers", type=positive(int), default=500)
     parser.add_argument("--days", type=int, default=60, help="simulated days (at least 22)")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--model", choices=MODELS, default="retrain")
     parser.add_argument("--review", type=float, default=0.5, help="review at this score")
     parser.add_argument("--block", type=float, default=0.9, help="block at this score")
     parser.add_argument("--clock", choices=["virtual", "wall"], default="wall")
-    parser.add_argument("--report", default="fraud_report.html", help="HTML report path")
+    parser.add_argument("--report", type=writable_file, default="fraud_report.html",
+                        help="HTML report path (checked before the run)")
     args = parser.parse_args(argv)
     if args.days < 22:
         parser.error("--days must be at least 22 (a training week, a delay week, a test week)")

@@ -15,17 +15,20 @@ import pandas as pd
 from edalab.health.monitor import WardMonitor
 from edalab.health.report import verdict, write_report
 from edalab.health.scoring import compare
+from edalab.streams.simulate_cli import positive, writable_file
 from edalab.streams.vitals import vitals
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edalab demo health",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--patients", type=int, default=40)
-    parser.add_argument("--hours", type=float, default=48.0)
-    parser.add_argument("--cadence", type=float, default=15.0, help="minutes between rounds")
+    parser.add_argument("--patients", type=positive(int), default=40)
+    parser.add_argument("--hours", type=positive(float), default=48.0)
+    parser.add_argument("--cadence", type=positive(float), default=15.0,
+                        help="minutes between rounds")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--report", default="health_report.html", help="HTML report path")
+    parser.add_argument("--report", type=writable_file, default="health_report.html",
+                        help="HTML report path (checked before the run)")
     parser.add_argument("--clock", choices=["virtual", "wall"], default="wall")
     args = parser.parse_args(argv)
     ward = vitals(args.patients, args.hours, args.cadence, seed=args.seed)

@@ -84,12 +84,30 @@ def _iso_strings(column: pd.Series) -> list:
 def _record_maker(names: list[str]) -> Callable[..., dict]:
     """A function building one data dict from positional values.
 
-    A dict display is about twice as fast as ``dict(zip(names, values))`` per row; the
-    names only enter the generated code as ``repr`` literals.
+    A dict display is about twice as fast as ``dict(zip(names, values))`` per row. The
+    generated source holds only numbered identifiers (``k0``, ``_0``); the names reach the
+    function as values of its closure, so no column label ever becomes code.
+
+    >>> _record_maker(["a", "x'] or print('hi') or ['"])(1, 2)
+    {'a': 1, "x'] or print('hi') or ['": 2}
     """
-    args = ", ".join(f"_{i}" for i in range(len(names)))
-    body = ", ".join(f"{name!r}: _{i}" for i, name in enumerate(names))
-    return eval(f"lambda {args}: {{{body}}}")  # noqa: S307
+    n = range(len(names))
+    source = (f"def make({', '.join(f'k{i}' for i in n)}):\n"
+              f"    return lambda {', '.join(f'_{i}' for i in n)}: "
+              f"{{{', '.join(f'k{i}: _{i}' for i in n)}}}")
+    scope: dict[str, Any] = {}
+    exec(source, scope)  # noqa: S102 (numbered identifiers only, see above)
+    return scope["make"](*names)
+
+
+def _check_data_names(data: list) -> list[str]:
+    """The data dict's keys: each column label as a string, refusing two with the same string."""
+    names = [str(c) for c in data]
+    if len(set(names)) < len(names):
+        clash = [c for c, name in zip(data, names, strict=True) if names.count(name) > 1]
+        raise ValueError(f"replay: column labels {clash!r} are the same data key as strings; "
+                         f"rename them or choose data= columns with distinct names")
+    return names
 
 
 def _keys(column: pd.Series) -> list:
@@ -216,7 +234,9 @@ def replay(
         which is deterministic and survives the sort; the row's position if the index is not
         unique.
     data
-        Columns to put in each event's data dict (default: all). Values are plain Python types:
+        Columns to put in each event's data dict (default: all), keyed by their labels as
+        strings; two labels with the same string (``1`` and ``"1"``) are refused rather than
+        one value silently lost. Values are plain Python types:
         numpy scalars become ``int``/``float``/``bool``, missing values (NaN, NA, NaT) ``None``,
         timestamps ISO 8601 strings.
     unit, origin
@@ -238,8 +258,9 @@ def replay(
     Raises
     ------
     ValueError
-        A named column is missing, the time column cannot be read as times or has missing
-        times, or `speed` is not positive; the message names the column.
+        A named column is missing, two data columns have the same label as strings, the time
+        column cannot be read as times or has missing times, or `speed` is not positive; the
+        message names the column.
 
     Examples
     --------
@@ -276,6 +297,7 @@ def replay(
     if df.columns.duplicated().any():
         dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         raise ValueError(f"replay: duplicated column name(s) {dup}")
+    names = _check_data_names(data)
 
     times = _times_us(df, time, unit, origin)
     order = np.argsort(times, kind="stable")
@@ -284,7 +306,6 @@ def replay(
     times_us = times[order].tolist()
     py_times = pd.to_datetime(times[order], unit="us", utc=True).to_pydatetime().tolist()
 
-    names = [str(c) for c in data]
     cols = [_column_values(ordered[c]) for c in data]
     keys = _keys(ordered[key]) if key is not None else repeat(None)
     if id is not None:

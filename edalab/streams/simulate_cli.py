@@ -20,8 +20,10 @@ import argparse
 import importlib
 import importlib.util
 import inspect
+import math
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-__all__ = ["KINDS", "main"]
+__all__ = ["KINDS", "main", "non_negative", "positive", "writable_file"]
 
 #: kind → (module, function, [(option, parameter, help)]).
 KINDS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
@@ -58,6 +60,10 @@ KINDS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
         ("--seed", "seed", "random seed"),
     ]),
 }
+#: Sizes and rates: the command line refuses values below these (a usage error, exit 2).
+POSITIVE = frozenset({"--customers", "--terminals", "--days", "--radius", "--patients", "--hours",
+                      "--cadence", "--sensors", "--period-ms"})
+NON_NEGATIVE = frozenset({"--deterioration-rate"})
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 CHUNK_ROWS = 50_000
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
@@ -65,6 +71,62 @@ _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 
 class UsageError(Exception):
     """A mistake on the command line (exit status 2)."""
+
+
+def _bounded(convert: Callable[[str], Any], zero: bool) -> Callable[[str], Any]:
+    def check(text: str) -> Any:
+        value = convert(text)  # a ValueError here is argparse's "invalid int value: 'x'"
+        if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
+            raise argparse.ArgumentTypeError(f"must be {'>= 0' if zero else '> 0'}, got {text}")
+        return value
+
+    check.__name__ = convert.__name__
+    return check
+
+
+def positive(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type: `convert` the text, then refuse a value that is not finite and > 0.
+
+    >>> positive(int)("3")
+    3
+    >>> positive(float)("-1.5")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be > 0, got -1.5
+    """
+    return _bounded(convert, zero=False)
+
+
+def non_negative(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type: `convert` the text, then refuse a value that is not finite and >= 0.
+
+    >>> non_negative(float)("0")
+    0.0
+    """
+    return _bounded(convert, zero=True)
+
+
+def writable_file(text: str) -> Path:
+    """An argparse type: a file path that can be written now (checked before a long run).
+
+    >>> writable_file("/no/such/dir/report.html")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: cannot write '/no/such/dir/report.html': no directory /no/such/dir
+    """
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is a directory")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: no directory {path.parent}")
+    try:
+        if path.exists():
+            with open(path, "a"):  # opened for appending: its content is left as it is
+                pass
+        else:  # a throw-away file tries the directory without leaving the target behind
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {exc.strerror}") from None
+    return path
 
 
 def _simulator(kind: str) -> Callable[..., pd.DataFrame]:
@@ -110,7 +172,12 @@ def _parser(kind: str, simulator: Callable[..., pd.DataFrame]) -> argparse.Argum
             continue  # a simulator without this parameter: do not offer it
         default = signature[name].default
         default = None if default is inspect.Parameter.empty else default
-        parser.add_argument(option, dest=name, default=default, type=_converter(default),
+        convert = _converter(default)
+        if option in POSITIVE:
+            convert = positive(convert)
+        elif option in NON_NEGATIVE:
+            convert = non_negative(convert)
+        parser.add_argument(option, dest=name, default=default, type=convert,
                             help=f"{text} (default: {default})")
     return parser
 
@@ -128,32 +195,43 @@ def _format(path: Path) -> str:
                      f"or .parquet")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write(df: pd.DataFrame, path: Path, fmt: str, quiet: bool) -> None:
-    # Written next to the target and renamed at the end: an interrupted run leaves no half file.
-    part = path.with_name(path.name + ".part")
+    # Written to a fresh file beside the target and renamed at the end: an interrupted run
+    # leaves no half file. mkstemp creates the file itself (O_EXCL, never through a symlink)
+    # under an unpredictable name, so nobody can plant a link there to redirect the write.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    part = Path(name)
+    compression = _COMPRESSION.get(path.suffix.lower()) if fmt == "csv" else None
+    plain = fmt == "csv" and compression is None
     try:
-        with tqdm(total=len(df), unit="rows", desc=f"writing {path.name}", disable=quiet,
+        with (os.fdopen(fd, "w", encoding="utf-8", newline="") if plain
+              else os.fdopen(fd, "wb")) as handle, \
+             tqdm(total=len(df), unit="rows", desc=f"writing {path.name}", disable=quiet,
                   file=sys.stderr) as bar:
+            os.fchmod(fd, 0o666 & ~_umask())  # the mode an ordinary new file gets, not 0600
             if fmt == "parquet":
-                df.to_parquet(part, index=False)
-                bar.update(len(df))
-            elif path.suffix.lower() in _COMPRESSION:
-                method = _COMPRESSION[path.suffix.lower()]
-                options = {"method": method}
-                if method == "zip":
+                df.to_parquet(handle, index=False)
+            elif compression is not None:
+                options = {"method": compression}
+                if compression == "zip":
                     options["archive_name"] = path.name[: -len(path.suffix)]
-                df.to_csv(part, index=False, compression=options, lineterminator="\n")
-                bar.update(len(df))
+                df.to_csv(handle, index=False, compression=options, lineterminator="\n")
             else:
-                with open(part, "w", newline="", encoding="utf-8") as handle:
-                    for lo in range(0, max(len(df), 1), CHUNK_ROWS):
-                        chunk = df.iloc[lo:lo + CHUNK_ROWS]
-                        chunk.to_csv(handle, index=False, header=lo == 0, lineterminator="\n")
-                        bar.update(len(chunk))
+                for lo in range(0, max(len(df), 1), CHUNK_ROWS):
+                    chunk = df.iloc[lo:lo + CHUNK_ROWS]
+                    chunk.to_csv(handle, index=False, header=lo == 0, lineterminator="\n")
+                    bar.update(len(chunk))
+            bar.update(len(df) - bar.n)
         os.replace(part, path)
-    finally:
-        if part.exists():
-            part.unlink()
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def main(argv: list[str]) -> int:
@@ -176,8 +254,13 @@ def main(argv: list[str]) -> int:
             return int(exc.code or 0)
         path, quiet = Path(args.pop("out")), args.pop("quiet")
         fmt = _format(path)
+        if not path.parent.is_dir():  # found now, not after minutes of simulating
+            raise UsageError(f"--out {str(path)!r}: no directory {str(path.parent)!r}")
         with tqdm(total=1, desc=f"simulating {kind}", disable=quiet, file=sys.stderr) as bar:
-            df = simulator(**args)
+            try:
+                df = simulator(**args)
+            except ValueError as exc:  # the simulator refused a value given on the command line
+                raise UsageError(f"{kind}: {exc}") from exc
             bar.update(1)
         _write(df, path, fmt, quiet)
     except UsageError as exc:

@@ -40,3 +40,13 @@ def test_bench_quick_reports_every_model_and_the_targets(capsys):
     assert result["overhead_detail"]["raw_us"] > 0  # the ratio is noise at this size
     assert isinstance(result["overhead_vs_raw_river"], float)
     assert result["wall_s"] > 0 and result["peak_mib"] > 0
+
+
+def test_demo_refuses_an_unwritable_report_before_running(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--customers", "60", "--days", "24", "--model", "lr", "--clock", "virtual",
+              "--report", str(tmp_path)])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert "cannot write" in captured.err and "is a directory" in captured.err
+    assert captured.out == ""  # the demo did not run

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edalab.bench.health import main as bench
 from edalab.health.demo import main as demo
 
@@ -28,3 +30,11 @@ def test_demo_prints_the_table_and_writes_a_standalone_report(tmp_path, capsys):
     assert "combined" in out and "false_alerts_per_patient_day" in out
     page = path.read_text()
     assert "plotly" in page and "<script" in page and "Methods side by side" in page
+
+
+def test_demo_refuses_an_unwritable_report_before_running(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        demo(["--patients", "2", "--hours", "2", "--report", str(tmp_path / "no" / "r.html")])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert "no directory" in captured.err and captured.out == ""

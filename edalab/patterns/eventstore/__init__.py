@@ -3,7 +3,13 @@ concurrency, snapshots, upcasting and catch-up subscriptions; in memory or in SQ
 
 from __future__ import annotations
 
-from edalab.patterns.eventstore.base import ConcurrencyError, EventStore, Snapshot, StoredEvent
+from edalab.patterns.eventstore.base import (
+    ConcurrencyError,
+    EventStore,
+    EventStoreFileError,
+    Snapshot,
+    StoredEvent,
+)
 from edalab.patterns.eventstore.memory import MemoryEventStore
 from edalab.patterns.eventstore.sqlite import SqliteEventStore
 from edalab.patterns.eventstore.subscription import CatchUpSubscription
@@ -15,5 +21,5 @@ from edalab.patterns.eventstore.upcasting import (
 )
 
 __all__ = ["SCHEMA_VERSION", "CatchUpSubscription", "ConcurrencyError", "EventStore",
-           "MemoryEventStore", "Snapshot", "SqliteEventStore", "StoredEvent", "Upcasters",
-           "schema_version", "with_schema_version"]
+           "EventStoreFileError", "MemoryEventStore", "Snapshot", "SqliteEventStore",
+           "StoredEvent", "Upcasters", "schema_version", "with_schema_version"]

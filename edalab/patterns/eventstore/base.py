@@ -13,6 +13,7 @@ backend behaves the same.
 from __future__ import annotations
 
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,7 +23,7 @@ from edalab.events import Event
 from edalab.patterns.eventstore.subscription import CatchUpSubscription
 from edalab.patterns.eventstore.upcasting import Upcasters
 
-__all__ = ["ConcurrencyError", "EventStore", "Snapshot", "StoredEvent"]
+__all__ = ["ConcurrencyError", "EventStore", "EventStoreFileError", "Snapshot", "StoredEvent"]
 
 
 
@@ -36,6 +37,24 @@ class ConcurrencyError(RuntimeError):
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
+
+
+class EventStoreFileError(OSError):
+    """The store's file cannot be used (not a database, read-only, locked, ...).
+
+    The message names the file and the problem; the storage's own error is the ``__cause__``.
+
+    >>> str(EventStoreFileError("/data/events.db", "read-only"))
+    "event store '/data/events.db': read-only"
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        super().__init__(f"event store {str(path)!r}: {problem}")
+        self.path = os.fspath(path)
+        self.problem = problem
+
+    def __reduce__(self) -> tuple:
+        return self.__class__, (self.path, self.problem)
 
 
 class StoredEvent(NamedTuple):

@@ -35,10 +35,16 @@ import time
 from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 from edalab.events import Event
-from edalab.patterns.eventstore.base import ConcurrencyError, EventStore, Snapshot, StoredEvent
+from edalab.patterns.eventstore.base import (
+    ConcurrencyError,
+    EventStore,
+    EventStoreFileError,
+    Snapshot,
+    StoredEvent,
+)
 from edalab.patterns.eventstore.rows import (
     EVENT_COLUMNS,
     event_rows,
@@ -80,6 +86,18 @@ _SELECT = "SELECT stream_id, version, position, " + ", ".join(EVENT_COLUMNS[2:])
 # The stream's version and the head position, in one statement.
 _VERSION_AND_HEAD = "SELECT (SELECT max(version) FROM events WHERE stream_id = ?), " \
                     "(SELECT max(position) FROM events)"
+#: SQLite's primary result code → what it means for the store's file.
+_PROBLEMS = {
+    sqlite3.SQLITE_NOTADB: "not an SQLite database, or a corrupt one",
+    sqlite3.SQLITE_CORRUPT: "not an SQLite database, or a corrupt one",
+    sqlite3.SQLITE_READONLY: "read-only: the file (or its -wal and -shm files beside it) "
+                             "cannot be written",
+    sqlite3.SQLITE_CANTOPEN: "cannot be opened or created (does its directory exist, and can "
+                             "it be written?)",
+    sqlite3.SQLITE_PERM: "access denied",
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_IOERR: "a disk I/O error",
+}
 _fromtimestamp = datetime.fromtimestamp
 _tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
@@ -122,9 +140,13 @@ class SqliteEventStore(EventStore):
         self._guard = threading.Lock()
         self._appended = threading.Condition()
         self._closed = False
-        con = self._con()
-        con.executescript(SCHEMA)
-        layout = [r[1] for r in con.execute("PRAGMA table_info(events)")]
+        try:
+            con = self._con()
+            con.executescript(SCHEMA)
+            layout = [r[1] for r in con.execute("PRAGMA table_info(events)")]
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            self._raise_file_error(exc)
         if layout[:len(EVENT_COLUMNS) + 1] != ["position", *EVENT_COLUMNS]:
             self.close()
             raise ValueError(f"{str(self.path)!r} holds an events table of another layout "
@@ -153,13 +175,28 @@ class SqliteEventStore(EventStore):
             self._connections.append((local.pid, con, local.lock))
         return con, local.lock
 
+    def _raise_file_error(self, exc: sqlite3.DatabaseError) -> NoReturn:
+        """Raise `exc` as an `EventStoreFileError` naming the file when the file is the problem
+        (any other error, e.g. a closed connection, is raised as it is)."""
+        if not (isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError):
+            raise exc
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            problem = f"locked by another connection for more than {self.busy_timeout} s"
+        else:
+            problem = _PROBLEMS.get(code, "unusable")
+        raise EventStoreFileError(self.path, f"{problem} (SQLite: {exc})") from exc
+
     def _con(self) -> sqlite3.Connection:
         return self._connection()[0]
 
     def _fetch(self, sql: str, args: tuple = ()) -> list[tuple]:
-        con, lock = self._connection()
-        with lock:
-            return con.execute(sql, args).fetchall()
+        try:
+            con, lock = self._connection()
+            with lock:
+                return con.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._raise_file_error(exc)
 
     def close(self) -> None:
         """Close every connection this store opened (in this process).
@@ -186,6 +223,22 @@ class SqliteEventStore(EventStore):
         # Rows are built before taking the write lock whenever their versions are known.
         rows = None if expected_version is None else \
             event_rows(stream_id, expected_version + 1, now, events)
+        try:
+            current, head = self._insert(stream_id, events, expected_version, rows, now)
+        except sqlite3.DatabaseError as exc:
+            self._raise_file_error(exc)
+        if n:
+            with self._appended:
+                self._appended.notify_all()
+        # StoredEvents built in C (map over zip), not by a Python loop.
+        return list(map(_tuple, repeat(StoredEvent, n),
+                        zip(repeat(stream_id), range(current + 1, current + n + 1),
+                            range(head + 1, head + n + 1), events,
+                            repeat(_fromtimestamp(now, UTC)))))
+
+    def _insert(self, stream_id: str, events: list[Event], expected_version: int | None,
+                rows: list | None, now: float) -> tuple[int, int]:
+        """One all-or-nothing batch insert; returns the stream's version and the head before."""
         con, lock = self._connection()
         with lock:
             con.execute("BEGIN IMMEDIATE")
@@ -211,14 +264,7 @@ class SqliteEventStore(EventStore):
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
-        if n:
-            with self._appended:
-                self._appended.notify_all()
-        # StoredEvents built in C (map over zip), not by a Python loop.
-        return list(map(_tuple, repeat(StoredEvent, n),
-                        zip(repeat(stream_id), range(current + 1, current + n + 1),
-                            range(head + 1, head + n + 1), events,
-                            repeat(_fromtimestamp(now, UTC)))))
+        return current, head
 
     def _save_snapshot(self, stream_id: str, version: int, state_json: str) -> None:
         self._fetch("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
