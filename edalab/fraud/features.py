@@ -203,6 +203,11 @@ class FraudFeatures:
     than D is counted only once it arrives; one that arrives earlier, only once its
     transaction is D old. Nothing is ever read from the transaction's own ``TX_FRAUD``.
 
+    A transaction waits for its label at most D + 30 days + `lateness` of event time (about
+    an eighth more, as expiry runs in sweeps): by then no window can count its label. What
+    expires unlabelled is counted in ``op.stats["pending_expired"]``; a label that comes
+    after that is filed as one of a transaction not seen here (at its own time minus D).
+
     Parameters
     ----------
     delay
@@ -249,6 +254,11 @@ class FraudFeatures:
         self._retention = self.delay + max(WINDOWS) * 86_400.0 + self.lateness
         self._latest = -math.inf
         self._pending: dict[Any, tuple[float, Any]] = {}  # tx id -> (time, terminal)
+        self._expired = 0
+        # A transaction pending longer than the retention has a label no window can count:
+        # dropped in a sweep every eighth of the retention (event time), not per event.
+        self._sweep_every = self._retention / 8
+        self._sweep_at = math.inf
         self._lengths = [n * 86_400.0 for n in WINDOWS]
 
     def __repr__(self) -> str:
@@ -267,6 +277,26 @@ class FraudFeatures:
     def test(self, event: Event) -> list[Event]:
         """Run one event through the operator (state kept), with no broker."""
         return [self(event)]
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Transactions waiting for their label, and those dropped unlabelled (expired)."""
+        return {"pending": len(self._pending), "pending_expired": self._expired,
+                "customers": len(self._customers), "terminals": len(self._terminals)}
+
+    def _expire(self) -> None:
+        """Drop the pending transactions older than the retention (oldest first, in arrival
+        order: one out of order may wait for the next sweep)."""
+        horizon = self._latest - self._retention
+        old = []
+        for tx_id, (t, _) in self._pending.items():
+            if t > horizon:
+                break
+            old.append(tx_id)
+        for tx_id in old:
+            del self._pending[tx_id]
+        self._expired += len(old)
+        self._sweep_at = self._latest + self._sweep_every
 
     def _transaction(self, event: Event) -> Event:
         data = event.data
@@ -311,6 +341,10 @@ class FraudFeatures:
                 sum(frauds[start:end]) / count if count else 0.0)
         if t > self._latest:
             self._latest = t
+            if t >= self._sweep_at:
+                self._expire()
+            elif self._sweep_at == math.inf:
+                self._sweep_at = t + self._sweep_every
 
         self._pending[tx_id] = (t, terminal)
         return Event("fraud.features", self.source,

@@ -18,6 +18,7 @@ end-to-end latency.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,6 +149,11 @@ class FraudPipeline:
         in its own consumer group: models compared on the same events in one run. Their
         scores stay in the process (`shadow_predictions`, `test_week(name)`); they drive no
         decisions or metrics.
+    max_in_flight
+        Most transactions timed for their decision latency at once (taken from the source,
+        not decided yet). Past it the oldest is forgotten (its decision's latency is None),
+        counted in ``buffer_stats["in_flight_evicted"]``: a transaction that never gets a
+        decision (dead-lettered on the way) leaves nothing behind for good.
 
     Decision latency is wall time, in-process: from the moment the App takes the transaction
     from its source (to publish it) to the moment ``decide`` handles its prediction: broker,
@@ -170,7 +176,10 @@ class FraudPipeline:
                  review: float = 0.5, block: float = 0.9, broker: Broker | None = None,
                  partitions: int = 1, seed: int = 0, drift: str | None = None,
                  retrain: dict | None = None, metrics_every: int = 5000, k: int = 100,
-                 shadows: Any = ()):
+                 shadows: Any = (), max_in_flight: int = 100_000):
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) \
+                or max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
         self.df = df
         self.delay = pd.Timedelta(delay)
         self.set_threshold(review=review, block=block)
@@ -200,7 +209,9 @@ class FraudPipeline:
         self._prediction_rows: list[tuple] = []
         self._decision_rows: list[tuple] = []
         self._all: dict[str, list[Event]] = {"metrics": [], "models": []}
-        self._entered: dict[Any, float] = {}
+        self.max_in_flight = max_in_flight
+        self._entered: OrderedDict[Any, float] = OrderedDict()  # tx id -> source time
+        self._in_flight_evicted = 0
         collect = self._collect
 
         app.handler("payments", group="features", output="features")(self.features)
@@ -256,9 +267,12 @@ class FraudPipeline:
     # -- stages -----------------------------------------------------------------------------
 
     def _timed(self, events: Iterator[Event]) -> Iterator[Event]:
-        entered, clock = self._entered, time.perf_counter
+        entered, clock, cap = self._entered, time.perf_counter, self.max_in_flight
         for e in events:
             entered[e.data["TX_ID"]] = clock()
+            if len(entered) > cap:
+                entered.popitem(last=False)
+                self._in_flight_evicted += 1
             yield e
 
     def _collect(self, kind: str, event: Event) -> None:
@@ -350,6 +364,11 @@ class FraudPipeline:
             raise ValueError(f"need 0 <= review <= block <= 1, got review={review}, "
                              f"block={block}")
         self._review, self._block = float(review), float(block)
+
+    @property
+    def buffer_stats(self) -> dict[str, int]:
+        """Transactions timed and not decided yet, and those forgotten past `max_in_flight`."""
+        return {"in_flight": len(self._entered), "in_flight_evicted": self._in_flight_evicted}
 
     @property
     def thresholds(self) -> dict[str, float]:

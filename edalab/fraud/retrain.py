@@ -131,6 +131,8 @@ class PeriodicRetrainer:
         the most recent is held out to compare challenger and champion (durations).
     genuine_fraction
         Share of genuine labels kept (all frauds are kept).
+        A prediction whose label has not come within `window` of event time is dropped
+        (``stats["pending_expired"]``): it would be out of the window by then.
     min_frauds
         Frauds the training part needs before a first retrain.
     seed
@@ -158,10 +160,19 @@ class PeriodicRetrainer:
         self._pending: dict[Any, tuple] = {}  # join id -> (tx time, x, champion score)
         self._labelled: deque[tuple] = deque()  # (tx time, x values, y, champion score)
         self._next: Any = None
+        self._expired = 0
+        self._sweep_at = -math.inf  # event time (s) of the next sweep of `_pending`
 
     def __repr__(self) -> str:
         promoted = sum(h["promoted"] for h in self.history)
         return f"PeriodicRetrainer(retrains={len(self.history)}, promoted={promoted})"
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Predictions waiting for their label, those dropped unlabelled (expired), labelled
+        examples kept, retrains."""
+        return {"pending": len(self._pending), "pending_expired": self._expired,
+                "labelled": len(self._labelled), "retrains": len(self.history)}
 
     def test(self, event: Event) -> list[Event]:
         out = self(event)
@@ -179,8 +190,10 @@ class PeriodicRetrainer:
                     t, x, score = held
                     self._labelled.append((t, [x[f] for f in FEATURES], y, score))
         elif out is not None and out.type == clf.prediction_type:
-            self._pending[out.data["id"]] = (when.timestamp(), event.data[clf.x],
-                                             out.data["score"])
+            t = when.timestamp()
+            self._pending[out.data["id"]] = (t, event.data[clf.x], out.data["score"])
+            if t >= self._sweep_at:
+                self._expire(t)
         if self._next is None:
             self._next = when + self.every
         elif when >= self._next:
@@ -189,6 +202,20 @@ class PeriodicRetrainer:
             if version is not None:
                 return [out, version] if out is not None else version
         return out
+
+    def _expire(self, now: float) -> None:
+        """Drop the predictions that have waited a whole `window` for their label (it would
+        train nothing: they are out of the window); sweeps every eighth of a window."""
+        horizon = now - self.window
+        old = []
+        for jid, held in self._pending.items():
+            if held[0] > horizon:
+                break
+            old.append(jid)
+        for jid in old:
+            del self._pending[jid]
+        self._expired += len(old)
+        self._sweep_at = now + self.window / 8
 
     def _retrain(self, when: Any) -> Event | None:
         labelled = self._labelled

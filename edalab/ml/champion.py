@@ -61,7 +61,8 @@ class ChallengerPolicy:
         trial, so a challenger also learns the labels still due for features seen before the
         drift: what delayed labels (the fraud stream's 7 days) need.
     buffer_size
-        Most feature events waiting for their label.
+        Most feature events waiting for their label; past it the oldest is dropped
+        (``stats["evicted"]``).
 
     Examples
     --------
@@ -145,6 +146,7 @@ class ChallengerPolicy:
         self._recent: deque = deque(maxlen=warm_start or None)
         self._labels = 0
         self._counts = dict.fromkeys(("drifts", "started", "ignored", "promoted", "discarded"), 0)
+        self._evicted = 0
 
     def __repr__(self) -> str:
         return f"ChallengerPolicy(state={self.state!r}, promoted={self._counts['promoted']})"
@@ -156,9 +158,10 @@ class ChallengerPolicy:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Drifts seen, trials started/ignored/promoted/discarded, the trial's labels and the
-        two metric values."""
-        out: dict[str, Any] = {"state": self.state, **self._counts, "labels": self._labels}
+        """Drifts seen, trials started/ignored/promoted/discarded, the trial's labels, features
+        waiting for their label and those evicted, and the two metric values."""
+        out: dict[str, Any] = {"state": self.state, **self._counts, "labels": self._labels,
+                               "pending": len(self._pending), "evicted": self._evicted}
         out["champion"] = self.champion_metric.get() if self.champion_metric else None
         out["challenger"] = self.challenger_metric.get() if self.challenger_metric else None
         return out
@@ -209,6 +212,7 @@ class ChallengerPolicy:
         pending[jid] = held
         if len(pending) > self.buffer_size:
             pending.popitem(last=False)
+            self._evicted += 1
         return None
 
     def test(self, event: Event) -> list[Event]:

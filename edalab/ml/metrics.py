@@ -268,7 +268,10 @@ class CardPrecisionAtK(_Joiner):
     ``t - delay`` is labelled, so day d closes at the first label with ``t - delay`` at or past
     the first transaction of a later day. `delay` must be the longest label delay (labels
     arriving later for a closed day are counted in `late` and ignored). `flush()` closes the
-    days still open at the end of a stream.
+    days still open at the end of a stream. When labels stop coming, the predictions close the
+    days instead: a day closes, with the labels it has, once a prediction opens a day that
+    starts more than ``delay + lateness`` after the next day began (counted in `expired`),
+    so the open days stay a few, whatever the labels do.
 
     Parameters
     ----------
@@ -281,6 +284,9 @@ class CardPrecisionAtK(_Joiner):
         classifier must pass them through (``passthrough=("customer_id", "day")``).
     positive
         The label value of a fraud.
+    lateness
+        How much later than `delay` a day's labels may still come before the predictions
+        close it (a duration).
 
     Examples
     --------
@@ -305,7 +311,7 @@ class CardPrecisionAtK(_Joiner):
                  label_type: str = "fraud.label", label_field: str = "fraud",
                  label_join: str = "tx_id", buffer_size: int = 1_000_000,
                  forward_labels: bool = False, source: str = "/edalab/ml/metrics",
-                 name: str = "card_precision"):
+                 name: str = "card_precision", lateness: str | timedelta = "1D"):
         super().__init__(prediction_type, label_type, label_field, label_join, buffer_size,
                          source, name)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -313,8 +319,13 @@ class CardPrecisionAtK(_Joiner):
         delay = pd.Timedelta(delay)
         if pd.isna(delay) or delay < pd.Timedelta(0):
             raise ValueError(f"delay must be a duration >= 0, got {delay!r}")
+        lateness = pd.Timedelta(lateness)
+        if pd.isna(lateness) or lateness < pd.Timedelta(0):
+            raise ValueError(f"lateness must be a duration >= 0, got {lateness!r}")
         self.k = k
         self.delay = delay.to_pytimedelta()
+        self.lateness = lateness.to_pytimedelta()
+        self.expired = 0  # days closed by the predictions: their labels were overdue
         self.card = card
         self.day = day
         self.positive = positive
@@ -339,8 +350,7 @@ class CardPrecisionAtK(_Joiner):
 
     def __call__(self, event: Event) -> Event | list[Event] | None:
         if event.type == self.prediction_type:
-            self._on_prediction(event)
-            return None
+            return self._on_prediction(event) or None
         if event.type != self.label_type:
             return None
         held, y = self._label(event)
@@ -358,7 +368,7 @@ class CardPrecisionAtK(_Joiner):
             out.append(event)
         return out or None
 
-    def _on_prediction(self, event: Event) -> None:
+    def _on_prediction(self, event: Event) -> list[Event]:
         data = event.data
         try:
             day, card, score = data[self.day], data[self.card], data["score"]
@@ -367,17 +377,21 @@ class CardPrecisionAtK(_Joiner):
                              f"{self.card!r} (pass them through the classifier)") from None
         if day in self.daily:
             self.late += 1
-            return
+            return []
         self.model_version = data.get("model_version", self.model_version)
         state = self._open.get(day)
-        if state is None:
+        out = []
+        if state is None:  # a new day: are older ones overdue? (checked once a day)
             state = self._open[day] = [event.time, {}, set()]
+            out = self._close_until(event.time - self.delay - self.lateness, event.time)
+            self.expired += len(out)
         if score is not None:
             scores = state[1]
             best = scores.get(card)
             if best is None or score > best:
                 scores[card] = score
         self._hold(data["id"], (day, card))
+        return out
 
     def _close_until(self, watermark: datetime, time: datetime) -> list[Event]:
         out = []

@@ -36,7 +36,7 @@ from edalab.brokers.base import Batch, Broker, Consumer, Record, dead_letter_top
 from edalab.brokers.memory import MemoryBroker
 from edalab.events import Event
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
-from edalab.runtime.stats import HandlerStats, RunStats
+from edalab.runtime.stats import HandlerStats, RunStats, Timeline
 
 __all__ = ["App", "BatchFailure", "Handler", "HandlerError"]
 
@@ -246,7 +246,7 @@ class App:
         started = time.perf_counter()
         deadline = None if timeout is None else started + timeout
         published = 0
-        timeline: list[tuple] = []
+        timeline = Timeline()  # bounded: a long run keeps a coarser step, not more rows
         stopped_by = "drained"
         exhausted = take is None
         last_sample, sample_every = 0.0, 0.01
@@ -290,8 +290,9 @@ class App:
                 if next_yield is not None and published >= next_yield:
                     while next_yield <= published:
                         next_yield += every
-                    yield self._stats(now - started, published, list(timeline), "running")
-            final = self._stats(time.perf_counter() - started, published, timeline, stopped_by)
+                    yield self._stats(now - started, published, timeline.rows(), "running")
+            final = self._stats(time.perf_counter() - started, published, timeline.rows(),
+                                stopped_by)
         finally:
             if bar is not None:
                 bar.close()
@@ -312,7 +313,7 @@ class App:
         self._start()
         stop = stop or threading.Event()
         started = last_event = last_sample = time.perf_counter()
-        steps: list[tuple] = []
+        steps = Timeline()
         stopped_by = "stopped"
         wait = poll_timeout / max(1, len(self.handlers))
         try:
@@ -329,9 +330,9 @@ class App:
                     break
                 if now - last_sample >= 1.0:  # lag costs a round trip on a networked broker
                     last_sample = now
-                    steps.append((len(steps) + 1, now - started, self.clock.now(), 0,
+                    steps.append((steps.offered + 1, now - started, self.clock.now(), 0,
                                   self._lag_totals()))
-            stats = self._stats(time.perf_counter() - started, 0, steps, stopped_by)
+            stats = self._stats(time.perf_counter() - started, 0, steps.rows(), stopped_by)
         finally:
             self.close()
         return stats

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["HandlerStats", "RunStats"]
+__all__ = ["HandlerStats", "RunStats", "Timeline"]
 
 
 def _seconds(times: list) -> np.ndarray:
@@ -25,6 +27,19 @@ class HandlerStats:
     Latency is from the input event's arrival to the end of its handling: in wall time, broker
     append to handler done (seconds); in virtual time, how far the stream's clock had moved
     past the event's own time when it was handled (seconds of event time).
+
+    The App offers a few events of each polled batch (`sample`); at most `max_samples` of them
+    are kept, as a uniform random sample of all those offered over the run (reservoir
+    sampling, Li's algorithm L, seeded by `seed`). So while a run offers fewer than
+    `max_samples`, the percentiles are those of every sample; past that they estimate the
+    whole run's (not the latest part's) from a fixed amount of memory, and a batch none of
+    whose samples is drawn costs one comparison.
+
+    >>> h = HandlerStats("h", "t", "g", max_samples=3)
+    >>> for i in range(1000):
+    ...     h.sample(float(i) + 0.5, [float(i)])
+    >>> h.samples_seen, h.latency().tolist()
+    (1000, [0.5, 0.5, 0.5])
     """
 
     name: str
@@ -35,22 +50,121 @@ class HandlerStats:
     errors: int = 0
     dead_letters: int = 0
     busy_seconds: float = 0.0
-    _starts: list = field(default_factory=list, repr=False)  # sampled events' start times
-    _ends: list = field(default_factory=list, repr=False)  # one end time per sampled batch
-    _counts: list[int] = field(default_factory=list, repr=False)
+    max_samples: int = 100_000
+    seed: int = 0
+    samples_seen: int = 0  # latency samples offered, kept or not
+    _starts: list = field(default_factory=list, repr=False)  # kept samples' start times
+    _ends: list = field(default_factory=list, repr=False)  # and their end times
+    _next: int = field(default=0, repr=False)  # index (among those offered) of the next kept
+    _log_w: float = field(default=0.0, repr=False)  # algorithm L's log W
+    _rng: random.Random = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_samples, bool) or not isinstance(self.max_samples, int) \
+                or self.max_samples < 1:
+            raise ValueError(f"max_samples must be an int >= 1, got {self.max_samples!r}")
+        self._rng = random.Random(self.seed)
 
     def sample(self, end: float | datetime, starts: list) -> None:
-        """Record a batch's sampled start times and its end (cheap: no per-event math)."""
-        self._starts += starts
-        self._ends.append(end)
-        self._counts.append(len(starts))
+        """Offer a batch's sampled start times, all handled by `end` (no per-event math)."""
+        seen = self.samples_seen
+        self.samples_seen = stop = seen + len(starts)
+        if stop > self._next:  # some of them are kept (all of them while filling)
+            if stop < self.max_samples:
+                self._starts += starts
+                self._ends += [end] * len(starts)
+            else:
+                self._keep(end, starts, seen)
+
+    def _keep(self, end: float | datetime, starts: list, seen: int) -> None:
+        kept, ends, k = self._starts, self._ends, self.max_samples
+        stop = seen + len(starts)
+        random, log = self._rng.random, math.log
+        if len(kept) < k:  # filling: keep every sample
+            take = starts[:k - len(kept)]
+            kept += take
+            ends += [end] * len(take)
+            if len(kept) < k:
+                self._next = stop
+                return
+            self._log_w = log(_open_unit(self._rng)) / k
+            self._next = seen + len(take) + math.floor(
+                log(1.0 - random()) / _log1m_exp(self._log_w))
+        # Algorithm L: keep the sample at `nxt` in a random slot, then skip ahead by
+        # floor(log U / log(1 - W)) + 1. 1 - random() is in (0, 1], so its log exists.
+        nxt, log_w = self._next, self._log_w
+        while nxt < stop:
+            slot = int(random() * k)
+            kept[slot] = starts[nxt - seen]
+            ends[slot] = end
+            log_w += log(1.0 - random()) / k
+            nxt += math.floor(log(1.0 - random()) / _log1m_exp(log_w)) + 1
+        self._next, self._log_w = nxt, log_w
 
     def latency(self) -> np.ndarray:
-        """All latency samples, in seconds."""
+        """The kept latency samples, in seconds (in the order offered while fewer than
+        `max_samples` were; in reservoir order after)."""
         if not self._ends:
             return np.empty(0)
-        ends = np.repeat(_seconds(self._ends), self._counts)
-        return ends - _seconds(self._starts)
+        return _seconds(self._ends) - _seconds(self._starts)
+
+
+def _log1m_exp(a: float) -> float:
+    """log(1 - exp(a)) for a < 0, precise for a near 0 and for a far below it."""
+    return math.log(-math.expm1(a)) if a > -0.693 else math.log1p(-math.exp(a))
+
+
+def _open_unit(rng: random.Random) -> float:
+    """A uniform draw in (0, 1): a logarithm can take it."""
+    u = rng.random()
+    while u == 0.0:
+        u = rng.random()
+    return u
+
+
+class Timeline:
+    """The run loop's timeline rows (tuples), at most `max_rows` of them.
+
+    Every step offered is kept until the rows fill; then every other row is dropped and, from
+    then on, only every other step offered is kept (every fourth after the next fill, and so
+    on). The rows thus cover the whole run at a step that coarsens as it grows, evenly spaced
+    in steps offered; the latest row offered is always there, so the end of the run shows.
+
+    >>> timeline = Timeline(max_rows=4)
+    >>> for step in range(1, 11):
+    ...     timeline.append((step,))
+    >>> [row[0] for row in timeline.rows()]
+    [1, 5, 9, 10]
+    """
+
+    def __init__(self, max_rows: int = 10_000):
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 2:
+            raise ValueError(f"max_rows must be an int >= 2, got {max_rows!r}")
+        self.max_rows = max_rows
+        self.offered = 0
+        self._rows: list[tuple] = []
+        self._stride = 1
+        self._last: tuple | None = None  # the latest row offered, when it was not kept
+
+    def __len__(self) -> int:
+        return len(self._rows) + (self._last is not None)
+
+    def append(self, row: tuple) -> None:
+        """Offer the next step's row."""
+        if self.offered % self._stride:
+            self._last = row
+        else:
+            self._last = None
+            rows = self._rows
+            rows.append(row)
+            if len(rows) >= self.max_rows:  # keep the rows of every 2 * stride steps
+                del rows[1::2]
+                self._stride *= 2
+        self.offered += 1
+
+    def rows(self) -> list[tuple]:
+        """The rows kept, oldest first (a new list)."""
+        return self._rows + [self._last] if self._last is not None else list(self._rows)
 
 
 @dataclass(repr=False)
@@ -69,7 +183,8 @@ class RunStats:
     @property
     def timeline(self) -> pd.DataFrame:
         """One row per run-loop step and handler stream (``topic/group``): wall seconds, the
-        app's clock, source events published so far, and the stream's lag after the step."""
+        app's clock, source events published so far, and the stream's lag after the step.
+        A long run keeps at most `Timeline`'s rows: every 2nd, 4th... step, and the last."""
         streams = list(self.lag)
         steps = self.steps
         return pd.DataFrame({

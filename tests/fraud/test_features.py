@@ -120,3 +120,19 @@ def test_a_label_delay_is_a_duration_or_days():
     assert FraudFeatures(7).delay == FraudFeatures("7D").delay == timedelta(days=7).total_seconds()
     with pytest.raises(ValueError, match="delay must be a duration"):
         FraudFeatures("soon")
+
+
+def test_transactions_whose_labels_never_come_expire_and_are_counted(df):
+    op = FraudFeatures("7D", lateness="1D")
+    events = list(transaction_events(df))
+    for e in events:
+        op(e)
+    retention = timedelta(days=7 + 30 + 1)
+    last = events[-1].time
+    recent = sum(e.time > last - retention * 9 / 8 for e in events)
+    stats = op.stats
+    assert stats["pending_expired"] > 0
+    assert stats["pending"] + stats["pending_expired"] == len(events)
+    assert stats["pending"] <= recent  # only transactions of the last retention (+ a sweep)
+    assert all(t > last.timestamp() - retention.total_seconds() * 9 / 8
+               for t, _ in op._pending.values())

@@ -61,6 +61,19 @@ def test_a_bad_transaction_is_dead_lettered_and_the_pipeline_goes_on(df):
     assert len(pipe.predictions) == len(df)
 
 
+def test_transactions_that_never_get_a_decision_leave_at_most_max_in_flight_behind(df):
+    bad = df.head(600).assign(TX_AMOUNT=float("nan"))  # every one dead-lettered in features
+    pipe = FraudPipeline(bad, model="lr", max_in_flight=50)
+    stats = pipe.run(batch_size=100)
+    assert stats.dead_letters == 600 and len(pipe.decisions) == 0
+    assert pipe.buffer_stats == {"in_flight": 50, "in_flight_evicted": 550}
+
+
+def test_max_in_flight_must_be_a_positive_int(df):
+    with pytest.raises(ValueError, match="max_in_flight must be an int >= 1, got 0"):
+        FraudPipeline(df, max_in_flight=0)
+
+
 def test_set_threshold_applies_to_the_decisions_that_follow(df):
     pipe = FraudPipeline(df, model="lr")
     snapshots = pipe.steps(every=1000)

@@ -80,3 +80,13 @@ def test_warm_start_teaches_the_challenger_the_latest_labels():
     assert started.data["warm_start"] == 200
     scaler = policy.challenger["StandardScaler"]
     assert scaler.counts[0] == 200
+
+
+def test_features_whose_labels_never_come_stay_at_buffer_size_and_evictions_are_counted():
+    clf = OnlineClassifier(model(), **EVENT_FIELDS)
+    policy = ChallengerPolicy(clf, model, warm_start=10, buffer_size=100)
+    features = [e for e in dataset_events(sea(flip=False)) if e.type != "label"][:1000]
+    for e in features:
+        policy.test(e)
+    assert (policy.stats["pending"], policy.stats["evicted"]) == (100, 900)
+    assert list(policy._pending) == [e.data["id"] for e in features[-100:]]

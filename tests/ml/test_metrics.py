@@ -159,6 +159,21 @@ def test_a_day_closes_only_when_label_time_minus_delay_passes_a_later_day():
     assert op.detected == {1}
 
 
+def test_without_labels_days_close_once_overdue_so_few_stay_open():
+    op = CardPrecisionAtK(k=1, delay="7D", lateness="1D", buffer_size=500)
+    out, most_open = [], 0
+    for i in range(100 * 24):  # 100 days, one prediction an hour, no label ever
+        out += op.test(Event("prediction", "/t", {"id": i, "score": 0.5, "customer_id": i % 7,
+                                                  "day": i // 24},
+                             time=T0 + timedelta(hours=i)))
+        most_open = max(most_open, len(op._open))
+    assert most_open == 7 + 1 + 1  # delay + lateness in days, and the day that just began
+    assert op.expired == len(out) == 100 - most_open
+    assert [e.data["day"] for e in out] == list(range(len(out)))
+    assert all(e.data["value"] == 0.0 for e in out)  # no label: no fraud found
+    assert (len(op._pending), op.evicted) == (500, 100 * 24 - 500)
+
+
 def test_card_precision_breaks_score_ties_by_the_lower_card_id():
     op = CardPrecisionAtK(k=1, delay="0s")
     for i, card in enumerate([5, 3]):  # equal scores: the lower card id is alerted
