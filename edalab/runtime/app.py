@@ -174,10 +174,11 @@ class App:
 
         With ``batch=True`` the function takes the list of events of each polled batch and
         returns the events to emit (or None), so it can work on whole columns at once. If it
-        raises, the batch is run again one event at a time (``fn([event])``) so only the
-        failing events are retried and dead-lettered: a batch function should not keep the
-        state changes of a call that raised, or should raise `BatchFailure` saying how many
-        events it handled (only the rest is run again).
+        raises, or emits an event that cannot be routed or written (which no one input can
+        be blamed for), the batch is run again one event at a time (``fn([event])``) so only
+        the failing events are retried and dead-lettered: a batch function should not keep
+        the state changes of a call that raised, or should raise `BatchFailure` saying how
+        many events it handled (only the rest is run again).
         """
         def register(fn: Callable[[Event], Any]) -> Handler:
             h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,
@@ -203,9 +204,11 @@ class App:
         handler's lag is zero (or `max_events` source events, or `timeout` wall seconds).
 
         A handler that raises does not stop the run: its event is nacked, delivered again,
-        and after the handler's `max_attempts` moved to the topic's dead-letter topic. At the
-        end the handlers leave their consumer groups; the next run joins them again and goes
-        on from the offsets they committed.
+        and after the handler's `max_attempts` moved to the topic's dead-letter topic. So
+        does an event whose handler emits what cannot be routed or written (data JSON cannot
+        hold, a topic its output function cannot name): none of its outputs is published,
+        and the others of the batch are, once. At the end the handlers leave their consumer
+        groups; the next run joins them again and goes on from the offsets they committed.
         """
         # With every=None the generator yields once: the final statistics.
         return next(self.stream(every=None, clock=clock, batch_size=batch_size,
