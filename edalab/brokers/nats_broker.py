@@ -54,7 +54,7 @@ from edalab.brokers.base import (
 )
 from edalab.brokers.loop_thread import LoopThread
 from edalab.brokers.partitioning import key_hash
-from edalab.events import Event
+from edalab.events import Event, EventError, check_serialisable
 
 __all__ = ["NatsBroker", "NatsConsumer"]
 
@@ -251,15 +251,15 @@ class NatsBroker:
         return p
 
     def publish(self, topic: str, event: Event) -> Record:
-        """Append one event; waits for the server's ack."""
+        """Append one event; waits for the server's ack. An event whose data JSON cannot hold
+        raises `EventError` before anything is sent."""
         check_event(event)
-        return self._run(self._publish(topic, event))
+        return self._run(self._publish(topic, event, event.to_json().encode()))
 
-    async def _publish(self, topic: str, event: Event) -> Record:
+    async def _publish(self, topic: str, event: Event, payload: bytes) -> Record:
         n = await self._require(topic)
         p = self._route(topic, n, event.key)
-        ack = await self._js.publish(f"{topic}.{p}", event.to_json().encode(),
-                                     stream=stream_name(topic))
+        ack = await self._js.publish(f"{topic}.{p}", payload, stream=stream_name(topic))
         return Record(event, topic, p, ack.seq, 1, _clock())
 
     def publish_raw(self, topic: str, payload: bytes | str) -> None:
@@ -277,14 +277,28 @@ class NatsBroker:
         await self._js.publish(f"{topic}.{p}", payload, stream=stream_name(topic))
 
     def publish_many(self, topic: str, events: Iterable[Event]) -> int:
-        """Append events in order with asynchronous publish acks (the batch path). Every item
-        is checked before anything is sent."""
+        """Append events in order with asynchronous publish acks (the batch path).
+
+        All or nothing on bad input: every event is checked and encoded before anything is
+        sent, and one whose data JSON cannot hold raises `EventError` with its position in the
+        batch as ``error.index``."""
         events = list(events)
         for event in events:
             check_event(event)
-        return self._run(self._publish_many(topic, events), timeout=None)
+        return self._run(self._publish_many(topic, events, self._encode_all(events)), timeout=None)
 
-    async def _publish_many(self, topic: str, events: list[Event], window: int = 4000) -> int:
+    @staticmethod
+    def _encode_all(events: list[Event]) -> list[bytes]:
+        """Every event's JSON, or `EventError` with ``index``: the first that cannot be
+        written (the same rule, and message, as `check_serialisable`)."""
+        try:
+            return [e.to_json().encode() for e in events]
+        except EventError:
+            check_serialisable(events)  # raises for the first, with its index
+            raise
+
+    async def _publish_many(self, topic: str, events: list[Event], payloads: list[bytes],
+                            window: int = 4000) -> int:
         # Pipelined publish with one reply inbox for the whole batch: the server's acks are
         # counted by one subscription callback instead of a future, a random token and a
         # semaphore per message (js.publish_async); at most `window` unacked at a time.
@@ -313,12 +327,11 @@ class NatsBroker:
         sub = await nc.subscribe(inbox + ".*", cb=on_ack)
         try:
             publish = nc.publish
-            for i, e in enumerate(events):
+            for i, (e, payload) in enumerate(zip(events, payloads, strict=True)):
                 while i - state["acked"] >= window:
                     room.clear()
                     await room.wait()
-                await publish(subjects[route(topic, n, e.key)], e.to_json().encode(),
-                              reply=f"{inbox}.{i}")
+                await publish(subjects[route(topic, n, e.key)], payload, reply=f"{inbox}.{i}")
             await asyncio.wait_for(finished, 30 + total / 1000)
         finally:
             with contextlib.suppress(Exception):

@@ -148,7 +148,10 @@ class Validator:
                                              or not isinstance(v, _FLOAT_TYPES)):
                 raise EventError("data", f"{name} must be a number or null, got "
                                          f"{type(v).__name__} {v!r}")
-            x = float(v)
+            try:
+                x = float(v)
+            except OverflowError:  # an int past float range: impossible, like any other
+                x = math.inf
             if math.isnan(x):
                 continue
             if low <= x <= high:
@@ -224,9 +227,7 @@ class Validator:
             counts[kind] += 1 if motion else len(problems)
             if motion and len(problems) > 2:
                 counts["impossible"] += len(problems) - 2
-            out.append(Event("vitals.artefact", self.source,
-                             {"patient_id": patient, "kind": kind,
-                              "readings": {name: v for name, v in problems}},
+            out.append(Event("vitals.artefact", self.source, _artefact(patient, kind, problems),
                              key=patient, time=time, id=f"artefact-{event.id}"))
         return out
 
@@ -238,3 +239,44 @@ class Validator:
     def route(event: Event) -> str:
         """Topic for an emitted event: ``vitals.artefacts`` or ``vitals.valid``."""
         return "vitals.artefacts" if event.type == "vitals.artefact" else "vitals.valid"
+
+
+def _artefact(patient: str, kind: str, problems: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An artefact event's data: the removed readings as JSON holds them (numpy numbers as
+    Python's); one JSON cannot hold as a number (inf, an int past float range) is None
+    there, and its raw value, as text, is under ``raw``.
+
+    >>> _artefact("p1", "impossible", [("pulse", float("inf")), ("spo2", np.int64(140))])
+    {'patient_id': 'p1', 'kind': 'impossible', 'readings': {'pulse': None, 'spo2': 140}, \
+'raw': {'pulse': 'inf'}}
+    """
+    readings: dict[str, Any] = {}
+    raw: dict[str, str] = {}
+    for name, value in problems:
+        readings[name] = reading = _json_reading(value)
+        if reading is None:
+            raw[name] = _text(value)
+    data = {"patient_id": patient, "kind": kind, "readings": readings}
+    if raw:
+        data["raw"] = raw
+    return data
+
+
+def _json_reading(value: Any) -> Any:
+    """`value` as a JSON number (or the ACVPU string it is), or None if it is not finite."""
+    if isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    if not math.isfinite(number):
+        return None
+    return int(value) if isinstance(value, (int, np.integer)) else number
+
+
+def _text(value: Any) -> str:
+    try:
+        return str(value)
+    except ValueError:  # an int past Python's int-to-str digit limit
+        return f"an integer of {value.bit_length()} bits"

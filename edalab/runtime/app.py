@@ -34,7 +34,7 @@ from typing import Any
 
 from edalab.brokers.base import Batch, Broker, Consumer, Record, dead_letter_topic
 from edalab.brokers.memory import MemoryBroker
-from edalab.events import Event
+from edalab.events import Event, EventError, check_serialisable
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
 from edalab.runtime.stats import HandlerStats, RunStats, Timeline
 
@@ -153,6 +153,7 @@ class App:
         self.partitions = partitions
         self.latency_samples = latency_samples
         self.handlers: list[Handler] = []
+        self._output_topics: set[str] = set()  # topics an output function sent to, known good
         self._sources: list[tuple[str, Iterable[Event]]] = []
         self.clock: Clock = VirtualClock()
 
@@ -173,10 +174,11 @@ class App:
 
         With ``batch=True`` the function takes the list of events of each polled batch and
         returns the events to emit (or None), so it can work on whole columns at once. If it
-        raises, the batch is run again one event at a time (``fn([event])``) so only the
-        failing events are retried and dead-lettered: a batch function should not keep the
-        state changes of a call that raised, or should raise `BatchFailure` saying how many
-        events it handled (only the rest is run again).
+        raises, or emits an event that cannot be routed or written (which no one input can
+        be blamed for), the batch is run again one event at a time (``fn([event])``) so only
+        the failing events are retried and dead-lettered: a batch function should not keep
+        the state changes of a call that raised, or should raise `BatchFailure` saying how
+        many events it handled (only the rest is run again).
         """
         def register(fn: Callable[[Event], Any]) -> Handler:
             h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,
@@ -202,9 +204,11 @@ class App:
         handler's lag is zero (or `max_events` source events, or `timeout` wall seconds).
 
         A handler that raises does not stop the run: its event is nacked, delivered again,
-        and after the handler's `max_attempts` moved to the topic's dead-letter topic. At the
-        end the handlers leave their consumer groups; the next run joins them again and goes
-        on from the offsets they committed.
+        and after the handler's `max_attempts` moved to the topic's dead-letter topic. So
+        does an event whose handler emits what cannot be routed or written (data JSON cannot
+        hold, a topic its output function cannot name): none of its outputs is published,
+        and the others of the batch are, once. At the end the handlers leave their consumer
+        groups; the next run joins them again and goes on from the offsets they committed.
         """
         # With every=None the generator yields once: the final statistics.
         return next(self.stream(every=None, clock=clock, batch_size=batch_size,
@@ -362,6 +366,7 @@ class App:
         return {f"{h.topic}/{h.group}": sum(h.consumer.lag().values()) for h in self.handlers}
 
     def _start(self) -> None:
+        self._output_topics = set()
         self._create_topics()
         for h in self.handlers:
             if h.consumer is None or getattr(h.consumer, "closed", False):
@@ -419,29 +424,20 @@ class App:
         events = batch.events
         if not events:
             return 0
-        fn = h.fn
         failed: list[tuple[int, BaseException]] = []
         t0 = time.perf_counter()
-        out: list[Event] | None = None
-        if h.batch:
-            try:
-                out = _as_events(fn(events), h.name)
-            except BatchFailure as exc:  # handled up to exc.done: the rest one at a time
-                fn = h.__call__
-                done = exc.done
-                out = _as_events(exc.results, h.name) + self._run_each(
-                    h, fn, events[done:], failed)
-                failed[:] = [(i + done, error) for i, error in failed]
-            except Exception:  # find the failing events: one at a time
-                fn = h.__call__
-        if out is None:
-            out = self._run_each(h, fn, events, failed)
+        out, results, unowned = self._handle(h, events, failed)
         done = time.perf_counter()
         stats = h.stats
         stats.busy_seconds += done - t0
         if out:
-            self._emit(h, out)
-            stats.events_out += len(out)
+            sent = self._emit(h, out, results, failed, unowned)
+            if sent is None:  # a batch call emitted what cannot be published: one at a time
+                failed.clear()
+                out, results = self._run_each(h, h.__call__, events, failed)
+                sent = self._emit(h, out, results, failed) if out else 0
+            stats.events_out += sent
+            failed.sort(key=_first)
         if failed:
             records = batch.records()
             bad = {i for i, _ in failed}
@@ -462,10 +458,33 @@ class App:
             stats.sample(done, batch.timestamps[sample])
         return len(events)
 
+    def _handle(self, h: Handler, events: list[Event], failed: list[tuple[int, BaseException]]
+                ) -> tuple[list[Event], list[Any], int]:
+        """Run `h` on the batch: its output events, per input event what it emitted (None
+        where it failed or emitted nothing), and how many leading outputs came from a batch
+        call (so belong to no one input)."""
+        fn = h.fn
+        if h.batch:
+            try:
+                out = _as_events(fn(events), h.name)
+            except BatchFailure as exc:  # handled up to exc.done: the rest one at a time
+                done = exc.done
+                head = _as_events(exc.results, h.name)
+                rest: list[tuple[int, BaseException]] = []
+                tail, results = self._run_each(h, h.__call__, events[done:], rest)
+                failed += [(i + done, error) for i, error in rest]
+                return head + tail, [None] * done + results, len(head)
+            except Exception:  # find the failing events: one at a time
+                fn = h.__call__
+            else:
+                return out, [], len(out)
+        return (*self._run_each(h, fn, events, failed), 0)
+
     @staticmethod
     def _run_each(h: Handler, fn: Callable[[Event], Any], events: list[Event],
-                  failed: list[tuple[int, BaseException]]) -> list[Event]:
-        """`fn` on each event; failures are appended to `failed` as (index, error)."""
+                  failed: list[tuple[int, BaseException]]) -> tuple[list[Event], list[Any]]:
+        """`fn` on each event; failures are appended to `failed` as (index, error). Returns
+        the output events and each input's result (an Event, a list of them, or None)."""
         results: list[Any] = []
         # map() runs the handler in a C loop; extend() keeps the results made before a
         # failure, so len(results) is the failing event's index.
@@ -484,25 +503,99 @@ class App:
         if out and not _all_events(out):
             out = []
             for i, r in enumerate(results):
-                try:
-                    out += _as_events(r, h.name)
-                except HandlerError as exc:  # a bad return value fails that event only
+                try:  # a generator runs here: if it raises, what it yielded goes with it
+                    results[i] = events_i = _as_events(r, h.name)
+                except Exception as exc:  # a bad return value fails that event only
+                    results[i] = None
                     failed.append((i, exc))
-            failed.sort(key=lambda item: item[0])
-        return out
+                else:
+                    out += events_i
+            failed.sort(key=_first)
+        return out, results
 
-    def _emit(self, h: Handler, out: list[Event]) -> None:
+    def _emit(self, h: Handler, out: list[Event], results: list[Any], failed: list[tuple[int,
+              BaseException]], unowned: int = 0) -> int | None:
+        """Publish `out`, all of it or none: an output that cannot be routed or written
+        fails the input event that emitted it (`results[i]` holds its outputs), with all its
+        outputs, and the rest is published. Returns how many were published; None, having
+        published nothing, when the failing output is one of the first `unowned` (a batch
+        call's: no one input emitted it)."""
+        while True:
+            try:
+                self._publish_out(h, out)
+                return len(out)
+            except _OutputError as exc:
+                if exc.index < unowned:
+                    return None
+                i = _owners(results)[exc.index - unowned]
+                failed.append((i, exc.error))
+                results[i] = None
+                out = out[:unowned] + [e for r in results if r is not None
+                                       for e in ((r,) if r.__class__ is Event else r)]
+                if not out:
+                    return 0
+
+    def _publish_out(self, h: Handler, out: list[Event]) -> None:
+        """Route and publish `out`; raises `_OutputError` for the first output that cannot be
+        routed or written, before anything is published."""
         if h.output is None:
             raise HandlerError(f"handler {h.name!r} returned events but has no output topic; "
                                f"register it with @app.handler(..., output='topic')")
-        if isinstance(h.output, str):
-            self.broker.publish_many(h.output, out)
+        routed = {h.output: out} if isinstance(h.output, str) else self._route(h, out)
+        try:
+            if len(routed) > 1:  # several publishes: check them all before the first
+                check_serialisable(out)
+            for topic, events in routed.items():
+                self.broker.publish_many(topic, events)
+        except EventError as exc:
+            if exc.index is None:
+                raise
+            # The one check these events get: the broker's (or, for several topics, ours),
+            # on all of `out` in order either way, so the index is the output's.
+            raise _OutputError(exc.index, HandlerError(
+                f"handler {h.name!r} emitted an event that cannot be published: "
+                f"{_write_error(out[exc.index], exc)}")) from None
+
+    def _route(self, h: Handler, out: list[Event]) -> dict[str, list[Event]]:
+        """Each output's topic by `h.output`, one batch per topic (in order within each);
+        `_OutputError` for the first the function fails on or sends to an unusable topic."""
+        route = h.output
+        try:
+            topics = list(map(route, out))
+        except Exception:
+            topics = []
+            for k, event in enumerate(out):
+                try:
+                    topics.append(route(event))
+                except Exception as exc:
+                    raise _OutputError(k, HandlerError(
+                        f"handler {h.name!r}: its output function failed on an emitted "
+                        f"{event.type!r} event: {type(exc).__name__}: {exc}")) from None
+        routed: dict[str, list[Event]] = {}
+        for k, (topic, event) in enumerate(zip(topics, out, strict=True)):
+            events = routed.get(topic)
+            if events is None:
+                self._check_output_topic(h, topic, k, event)
+                events = routed[topic] = []
+            events.append(event)
+        return routed
+
+    def _check_output_topic(self, h: Handler, topic: Any, k: int, event: Event) -> None:
+        if topic in self._output_topics:
             return
-        routed: dict[str, list[Event]] = {}  # one batch per topic, in order within each
-        for event in out:
-            routed.setdefault(h.output(event), []).append(event)
-        for topic, events in routed.items():
-            self.broker.publish_many(self.topic(topic), events)
+        problem = None
+        if not isinstance(topic, str) or not topic:
+            problem = "it must return a topic name (a non-empty str)"
+        else:
+            try:
+                self.topic(topic)
+            except Exception as exc:
+                problem = f"that topic cannot be used: {type(exc).__name__}: {exc}"
+        if problem is not None:
+            raise _OutputError(k, HandlerError(
+                f"handler {h.name!r}: its output function returned {topic!r} for an emitted "
+                f"{event.type!r} event; {problem}"))
+        self._output_topics.add(topic)
 
     def _stats(self, wall: float, published: int, timeline: list[tuple],
                stopped_by: str) -> RunStats:
@@ -512,6 +605,37 @@ class App:
                    if dead_letter_topic(t) in self.broker.topics())
         return RunStats(self.clock.name, wall, published, [h.stats for h in self.handlers],
                         lag, dead, timeline, stopped_by)
+
+
+class _OutputError(Exception):
+    """Output `index` of a batch cannot be routed or written; `error` says why."""
+
+    def __init__(self, index: int, error: BaseException):
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
+def _owners(results: list[Any]) -> list[int]:
+    """For each output event, the index of the input whose result holds it."""
+    owners: list[int] = []
+    for i, r in enumerate(results):
+        if r is not None:
+            owners += [i] * (1 if r.__class__ is Event else len(r))
+    return owners
+
+
+def _write_error(event: Event, error: EventError) -> str:
+    """Why `event` cannot be written, as `to_json` says it."""
+    try:
+        event.to_json()
+    except EventError as exc:
+        return str(exc)
+    return str(error)
+
+
+def _first(item: tuple) -> Any:
+    return item[0]
 
 
 def _all_events(items: list) -> bool:

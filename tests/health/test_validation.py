@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from edalab import App, Event, EventError
+from edalab.events import check_serialisable
 from edalab.health.validation import Validator
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -80,3 +82,21 @@ def test_bad_events_never_stop_the_pipeline_and_are_counted():
     assert len(app.broker.read("vitals.valid")) == 5
     assert len(app.broker.read("vitals.artefacts")) == 2
     assert v.counts["impossible"] == 2 and v.counts["missing"] == 1
+
+
+@pytest.mark.parametrize("changes, readings, raw", [
+    ({"pulse": float("inf")}, {"pulse": None}, {"pulse": "inf"}),
+    ({"spo2": -float("inf")}, {"spo2": None}, {"spo2": "-inf"}),
+    ({"pulse": np.float64("inf")}, {"pulse": None}, {"pulse": "inf"}),
+    ({"spo2": np.int64(140)}, {"spo2": 140}, None),
+    ({"temperature": np.float32(3.5)}, {"temperature": 3.5}, None),
+    ({"pulse": 10**400}, {"pulse": None}, {"pulse": "1" + "0" * 400}),
+    ({"systolic_bp": -(10**5000)}, {"systolic_bp": None},
+     {"systolic_bp": "an integer of 16610 bits"}),
+], ids=["inf", "-inf", "np.inf", "np.int64", "np.float32", "10**400", "-10**5000"])
+def test_artefact_events_hold_only_what_json_can_write(changes, readings, raw):
+    out = Validator()(obs(**changes))
+    check_serialisable(out)  # what a broker checks before it appends them
+    artefact = Event.from_json(out[1].to_json())
+    assert artefact.data["readings"] == readings
+    assert artefact.data.get("raw") == raw
