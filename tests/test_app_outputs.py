@@ -171,3 +171,19 @@ def test_batch_handler_with_an_unwritable_output_runs_one_event_at_a_time(broker
     assert out_ids(broker, "out") == ["out0", "out1", "out3", "out4"]
     assert [e.id for e in dead_letters(broker)] == [f"in{BAD}"]
     assert calls[0] == 5 and calls[1:] == [1] * 5  # the batch call, then one at a time
+
+
+def test_a_source_event_no_broker_can_carry_is_dead_lettered_and_the_rest_flow(broker):
+    events = [Event("n", "/tests", {"i": i, "w": float("nan") if i == BAD else 1.0},
+                    key=f"k{i}", id=f"in{i}", time=T0 + timedelta(seconds=i))
+              for i in range(5)]
+    app = App(broker)
+    seen = []
+    app.handler("in", group="sink")(lambda event: seen.append(event.id))
+    app.source("in", events)
+    stats = app.run(timeout=60)
+    assert stats.stopped_by == "drained" and stats.dead_letters == 1
+    assert sorted(seen) == ["in0", "in1", "in3", "in4"]
+    [dead] = dead_letters(broker)
+    assert (dead.type, dead.id, dead.extensions["dltype"]) == ("edalab.unpublishable", "in2", "n")
+    assert "nan" in dead.data and "JSON-serialisable" in dead.extensions["dlerror"]

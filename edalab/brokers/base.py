@@ -43,6 +43,22 @@ def dead_letter(record: Record, group: str, error: BaseException | str | None) -
     return record.event.replace(id=record.event.id, extensions=extensions)
 
 
+def unpublishable(event: Event, topic: str, error: BaseException) -> Event:
+    """The dead letter of an event that no broker can carry (its data is not JSON: NaN, a
+    numpy scalar, ...): its attributes, its data as text (``repr``), the reason.
+
+    >>> e = Event("reading", "/s", {"w": float("nan")}, id="r1")
+    >>> dead = unpublishable(e, "readings", ValueError("NaN"))
+    >>> dead.type, dead.id, dead.data, dead.extensions["dltype"]
+    ('edalab.unpublishable', 'r1', "{'w': nan}", 'reading')
+    """
+    return Event("edalab.unpublishable", event.source, repr(event.data)[:10_000],
+                 key=event.key, time=event.time, id=event.id, subject=event.subject,
+                 datacontenttype="text/plain",
+                 extensions={"dltype": event.type, "dltopic": topic,
+                             "dlerror": f"{type(error).__name__}: {error}"})
+
+
 def malformed(payload: bytes, topic: str) -> Event:
     """A delivered payload that is not an edalab event, kept byte for byte as the data of an
     ``edalab.malformed`` event, so it can travel to the dead-letter topic.

@@ -32,7 +32,14 @@ from itertools import islice, repeat
 from operator import attrgetter
 from typing import Any
 
-from edalab.brokers.base import Batch, Broker, Consumer, Record, dead_letter_topic
+from edalab.brokers.base import (
+    Batch,
+    Broker,
+    Consumer,
+    Record,
+    dead_letter_topic,
+    unpublishable,
+)
 from edalab.brokers.memory import MemoryBroker
 from edalab.events import Event, EventError, check_serialisable
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
@@ -405,17 +412,34 @@ class App:
 
     def _publish(self, chunk: list, virtual: bool) -> None:
         if len(self._sources) == 1:
-            self.broker.publish_many(self._sources[0][0], chunk)
+            self._publish_source(self._sources[0][0], chunk)
             events = chunk
         else:
             events = [e for _, e in chunk]
             start = 0
             for i in range(1, len(chunk) + 1):  # consecutive runs of one topic, in order
                 if i == len(chunk) or chunk[i][0] != chunk[start][0]:
-                    self.broker.publish_many(chunk[start][0], events[start:i])
+                    self._publish_source(chunk[start][0], events[start:i])
                     start = i
         if virtual:
             self.clock.advance(max(map(_event_time, events)))
+
+    def _publish_source(self, topic: str, events: list[Event]) -> None:
+        """Publish source events; one no broker can carry (its data is not JSON) goes to the
+        topic's dead-letter topic as `unpublishable`, and the rest are published."""
+        while events:
+            try:
+                self.broker.publish_many(topic, events)
+                return
+            except EventError as exc:
+                if exc.index is None:
+                    raise
+                i = exc.index  # nothing of the batch was appended: the ones before it are fine
+                if i:
+                    self.broker.publish_many(topic, events[:i])
+                self.broker.publish(dead_letter_topic(topic),
+                                    unpublishable(events[i], topic, exc))
+                events = events[i + 1:]
 
     def _step(self, h: Handler, batch_size: int, virtual: bool, wait: float = 0.0) -> int:
         """Poll one batch for `h`, run it, publish what it emitted, ack; returns the count."""
