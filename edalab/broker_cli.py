@@ -4,37 +4,88 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 
-from edalab.brokers.nats_server import NatsServer
+from edalab.brokers.base import BrokerError
+from edalab.brokers.nats_server import NatsServer, _fatal
+from edalab.cli_common import (
+    USAGE,
+    CommandError,
+    Parser,
+    add_credentials,
+    credentials,
+    run_command,
+)
+
+PROG = "edalab broker"
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return int(text)
+
+
+def _parser() -> Parser:
+    parser = Parser(prog=PROG, description=__doc__)
+    parser.add_argument("action", choices=["start"])
+    parser.add_argument("--port", type=_port, default=4222, help="client port (default 4222)")
+    parser.add_argument("--store", help="JetStream storage directory (default: a temporary one)")
+    add_credentials(parser, "Clients must present these; without any, every local user and "
+                    "process can connect")
+    return parser
+
+
+def _start(server: NatsServer) -> NatsServer:
+    """Start `server`; a failure removes what it made and says why in one line."""
+    try:
+        return server.start()
+    except (BrokerError, OSError) as exc:
+        server.cleanup()
+        if isinstance(exc, OSError):  # the store directory cannot be made or written
+            raise CommandError(f"cannot use the store {server.store_dir}: {exc}") from None
+        if "address already in use" in str(exc):
+            raise CommandError(f"port {server.port} on 127.0.0.1 is in use (another nats-server "
+                               "or edalab broker?); choose another with --port") from None
+        raise CommandError(str(exc)) from None
+
+
+def _run(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    user, password, token = credentials(args)
+    try:
+        server = NatsServer(args.port, args.store, user=user, password=password, token=token)
+    except ValueError as exc:
+        raise CommandError(str(exc), USAGE) from None
+    stop = threading.Event()  # before the start: a SIGTERM then still stops it cleanly
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    _start(server)
+    if user:
+        connect = f", user={user!r}, password=..."
+    elif token:
+        connect = ", token=..."
+    else:
+        connect = ""
+        print(f"{PROG}: warning: no authentication: anyone who can reach "
+              f"127.0.0.1:{server.port} on this machine (every local user and process) can "
+              "connect; set EDALAB_NATS_USER and EDALAB_NATS_PASSWORD, or EDALAB_NATS_TOKEN",
+              file=sys.stderr, flush=True)
+    print(f"NATS JetStream listening on {server.url} (store: {server.store_dir})\n"
+          f"connect from Python:  NatsBroker({server.url!r}{connect})\n"
+          f"run a worker:         edalab worker MODULE:APP --broker {server.url}\n"
+          "Ctrl-C stops the server.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            if not server.running:
+                log = (server.store_dir / "nats-server.log").read_text(errors="replace")
+                raise CommandError(f"nats-server exited with {server.process.returncode}: "
+                                   f"{_fatal(log)}")
+    finally:
+        server.cleanup()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="edalab broker", description=__doc__)
-    parser.add_argument("action", choices=["start"])
-    parser.add_argument("--port", type=int, default=4222)
-    parser.add_argument("--store", help="JetStream storage directory (default: a temporary one)")
-    parser.add_argument("--user")
-    parser.add_argument("--password")
-    parser.add_argument("--token")
-    args = parser.parse_args(argv)
-    server = NatsServer(args.port, args.store, user=args.user, password=args.password,
-                        token=args.token).start()
-    credentials = ""
-    if args.user:
-        credentials = f", user={args.user!r}, password=..."
-    elif args.token:
-        credentials = ", token=..."
-    print(f"NATS JetStream listening on {server.url} (store: {server.store_dir})\n"
-          f"connect from Python:  NatsBroker({server.url!r}{credentials})\n"
-          f"run a worker:         edalab worker MODULE:APP --broker {server.url}\n"
-          "Ctrl-C stops the server.", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        if not server.running:
-            print("nats-server exited")
-            return 1
-    server.cleanup()
-    return 0
+    return run_command(PROG, _run, argv)

@@ -9,42 +9,102 @@ Ctrl-C stops a worker cleanly: it hands back what it holds and leaves its groups
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from edalab.brokers.base import BrokerError
+from edalab.cli_common import (
+    USAGE,
+    CommandError,
+    Parser,
+    add_credentials,
+    credentials,
+    run_command,
+)
 from edalab.runtime.app import App
 
+PROG = "edalab worker"
+_SCHEMES = ("nats", "tls", "ws", "wss")
 
-def load_app(spec: str, broker=None) -> App:
-    """The App named by ``MODULE:ATTRIBUTE`` (an App, or a function of the broker)."""
+
+def _where(exc: BaseException) -> str:
+    """`` (file, line N)`` of the frame that raised `exc`, if it has one."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+
+
+def _import(module_name: str):
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name + ".").startswith(exc.name + "."):
+            raise CommandError(f"no module named {exc.name!r} (MODULE is imported from the "
+                               "current directory or PYTHONPATH)", USAGE) from None
+        raise CommandError(f"importing {module_name!r} failed: {exc}{_where(exc)}") from None
+    except Exception as exc:  # the module's own code failed
+        raise CommandError(f"importing {module_name!r} failed: {type(exc).__name__}: "
+                           f"{exc}{_where(exc)}") from None
+
+
+def _target(spec: str):
+    """The object ``MODULE:ATTRIBUTE`` names."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise SystemExit(f"edalab worker: expected MODULE:APP, got {spec!r}")
-    sys.path.insert(0, str(Path.cwd()))
-    target = getattr(importlib.import_module(module_name), attribute)
+        raise CommandError(f"expected MODULE:APP, got {spec!r}", USAGE)
+    module = _import(module_name)
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise CommandError(f"module {module_name!r} has no attribute {attribute!r}",
+                           USAGE) from None
+
+
+def _build(spec: str, target, broker) -> App:
     if isinstance(target, App):
         if broker is not None:
             target.broker = broker
         return target
     if callable(target):
-        app = target(broker) if broker is not None else target()
+        try:
+            app = target(broker) if broker is not None else target()
+        except Exception as exc:
+            raise CommandError(f"{spec} failed: {type(exc).__name__}: {exc}"
+                               f"{_where(exc)}") from None
         if isinstance(app, App):
             return app
-    raise SystemExit(f"edalab worker: {spec} is not an App nor a function returning one")
+    raise CommandError(f"{spec} is not an App nor a function returning one", USAGE)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="edalab worker", description=__doc__.split("\n")[0])
+def load_app(spec: str, broker=None) -> App:
+    """The App named by ``MODULE:ATTRIBUTE`` (an App, or a function of the broker); a
+    `CommandError` says what is wrong with `spec`."""
+    return _build(spec, _target(spec), broker)
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url if "://" in url else "nats://" + url)
+    try:
+        parts.port  # noqa: B018 -- parsing the port is the check
+    except ValueError:
+        raise CommandError(f"--broker {url!r}: the port is not a number from 0 to 65535",
+                           USAGE) from None
+    if parts.scheme not in _SCHEMES or not parts.hostname:
+        raise CommandError(f"--broker {url!r} is not a NATS server URL; expected "
+                           "nats://HOST:PORT", USAGE)
+
+
+def _parser() -> Parser:
+    parser = Parser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("app", metavar="MODULE:APP")
     parser.add_argument("--broker", metavar="URL", help="NATS server, e.g. nats://127.0.0.1:4222")
-    parser.add_argument("--user")
-    parser.add_argument("--password")
-    parser.add_argument("--token")
+    add_credentials(parser, "For a --broker that requires them")
     parser.add_argument("--ack-wait", type=float, default=30.0,
                         help="seconds before an un-acked event is delivered again")
     parser.add_argument("--lease-ttl", type=float, default=6.0,
@@ -53,27 +113,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, help="stop after this many seconds without events")
     parser.add_argument("--timeout", type=float, help="stop after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the run statistics as JSON")
-    args = parser.parse_args(argv)
-    broker = None
-    if args.broker:
-        from edalab.brokers.nats_broker import NatsBroker
+    return parser
 
-        broker = NatsBroker(args.broker, user=args.user, password=args.password,
-                            token=args.token, ack_wait=args.ack_wait,
-                            lease_ttl=args.lease_ttl)
-    app = load_app(args.app, broker)
+
+def _connect(args):
+    from edalab.brokers.nats_broker import NatsBroker
+
+    _check_url(args.broker)
+    user, password, token = credentials(args)
+    try:
+        return NatsBroker(args.broker, user=user, password=password, token=token,
+                          ack_wait=args.ack_wait, lease_ttl=args.lease_ttl)
+    except BrokerError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _serve(args, app: App):
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    print(f"edalab worker: serving {args.app} ({', '.join(h.name for h in app.handlers)}) "
+    print(f"{PROG}: serving {args.app} ({', '.join(h.name for h in app.handlers)}) "
           f"on {args.broker or 'the embedded broker'}", file=sys.stderr, flush=True)
-    stats = app.serve(batch_size=args.batch, idle=args.idle, timeout=args.timeout, stop=stop)
+    try:
+        return app.serve(batch_size=args.batch, idle=args.idle, timeout=args.timeout,
+                         stop=stop)
+    except Exception as exc:  # a broker failure, a topic missing: the worker cannot go on
+        raise CommandError(f"serving {args.app} failed: {type(exc).__name__}: {exc}") from None
+
+
+def _run(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    target = _target(args.app)  # a mistake in MODULE:APP shows before any connection
+    broker = _connect(args) if args.broker else None
+    try:
+        stats = _serve(args, _build(args.app, target, broker))
+    finally:
+        if broker is not None:
+            broker.close()
     if args.json:
         frame = stats.to_frame().reset_index()
         print(json.dumps({"wall_seconds": stats.wall_seconds, "stopped_by": stats.stopped_by,
                           "handlers": json.loads(frame.to_json(orient="records"))}))
     else:
         print(stats)
-    if broker is not None:
-        broker.close()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(PROG, _run, argv)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from edalab.brokers.nats_server import free_port
 from edalab.cli import main
 
 
@@ -105,3 +107,88 @@ def test_an_unwritable_demo_report_is_refused_before_the_run(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot write" in result.stderr and "no directory" in result.stderr
     assert result.stdout == ""  # nothing ran
+# -- worker and broker errors: one line on stderr, exit 2 (usage) or 1 (failure) -------------
+
+
+def one_line_error(result_or_err: str, prog: str) -> str:
+    """The single error line a failing command printed (and nothing like a traceback)."""
+    lines = result_or_err.strip().splitlines()
+    assert "Traceback" not in result_or_err
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), result_or_err
+    return lines[0]
+
+
+@pytest.fixture
+def app_modules(tmp_path, monkeypatch):
+    """A directory of worker modules (the worker imports from the current directory)."""
+    (tmp_path / "broken_app.py").write_text("x = 1 / 0\n")
+    (tmp_path / "needs_dep.py").write_text("import no_such_dependency_xyz\n")
+    (tmp_path / "good_app.py").write_text("from edalab import App\napp = App()\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("spec", "code", "says"), [
+    ("no_such_module_xyz:app", 2, "no module named 'no_such_module_xyz'"),
+    ("good_app:nope", 2, "module 'good_app' has no attribute 'nope'"),
+    ("good_app", 2, "expected MODULE:APP"),
+    ("broken_app:app", 1, "importing 'broken_app' failed: ZeroDivisionError: division by zero"),
+    ("needs_dep:app", 1, "importing 'needs_dep' failed: No module named 'no_such_dependency_xyz'"),
+])
+def test_worker_with_a_bad_app_prints_one_line(app_modules, capsys, spec, code, says):
+    assert main(["worker", spec]) == code
+    err = capsys.readouterr().err
+    assert says in one_line_error(err, "edalab worker")
+
+
+def test_worker_module_error_names_the_line(app_modules, capsys):
+    assert main(["worker", "broken_app:app"]) == 1
+    assert "broken_app.py, line 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("nats://127.0.0.1:notaport", "the port is not a number"),
+    ("http://127.0.0.1:4222", "is not a NATS server URL"),
+    ("nats://:4222", "is not a NATS server URL"),
+])
+def test_worker_with_a_bad_broker_url_is_a_usage_error(app_modules, capsys, url, says):
+    assert main(["worker", "good_app:app", "--broker", url]) == 2
+    assert says in one_line_error(capsys.readouterr().err, "edalab worker")
+
+
+def test_worker_refused_connection_is_a_one_line_failure(app_modules, capsys):
+    port = free_port()  # nothing listens there
+    assert main(["worker", "good_app:app", "--broker", f"nats://127.0.0.1:{port}"]) == 1
+    line = one_line_error(capsys.readouterr().err, "edalab worker")
+    assert f"cannot connect to NATS at nats://127.0.0.1:{port}" in line
+
+
+def test_worker_subprocess_with_unknown_module_exits_2_without_traceback():
+    result = edalab("worker", "no_such_module_xyz:app", "--broker", "nats://127.0.0.1:1")
+    assert result.returncode == 2
+    assert "no module named" in one_line_error(result.stderr, "edalab worker")
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_broker_start_with_a_bad_port_is_a_usage_error(capsys, port):
+    assert main(["broker", "start", "--port", port]) == 2
+    line = one_line_error(capsys.readouterr().err, "edalab broker")
+    assert f"{port!r} is not a TCP port" in line
+
+
+def test_broker_start_on_a_port_in_use_is_a_one_line_failure():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = edalab("broker", "start", "--port", str(port))
+    assert result.returncode == 1
+    line = one_line_error(result.stderr, "edalab broker")
+    assert f"port {port} on 127.0.0.1 is in use" in line
+
+
+def test_broker_start_with_user_but_no_password_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.delenv("EDALAB_NATS_PASSWORD", raising=False)
+    assert main(["broker", "start", "--user", "alice"]) == 2
+    assert "EDALAB_NATS_PASSWORD" in one_line_error(capsys.readouterr().err, "edalab broker")

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from edalab.brokers.assignment import assign
 from edalab.brokers.base import (
@@ -64,14 +64,30 @@ LEASES = "edalab-leases"
 _clock = time.perf_counter
 
 
+_STREAM_PREFIX = "edalab-"
+# JetStream's longest stream name is 255 characters; a topic leaves room for its dead letters.
+MAX_TOPIC_LENGTH = 255 - len(_STREAM_PREFIX) - len(DLQ_SUFFIX)
+_OVERLAP = 10065  # JetStream's error code: the subjects belong to another stream
+
+
 def stream_name(topic: str) -> str:
-    """The JetStream stream of `topic` (stream names cannot contain dots)."""
-    return "edalab-" + topic.replace(".", "_")
+    """The JetStream stream of `topic`. Stream names cannot contain dots, so each dot becomes
+    ``=``, which topic names cannot contain: distinct topics get distinct streams.
+
+    >>> stream_name("orders.eu"), stream_name("orders_eu")
+    ('edalab-orders=eu', 'edalab-orders_eu')
+    """
+    return _STREAM_PREFIX + topic.replace(".", "=")
 
 
 def _check_topic(name: str) -> None:
     if not isinstance(name, str) or not _TOPIC.match(name):
         raise ValueError(f"topic name {name!r}: use letters, digits, '-', '_' and dots")
+    limit = MAX_TOPIC_LENGTH + (len(DLQ_SUFFIX) if name.endswith(DLQ_SUFFIX) else 0)
+    if len(name) > limit:
+        raise ValueError(f"topic name {name[:30]!r}... has {len(name)} characters; at most "
+                         f"{MAX_TOPIC_LENGTH} characters fit a JetStream stream name (with "
+                         f"{DLQ_SUFFIX!r} for its dead letters)")
 
 
 class NatsBroker:
@@ -182,7 +198,12 @@ class NatsBroker:
                 storage=api.StorageType.FILE if self.storage == "file" else
                 api.StorageType.MEMORY, num_replicas=self.replicas, max_age=self.max_age,
                 metadata={"edalab_topic": name, "edalab_partitions": str(partitions)})
-            await self._js.add_stream(config)
+            try:
+                await self._js.add_stream(config)
+            except APIError as exc:
+                if exc.err_code != _OVERLAP:
+                    raise
+                raise BrokerError(await self._subjects_taken(name, exc)) from None
             self._partitions[name] = partitions
         if not name.endswith(DLQ_SUFFIX) and await self._lookup(dead_letter_topic(name)) is None:
             await self._create_topic(dead_letter_topic(name), 1)
@@ -190,13 +211,32 @@ class NatsBroker:
     async def _lookup(self, name: str) -> int | None:
         if name in self._partitions:
             return self._partitions[name]
+        _check_topic(name)
         try:
             info = await self._js.stream_info(stream_name(name))
         except NotFoundError:
             return None
+        owner = (info.config.metadata or {}).get("edalab_topic")
+        if owner != name:  # made by hand, or by an edalab that named streams differently
+            raise BrokerError(
+                f"topic {name!r}: stream {stream_name(name)!r} on {self.url} holds "
+                + (f"topic {owner!r}" if owner else "no edalab topic")
+                + f", not {name!r}; rename one of them or delete that stream")
         n = len(info.config.subjects or [])
         self._partitions[name] = n
         return n
+
+    async def _subjects_taken(self, name: str, exc: APIError) -> str:
+        """Why topic `name` cannot be created: which stream holds its subjects."""
+        try:
+            holder = await self._js.find_stream_name_by_subject(f"{name}.0")
+            topic = ((await self._js.stream_info(holder)).config.metadata or {}).get(
+                "edalab_topic")
+        except Exception:  # the reason stays the server's own words
+            return f"cannot create topic {name!r} on {self.url}: {exc.description}"
+        held = f", topic {topic!r}" if topic else ""
+        return (f"cannot create topic {name!r} on {self.url}: its subjects {name}.<partition> "
+                f"belong to stream {holder!r}{held}; delete that stream or use another name")
 
     async def _require(self, name: str) -> int:
         n = await self._lookup(name)
@@ -230,6 +270,8 @@ class NatsBroker:
         """Delete a topic (and its dead-letter topic) with all its data."""
         async def delete() -> None:
             for topic in (name, dead_letter_topic(name)):
+                if await self._lookup(topic) is None:  # refuses another topic's stream
+                    continue
                 with contextlib.suppress(NotFoundError):
                     await self._js.delete_stream(stream_name(topic))
                 self._partitions.pop(topic, None)

