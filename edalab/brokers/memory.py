@@ -474,8 +474,9 @@ class MemoryBroker:
         self.default_partitions = default_partitions
         self.retain = retain
         # Retention looks at a partition every `_trim_step` appends (and deletes no fewer
-        # records), so trimming costs a few list operations per thousand events.
-        self._trim_step = max(retain, 1024) if retain is not None else _NEVER
+        # records), so trimming costs a few list operations per few hundred events, and a
+        # partition holds at most about retain + in flight + 2 steps.
+        self._trim_step = max(retain // 4, 256) if retain is not None else _NEVER
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._waiters = 0
