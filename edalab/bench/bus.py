@@ -6,13 +6,22 @@ and so on (b2: the same with a backlog, everything published before the first po
 same pipeline through `App` (a source and one handler); (d) where installed, bytewax (batched
 test source), streamz and reactivex identity pipelines. Every pipeline moves the same
 pre-built `Event` objects into a sink list.
+
+Then memory: `--rss-events` events (one million by default) through an App of two handlers
+(source -> handler -> topic -> handler) on `MemoryBroker(retain=1000)` and on a broker that
+keeps everything, each in a fresh subprocess that builds its events lazily, reporting how much
+the process's peak RSS grew (MiB).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import platform
+import resource
+import subprocess
+import sys
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
@@ -82,6 +91,54 @@ def app_pipeline(events: list[Event], partitions: int, batch: int) -> int:
     return len(sink)
 
 
+def rss_growth(n: int, retain: int | None) -> float:
+    """MiB the peak RSS of this process grows by while `n` lazily built events go through
+    source -> double -> topic -> sink on a `MemoryBroker(retain=retain)`. Run it in a fresh
+    process (`rss_in_subprocess`): memory an earlier run freed would hide the growth."""
+    broker = MemoryBroker(retain=retain)
+    app = App(broker, partitions=4)
+    count = [0]
+
+    @app.handler("ticks", output="doubled")
+    def double(event: Event) -> Event:
+        return event.replace(data=2 * event.data)
+
+    @app.handler("doubled")
+    def sink(event: Event) -> None:
+        count[0] += 1
+
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    app.source("ticks", (Event("bench.tick", "/bench", i, key=f"k{i % 1000}",
+                               time=t0 + timedelta(microseconds=i)) for i in range(n)))
+    before = _peak_rss_kib()
+    app.run(batch_size=1000)
+    after = _peak_rss_kib()
+    if count[0] != n:
+        raise AssertionError(f"the sink saw {count[0]} events, expected {n}")
+    return (after - before) / 1024
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak RSS in KiB: Linux's VmHWM (ru_maxrss would carry the parent's
+    peak over fork and exec, hiding the growth)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def rss_in_subprocess(n: int, retain: int | None) -> float:
+    """`rss_growth` in a fresh Python process (its result, in MiB)."""
+    code = f"from edalab.bench.bus import rss_growth; print(rss_growth({n}, {retain}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def bytewax_pipeline(events: list[Event], batch: int) -> int:
     import bytewax.operators as op
     from bytewax.dataflow import Dataflow
@@ -121,6 +178,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000, help="poll / source batch size")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--rss-events", type=int, default=1_000_000,
+                        help="events of the memory measurement (0: skip it)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     events = make_events(args.events)
@@ -144,6 +203,27 @@ def main(argv: list[str]) -> int:
                                     lambda: reactivex_pipeline(events), n))
     run_contenders(contenders, args.repeats)
     targets = [Target("b", "d1", 0.5), Target("b", "d2", 5.0), Target("c", "b", 0.8)]
-    return report(f"edalab bench bus: {n:,} keyed events, median of {args.repeats} runs",
-                  contenders, targets, reference="b", as_json=args.json,
-                  extra={"python": platform.python_version()})
+    status = report(f"edalab bench bus: {n:,} keyed events, median of {args.repeats} runs",
+                    contenders, targets, reference="b", as_json=args.json,
+                    extra={"python": platform.python_version()})
+    if args.rss_events:
+        status |= _report_rss(args.rss_events, args.json)
+    return status
+
+
+def _report_rss(n: int, as_json: bool, limit: float = 10.0) -> int:
+    """Peak RSS growth of the two-handler App with and without retention; 1 if retention
+    lets it grow by `limit` MiB or more."""
+    kept = rss_in_subprocess(n, 1000)
+    everything = rss_in_subprocess(n, None)
+    ok = kept < limit
+    if as_json:
+        print(json.dumps({"rss_events": n, "rss_growth_mib_retain_1000": round(kept, 1),
+                          "rss_growth_mib_retain_none": round(everything, 1),
+                          "target": f"retain=1000 < {limit} MiB", "ok": ok}, indent=2))
+    else:
+        print(f"memory: {n:,} events, App source -> handler -> topic -> handler, peak RSS growth")
+        print(f"  MemoryBroker(retain=1000)  {kept:8.1f} MiB")
+        print(f"  MemoryBroker()             {everything:8.1f} MiB")
+        print(f"  target retain=1000 < {limit:g} MiB: {kept:.1f}  {'ok' if ok else 'MISSED'}")
+    return 0 if ok else 1

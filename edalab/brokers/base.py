@@ -96,6 +96,18 @@ def check_event(item: object) -> None:
                         f"{item!r:.80}")
 
 
+def check_partition(topic: str, partitions: int, partition: object) -> None:
+    """A partition number the topic lacks is a `ValueError` that says what it has.
+
+    >>> check_partition("payments", 2, -1)
+    Traceback (most recent call last):
+    ValueError: topic 'payments' has 2 partitions (0 to 1), not -1
+    """
+    if partition.__class__ is not int or not 0 <= partition < partitions:
+        raise ValueError(f"topic {topic!r} has {partitions} partitions (0 to {partitions - 1}), "
+                         f"not {partition!r}")
+
+
 class BrokerError(RuntimeError):
     """A broker operation cannot be done (the message says why)."""
 

@@ -1,14 +1,17 @@
 """`MemoryBroker`: the embedded, in-process broker with Kafka's log semantics.
 
-Topics have partitions; each partition is an append-only list of `Record`s whose index is the
-offset. A consumer group keeps one cursor per partition: the committed offset (what survives a
-crash), the fetch position, acks that arrived out of order, and nacked records waiting to be
-redelivered. Members of a group split the partitions (sticky and balanced, see
+Topics have partitions; each partition is an append-only log of `Record`s: a list of the kept
+events, whose first one has offset ``base`` (retention deletes from the front, so an offset is
+``base + index``). A consumer group keeps one cursor per partition: the committed offset (what
+survives a crash), the fetch position, acks that arrived out of order, and nacked records
+waiting to be redelivered. Members of a group split the partitions (sticky and balanced, see
 `edalab.brokers.assignment`); a member joining or closing moves partitions, and the new owner
 starts again from the committed offset, so whatever was polled but not acked is delivered again.
 
 Publishing to a topic that was never created raises `UnknownTopicError`, unless the broker was
-made with ``auto_create=True`` (then the topic is created with ``default_partitions``).
+made with ``auto_create=True`` (then the topic is created with ``default_partitions``). Every
+consumer group gets the same event objects, so the broker makes their data read-only at
+publish (see `edalab.brokers.frozen`): no reader can change what another sees.
 
 All methods are safe to call from several threads (one lock per broker).
 
@@ -29,6 +32,7 @@ All methods are safe to call from several threads (one lock per broker).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time as _time
 from collections import deque
@@ -47,33 +51,41 @@ from edalab.brokers.base import (
     Record,
     UnknownTopicError,
     check_event,
+    check_partition,
     dead_letter,
     dead_letter_topic,
     decode,
 )
+from edalab.brokers.frozen import freeze_data
 from edalab.brokers.partitioning import key_hash
-from edalab.events import Event
+from edalab.events import Event, check_serialisable
 
 __all__ = ["MemoryBroker", "MemoryConsumer"]
 
 _clock = _time.perf_counter
 _ROUTE_CACHE = 1 << 16
+_NEVER = sys.maxsize
 
 
 class _Topic:
-    """Per partition, the events (index = offset) and their append times."""
+    """Per partition, the kept events and their append times, and the offset of the first."""
 
-    __slots__ = ("name", "logs", "stamps", "start", "routes", "next_unkeyed")
+    __slots__ = ("name", "logs", "stamps", "base", "trim_at", "groups", "routes",
+                 "next_unkeyed")
 
-    def __init__(self, name: str, partitions: int):
+    def __init__(self, name: str, partitions: int, trim_at: int):
         self.name = name
         self.logs: list[list[Event]] = [[] for _ in range(partitions)]
         self.stamps: list[list[float]] = [[] for _ in range(partitions)]
-        # First kept offset per partition: below it, records were deleted by retention (the
-        # list keeps None there, so an offset stays an index).
-        self.start: list[int] = [0] * partitions
+        self.base: list[int] = [0] * partitions  # offset of logs[p][0]
+        self.trim_at: list[int] = [trim_at] * partitions  # log length that triggers retention
+        self.groups: list[_Group] = []
         self.routes: dict[str, int] = {}  # key -> partition, so the hot path skips hashing
         self.next_unkeyed = 0
+
+    def end(self, p: int) -> int:
+        """The offset the next record appended to partition `p` gets."""
+        return self.base[p] + len(self.logs[p])
 
     def route(self, key: str | None) -> int:
         n = len(self.logs)
@@ -101,6 +113,8 @@ class _Cursor:
         self.attempts: dict[int, int] = {}  # deliveries so far, for offsets delivered twice+
 
     def ack(self, offset: int) -> None:
+        if offset >= self.delivered:
+            return  # never delivered to the group: nothing to commit yet
         if offset == self.committed:
             offset += 1
             ahead = self.acked_ahead
@@ -129,16 +143,33 @@ class _Cursor:
         self.retry.clear()
         self.attempts.clear()
 
+    def skip_to(self, first: int) -> None:
+        """Retention deleted the records below `first` while the group had no member: it
+        goes on from the first kept record (Kafka's ``auto.offset.reset=earliest``)."""
+        if self.committed >= first:
+            return
+        ahead = {o for o in self.acked_ahead if o >= first}
+        while first in ahead:
+            ahead.discard(first)
+            first += 1
+        self.committed = first
+        self.position = max(self.position, first)
+        self.delivered = max(self.delivered, first)
+        self.acked_ahead = ahead
+        self.retry = deque(r for r in self.retry if r.offset >= first)
+        _forget_attempts(self)
+
 
 class _Group:
-    __slots__ = ("name", "topic", "cursors", "members")
+    __slots__ = ("name", "topic", "cursors", "members", "anonymous")
 
-    def __init__(self, name: str, topic: _Topic, start: str):
+    def __init__(self, name: str, topic: _Topic, start: str, anonymous: bool = False):
         self.name = name
         self.topic = topic
-        self.cursors = [_Cursor(first if start == "earliest" else len(log))
-                        for log, first in zip(topic.logs, topic.start, strict=True)]
+        self.cursors = [_Cursor(topic.base[p] if start == "earliest" else topic.end(p))
+                        for p in range(len(topic.logs))]
         self.members: list[MemoryConsumer] = []
+        self.anonymous = anonymous
 
     def rebalance(self) -> None:
         """Sticky balanced assignment; partitions that change owner rewind to the committed
@@ -210,7 +241,8 @@ class MemoryConsumer:
         room = max_events
         n = len(parts)
         start = self._next
-        logs, all_stamps, topic = self._logs, self._t.stamps, self.topic
+        t = self._t
+        logs, all_stamps, bases, topic = self._logs, t.stamps, t.base, self.topic
         for i in range(n):
             p = parts[(start + i) % n]
             cursor = self._cursors[p]
@@ -222,10 +254,11 @@ class MemoryConsumer:
                 runs += singles
                 room -= len(singles)
             pos = cursor.position
-            end = min(len(logs[p]), pos + room)
+            base = bases[p]
+            end = min(base + len(logs[p]), pos + room)
             if pos < end:
-                events += logs[p][pos:end]
-                stamps += all_stamps[p][pos:end]
+                events += logs[p][pos - base:end - base]
+                stamps += all_stamps[p][pos - base:end - base]
                 runs.append((topic, p, pos, end))
                 spans.append((cursor, pos, end))
                 cursor.position = cursor.delivered = end
@@ -247,7 +280,7 @@ class MemoryConsumer:
             if record.offset >= cursor.committed and record.offset not in cursor.acked_ahead:
                 out.append(record)
                 room -= 1
-        log, stamps = self._logs[p], self._t.stamps[p]
+        log, stamps, base = self._logs[p], self._t.stamps[p], self._t.base[p]
         cursor.position = max(cursor.position, cursor.committed)
         while room and cursor.position < cursor.delivered:
             offset = cursor.position
@@ -256,12 +289,17 @@ class MemoryConsumer:
                 continue
             attempt = cursor.attempts.get(offset, 1) + 1
             cursor.attempts[offset] = attempt
-            out.append(Record(log[offset], self.topic, p, offset, attempt, stamps[offset]))
+            out.append(Record(log[offset - base], self.topic, p, offset, attempt,
+                              stamps[offset - base]))
             room -= 1
         return out
 
     def ack(self, records: Iterable[Record]) -> None:
-        """Commit these records for the group: they will not be delivered to it again."""
+        """Commit these records for the group: they will not be delivered to it again.
+
+        Acking a record the group was not delivered yet has no effect (it is delivered when
+        its turn comes), as on every broker; a partition the topic lacks is a `ValueError`.
+        """
         with self._broker._lock:
             if records is self._last_batch and self._last_spans:
                 for cursor, start, end in self._last_spans:
@@ -280,7 +318,10 @@ class MemoryConsumer:
                 if record.topic != topic:
                     raise BrokerError(f"cannot ack a record of topic {record.topic!r} on a "
                                       f"consumer of {topic!r}")
-                cursor = cursors[record.partition]
+                p = record.partition
+                if not 0 <= p < len(cursors):
+                    check_partition(topic, len(cursors), p)
+                cursor = cursors[p]
                 cursor.ack(record.offset)
                 if cursor.attempts:
                     _forget_attempts(cursor)
@@ -293,13 +334,16 @@ class MemoryConsumer:
             if record.topic != self.topic:
                 raise BrokerError(f"cannot nack a record of topic {record.topic!r} on a "
                                   f"consumer of {self.topic!r}")
+            check_partition(self.topic, len(self._cursors), record.partition)
             cursor = self._cursors[record.partition]
             offset = record.offset
-            if (offset < cursor.committed or offset in cursor.acked_ahead
+            if (offset < cursor.committed or offset >= cursor.delivered
+                    or offset in cursor.acked_ahead
                     or record.partition not in self._partitions
                     or record.attempt != cursor.attempts.get(offset, 1)):
-                # Already done, or a stale delivery: the partition moved to another member
-                # (which gets the record again anyway) or this delivery was nacked before.
+                # Already done, never delivered, or a stale delivery: the partition moved to
+                # another member (which gets the record again anyway) or this delivery was
+                # nacked before.
                 return
             if record.attempt >= self.max_attempts:
                 broker._dead_letter(record, self.group, error)
@@ -312,22 +356,22 @@ class MemoryConsumer:
 
     def seek(self, position: Position, partition: int | None = None) -> None:
         """Move the whole group to `position` on one partition or all: ``"beginning"``,
-        ``"end"``, an offset, or an event time (the first record at or after it)."""
+        ``"end"``, an offset, or an event time (the first record at or after it). Positions
+        below the first record retention kept start at that record."""
         with self._broker._lock:
-            parts = range(len(self._logs)) if partition is None else [partition]
+            t = self._t
+            parts = range(len(t.logs)) if partition is None else [partition]
             for p in parts:
-                if not 0 <= p < len(self._logs):
+                if not 0 <= p < len(t.logs):
                     raise ValueError(f"topic {self.topic!r} has no partition {p}")
-                first = self._t.start[p]
-                self._cursors[p].reset(max(first, _offset_of(self._logs[p], position, first)))
+                self._cursors[p].reset(_offset_of(t.logs[p], position, t.base[p]))
             self._broker._notify()
 
     def lag(self) -> dict[int, int]:
         """Per partition: appended but not yet committed by this consumer's group."""
         with self._broker._lock:
-            return {p: len(log) - cursor.committed
-                    for p, (log, cursor) in enumerate(zip(self._logs, self._cursors,
-                                                          strict=True))}
+            t = self._t
+            return {p: t.end(p) - cursor.committed for p, cursor in enumerate(self._cursors)}
 
     def assignment(self) -> list[int]:
         """The partitions this member owns now."""
@@ -339,14 +383,18 @@ class MemoryConsumer:
         return self._closed
 
     def close(self) -> None:
-        """Leave the group; its un-acked records are delivered again to the next owner."""
+        """Leave the group; its un-acked records are delivered again to the next owner. A
+        private group (``group=None``) ends with its last member."""
         with self._broker._lock:
             if self._closed:
                 return
             self._closed = True
-            self._group.members.remove(self)
+            group = self._group
+            group.members.remove(self)
             self._partitions = []
-            self._group.rebalance()
+            group.rebalance()
+            if group.anonymous and not group.members:
+                self._broker._forget_group(group)
             self._broker._notify()
 
     def __enter__(self) -> MemoryConsumer:
@@ -362,22 +410,24 @@ def _forget_attempts(cursor: _Cursor) -> None:
         del cursor.attempts[offset]
 
 
-def _offset_of(log: list[Event], position: Position, first: int = 0) -> int:
+def _offset_of(log: list[Event], position: Position, base: int) -> int:
+    """The offset `position` names in a partition whose kept records start at `base`."""
+    end = base + len(log)
     if position == "beginning":
-        return first
+        return base
     if position == "end":
-        return len(log)
+        return end
     if isinstance(position, datetime):
         if position.utcoffset() is None:
             raise ValueError("seek time must be timezone-aware")
-        for offset in range(first, len(log)):
-            if log[offset].time >= position:
-                return offset
-        return len(log)
+        for index, event in enumerate(log):
+            if event.time >= position:
+                return base + index
+        return end
     if isinstance(position, int) and not isinstance(position, bool):
-        if not 0 <= position <= len(log):
-            raise ValueError(f"offset {position} is outside the log [0, {len(log)}]")
-        return position
+        if not 0 <= position <= end:
+            raise ValueError(f"offset {position} is outside the log [0, {end}]")
+        return max(base, position)
     raise TypeError("seek position must be 'beginning', 'end', an offset or a datetime, "
                     f"got {position!r}")
 
@@ -394,11 +444,26 @@ class MemoryBroker:
         Partitions of auto-created topics.
     retain
         None (the default) keeps every record, so a notebook can read whole logs. An int
-        deletes records every consumer group of the topic has committed, keeping the last
-        `retain` of those per partition (JetStream's interest retention, with a tail kept
-        for inspection): long runs then hold only what is in flight. Offsets are not reused;
-        `read` and seeks to the beginning start at the first kept record. A topic no group
-        reads keeps everything.
+        deletes records every consumer group with a live member has committed, keeping the
+        last `retain` of those per partition (JetStream's interest retention, with a tail
+        kept for inspection): long runs then hold only what is in flight. Offsets are not
+        reused; `read` and seeks to the beginning start at the first kept record. A topic
+        no live member reads keeps what it gets. A group whose members all left holds
+        nothing back: it keeps its committed offsets, and when it joins again after records
+        it had not committed were deleted, it goes on from the first kept record (Kafka's
+        ``auto.offset.reset=earliest``). A private group (``group=None``) ends with its
+        last member.
+
+    Examples
+    --------
+    >>> broker = MemoryBroker(retain=10)
+    >>> broker.create_topic("t")
+    >>> worker = broker.subscribe("t", group="g")
+    >>> for i in range(5000):
+    ...     _ = broker.publish("t", Event("n", "/t", i))
+    ...     worker.ack(worker.poll())
+    >>> len(broker.read("t")) < 3000, broker.end_offsets("t")
+    (True, [5000])
     """
 
     def __init__(self, *, auto_create: bool = False, default_partitions: int = 1,
@@ -408,6 +473,10 @@ class MemoryBroker:
         self.auto_create = auto_create
         self.default_partitions = default_partitions
         self.retain = retain
+        # Retention looks at a partition every `_trim_step` appends (and deletes no fewer
+        # records), so trimming costs a few list operations per few hundred events, and a
+        # partition holds at most about retain + in flight + 2 steps.
+        self._trim_step = max(retain // 4, 256) if retain is not None else _NEVER
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._waiters = 0
@@ -428,6 +497,7 @@ class MemoryBroker:
             raise ValueError(f"topic name must be a non-empty string, got {name!r}")
         if not isinstance(partitions, int) or partitions < 1:
             raise ValueError(f"partitions must be a positive int, got {partitions!r}")
+        trim_at = (self.retain or 0) + self._trim_step if self.retain is not None else _NEVER
         with self._lock:
             existing = self._topics.get(name)
             if existing is not None:
@@ -435,10 +505,10 @@ class MemoryBroker:
                     raise BrokerError(f"topic {name!r} exists with {len(existing.logs)} "
                                       f"partitions, not {partitions}")
                 return
-            self._topics[name] = _Topic(name, partitions)
+            self._topics[name] = _Topic(name, partitions, trim_at)
             if not name.endswith(DLQ_SUFFIX):
-                self._topics.setdefault(dead_letter_topic(name),
-                                        _Topic(dead_letter_topic(name), 1))
+                dlq = dead_letter_topic(name)
+                self._topics.setdefault(dlq, _Topic(dlq, 1, trim_at))
 
     def topics(self) -> list[str]:
         """Names of all topics, dead-letter topics included."""
@@ -471,6 +541,10 @@ class MemoryBroker:
         """Append one event to its partition (by key; round-robin without a key)."""
         if event.__class__ is not Event:
             check_event(event)
+        if self._closed:
+            raise BrokerError("broker is closed")
+        check_serialisable([event])
+        freeze_data([event])
         t = self._topic(topic)
         with self._lock:
             p = t.routes.get(event.key)
@@ -480,41 +554,48 @@ class MemoryBroker:
             now = _clock()
             log.append(event)
             t.stamps[p].append(now)
+            offset = t.base[p] + len(log) - 1
+            if len(log) >= t.trim_at[p]:
+                self._trim(t, p)
             self._notify()
-            return Record(event, t.name, p, len(log) - 1, 1, now)
+            return Record(event, t.name, p, offset, 1, now)
 
     def publish_many(self, topic: str, events: Iterable[Event]) -> int:
         """Append events in order (the batch path); returns how many were appended.
 
-        All or nothing: if one item is not an `Event`, nothing of the batch is appended.
+        All or nothing: if one item is not an `Event`, or its data is not JSON (`EventError`
+        with its ``index`` in the batch), nothing of the batch is appended.
         """
+        if self._closed:
+            raise BrokerError("broker is closed")
+        if events.__class__ is not list:
+            events = list(events)
+        if not _only_events(events):
+            for item in events:
+                check_event(item)
+        check_serialisable(events)
+        freeze_data(events)
         t = self._topic(topic)
+        if not events:
+            return 0
         with self._lock:
             logs = t.logs
-            before = [len(log) for log in logs]
-            if len(logs) == 1:  # no routing: append the lot, then check what was appended
-                log, start = logs[0], before[0]
-                try:
-                    log.extend(events)
-                    if not _only_events(log, start):
-                        for item in log[start:]:
-                            check_event(item)
-                except BaseException:
-                    del log[start:]
-                    raise
-            else:
-                self._route_many(t, events, before)
             now = _clock()
-            appended = 0
-            for log, stamps, length in zip(logs, t.stamps, before, strict=True):
-                if len(log) > length:
-                    stamps.extend(repeat(now, len(log) - length))
-                    appended += len(log) - length
-            if appended:
-                self._notify()
-                if self.retain is not None:
-                    self._trim(t)
-            return appended
+            if len(logs) == 1:
+                logs[0].extend(events)
+                t.stamps[0].extend(repeat(now, len(events)))
+            else:
+                before = [len(log) for log in logs]
+                self._route_many(t, events)
+                for log, stamps, length in zip(logs, t.stamps, before, strict=True):
+                    if len(log) > length:
+                        stamps.extend(repeat(now, len(log) - length))
+            trim_at = t.trim_at
+            for p, log in enumerate(logs):
+                if len(log) >= trim_at[p]:
+                    self._trim(t, p)
+            self._notify()
+            return len(events)
 
     def publish_raw(self, topic: str, payload: bytes | str) -> None:
         """Append a payload as an outside producer sends it (CloudEvents structured JSON).
@@ -531,6 +612,8 @@ class MemoryBroker:
         >>> [r.event.extensions["dlerror"] for r in broker.read("in.dlq")]
         ["EventError: event field 'type': is required"]
         """
+        if self._closed:
+            raise BrokerError("broker is closed")
         t = self._topic(topic)
         event, error = decode(payload, topic)
         if error is None:
@@ -538,27 +621,19 @@ class MemoryBroker:
             return
         with self._lock:
             p = t.route(None)
-            record = Record(event, t.name, p, len(t.logs[p]), 0, _clock())
+            record = Record(event, t.name, p, t.end(p), 0, _clock())
             self._dead_letter(record, "", error)
 
     @staticmethod
-    def _route_many(t: _Topic, events: Iterable[Event], before: list[int]) -> None:
-        """Append each event to its key's partition; on a bad item, none of them."""
-        logs = t.logs
-        appends = [log.append for log in logs]
+    def _route_many(t: _Topic, events: list[Event]) -> None:
+        """Append each event (checked already) to its key's partition."""
+        appends = [log.append for log in t.logs]
         route = t.routes.get
-        try:
-            for event in events:
-                if event.__class__ is not Event:
-                    check_event(event)
-                p = route(event.key)
-                if p is None:
-                    p = t.route(event.key)
-                appends[p](event)
-        except BaseException:
-            for log, length in zip(logs, before, strict=True):
-                del log[length:]
-            raise
+        for event in events:
+            p = route(event.key)
+            if p is None:
+                p = t.route(event.key)
+            appends[p](event)
 
     # -- consuming -------------------------------------------------------------------------
 
@@ -573,15 +648,22 @@ class MemoryBroker:
             raise ValueError(f"max_attempts must be a positive int, got {max_attempts!r}")
         if start not in ("earliest", "latest"):
             raise ValueError(f"start must be 'earliest' or 'latest', got {start!r}")
+        if self._closed:
+            raise BrokerError("broker is closed")
         t = self._topic(topic)
         with self._lock:
             if self._closed:
                 raise BrokerError("broker is closed")
+            anonymous = group is None
             if group is None:
                 group = f"_anonymous-{next(self._anonymous)}"
             state = self._groups.get((t.name, group))
             if state is None:
-                state = self._groups[(t.name, group)] = _Group(group, t, start)
+                state = self._groups[(t.name, group)] = _Group(group, t, start, anonymous)
+                t.groups.append(state)
+            elif not state.members:
+                for cursor, first in zip(state.cursors, t.base, strict=True):
+                    cursor.skip_to(first)
             consumer = MemoryConsumer(self, state, max_attempts)
             state.members.append(consumer)
             state.rebalance()
@@ -595,7 +677,7 @@ class MemoryBroker:
             return list(state.members) if state else []
 
     def groups(self, topic: str) -> list[str]:
-        """Names of the consumer groups that ever subscribed to `topic`."""
+        """Names of the consumer groups of `topic` (a private one while it has a member)."""
         with self._lock:
             return sorted(g for (t, g) in self._groups if t == topic)
 
@@ -605,7 +687,7 @@ class MemoryBroker:
         """Per partition, the offset the next appended record will get."""
         t = self._topic(topic)
         with self._lock:
-            return [len(log) for log in t.logs]
+            return [t.end(p) for p in range(len(t.logs))]
 
     def committed(self, topic: str, group: str) -> list[int]:
         """Per partition, the group's committed offset (0 for a group that never joined)."""
@@ -621,24 +703,26 @@ class MemoryBroker:
         t = self._topic(topic)
         with self._lock:
             committed = self.committed(topic, group)
-            return {p: len(log) - c for p, (log, c) in enumerate(zip(t.logs, committed,
-                                                                     strict=True))}
+            return {p: t.end(p) - c for p, c in enumerate(committed)}
 
     def read(self, topic: str, partition: int | None = None) -> list[Record]:
         """The log itself (a copy), for inspection: one partition, or all in offset order
         per partition (from the first record retention kept)."""
         t = self._topic(topic)
         with self._lock:
-            parts = range(len(t.logs)) if partition is None else [partition]
+            n = len(t.logs)
+            if partition is not None:
+                check_partition(topic, n, partition)
+            parts = range(n) if partition is None else [partition]
             return [r for p in parts
-                    for r in Batch(t.logs[p][t.start[p]:], t.stamps[p][t.start[p]:],
-                                   [(t.name, p, t.start[p], len(t.logs[p]))])]
+                    for r in Batch(t.logs[p][:], t.stamps[p][:],
+                                   [(t.name, p, t.base[p], t.end(p))])]
 
     def close(self) -> None:
-        """Close every consumer; the broker accepts no new subscriptions."""
+        """Close every consumer; the broker accepts no new events or subscriptions."""
         with self._lock:
             self._closed = True
-            for state in self._groups.values():
+            for state in list(self._groups.values()):
                 for member in list(state.members):
                     member.close()
 
@@ -654,26 +738,29 @@ class MemoryBroker:
         if self._waiters:
             self._changed.notify_all()
 
-    def _trim(self, t: _Topic) -> None:
-        """Retention: delete what every group of `t` has committed, but the last `retain`."""
-        groups = [g for (name, _), g in self._groups.items() if name == t.name]
-        if not groups:
-            return
-        keep = self.retain
-        for p, log in enumerate(t.logs):
-            first = t.start[p]
-            floor = min(g.cursors[p].committed for g in groups) - keep
-            # In steps of at least `keep` (and 1,024) records, so trimming costs little.
-            if floor - first >= max(keep, 1024):
-                log[first:floor] = repeat(None, floor - first)
-                t.stamps[p][first:floor] = repeat(0.0, floor - first)
-                t.start[p] = floor
+    def _trim(self, t: _Topic, p: int) -> None:
+        """Retention on partition `p`: delete what every group with a live member has
+        committed, but the last `retain`. Deletes at least `_trim_step` records and a
+        quarter of the log at a time, so each kept record moves a bounded number of times."""
+        log = t.logs[p]
+        committed = [g.cursors[p].committed for g in t.groups if g.members]
+        if committed:
+            drop = min(committed) - self.retain - t.base[p]
+            if drop >= max(self._trim_step, len(log) >> 2):
+                del log[:drop]
+                del t.stamps[p][:drop]
+                t.base[p] += drop
+        t.trim_at[p] = len(log) + self._trim_step
+
+    def _forget_group(self, group: _Group) -> None:
+        del self._groups[(group.topic.name, group.name)]
+        group.topic.groups.remove(group)
 
     def _dead_letter(self, record: Record, group: str,
                      error: BaseException | str | None) -> None:
         self.publish(dead_letter_topic(record.topic), dead_letter(record, group, error))
 
 
-def _only_events(log: list, start: int) -> bool:
-    """Whether every item of `log` from `start` is an `Event` (a C-level pass)."""
-    return set(map(type, log[start:])) <= {Event}
+def _only_events(items: list) -> bool:
+    """Whether every item is an `Event` (a C-level pass)."""
+    return set(map(type, items)) <= {Event}

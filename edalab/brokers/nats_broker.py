@@ -48,6 +48,7 @@ from edalab.brokers.base import (
     Record,
     UnknownTopicError,
     check_event,
+    check_partition,
     dead_letter,
     dead_letter_topic,
     decode,
@@ -478,6 +479,8 @@ class NatsBroker:
 
     async def _read(self, topic: str, partition: int | None) -> list[Record]:
         n = await self._require(topic)
+        if partition is not None:
+            check_partition(topic, n, partition)
         out: list[Record] = []
         for p in range(n) if partition is None else [partition]:
             total = await self._count(topic, p)
@@ -874,6 +877,9 @@ class NatsConsumer:
     def ack(self, records: Iterable[Record]) -> None:
         """These records are done: the group will not get them again."""
         records = records.records() if isinstance(records, Batch) else list(records)
+        for record in records:
+            if not 0 <= record.partition < self._n:
+                check_partition(self.topic, self._n, record.partition)
         if records:
             self._run(self._ack(records))
 
@@ -892,6 +898,7 @@ class NatsConsumer:
         if record.topic != self.topic:
             raise BrokerError(f"cannot nack a record of topic {record.topic!r} on a consumer "
                               f"of {self.topic!r}")
+        check_partition(self.topic, self._n, record.partition)
         self._run(self._nack(record, error))
 
     async def _nack(self, record: Record, error: BaseException | str | None) -> None:

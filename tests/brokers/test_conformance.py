@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from edalab import BrokerError, UnknownTopicError
+from edalab import BrokerError, EventError, UnknownTopicError
 from edalab.brokers import ConsumerClosedError, partition_for
 
 from .conftest import T0, drain, ev
@@ -396,3 +396,75 @@ def test_nats_member_that_stalled_past_its_lease_does_not_read_the_partition_aga
         assert len(a.poll(10, timeout=1)) == 0 and a.assignment() == []
         a_broker.close()
         b_broker.close()
+
+
+def test_a_partition_the_topic_lacks_is_a_value_error(broker):
+    broker.create_topic("t", partitions=2)
+    broker.publish("t", ev(1))
+    consumer = broker.subscribe("t", group="g")
+    [record] = consumer.poll(timeout=5)
+    for bad in (-1, 2):
+        stray = record._replace(partition=bad)
+        with pytest.raises(ValueError, match=f"'t' has 2 partitions.*not {bad}"):
+            broker.read("t", bad)
+        with pytest.raises(ValueError, match=f"'t' has 2 partitions.*not {bad}"):
+            consumer.ack([stray])
+        with pytest.raises(ValueError, match=f"'t' has 2 partitions.*not {bad}"):
+            consumer.nack(stray, error="x")
+    assert sum(broker.lag("t", "g").values()) == 1  # nothing was committed on the way
+
+
+def test_ack_of_a_record_not_yet_delivered_has_no_effect(broker):
+    broker.create_topic("t")
+    broker.publish_many("t", [ev(i) for i in range(3)])
+    first, _, last = broker.read("t")
+    consumer = broker.subscribe("t", group="g")
+    consumer.ack([first, last])  # the group has not been delivered them: nothing to commit
+    assert broker.lag("t", "g") == {0: 3}
+    assert [r.event.id for r in drain(consumer)] == ["e0", "e1", "e2"]
+    assert broker.lag("t", "g") == {0: 0}
+
+
+def test_publish_after_close_raises(broker):
+    broker.create_topic("t")
+    broker.close()
+    for call in (lambda: broker.publish("t", ev(1)),
+                 lambda: broker.publish_many("t", [ev(1)]),
+                 lambda: broker.publish_raw("t", ev(1).to_json()),
+                 lambda: broker.subscribe("t", group="g")):
+        with pytest.raises(BrokerError, match="broker is closed"):
+            call()
+
+
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_publish_refuses_data_json_cannot_hold_and_appends_nothing_of_the_batch(
+        broker, partitions):
+    broker.create_topic("t", partitions=partitions)
+    nan = ev(2).replace(data={"i": float("nan")})
+    with pytest.raises(EventError, match="data") as caught:
+        broker.publish_many("t", [ev(0, key=None), ev(1, key=None), nan, ev(3)])
+    assert caught.value.index == 2
+    with pytest.raises(EventError, match="data"):
+        broker.publish("t", nan)
+    assert broker.read("t") == []
+
+
+def test_no_reader_changes_the_data_another_sees(broker):
+    broker.create_topic("t")
+    data = {"i": 1, "tags": ["new"]}
+    broker.publish("t", ev(1).replace(data=data))
+    data["i"] = 2  # the producer's own dict is not the event in the log
+    a = broker.subscribe("t", group="a")
+    [record] = a.poll(timeout=5)
+    for change in (lambda d: d.__setitem__("i", 99), lambda d: d["tags"].append("seen"),
+                   lambda d: d.update(i=99), lambda d: d.pop("tags")):
+        try:  # the memory broker refuses loudly; NATS gives each delivery its own copy
+            change(record.event.data)
+        except TypeError as error:
+            assert "read-only; copy it first" in str(error)
+    a.nack(record, error="retry")
+    [again] = a.poll(timeout=5)
+    assert again.attempt == 2 and again.event.data == {"i": 1, "tags": ["new"]}
+    [other] = broker.subscribe("t", group="b").poll(timeout=5)
+    assert other.event.data == {"i": 1, "tags": ["new"]}
+    assert dict(other.event.data) | {"i": 3} == {"i": 3, "tags": ["new"]}  # copies change

@@ -1,0 +1,98 @@
+"""Read-only event data: what the embedded broker stores, so no reader changes what another sees.
+
+`MemoryBroker` hands every consumer group the same `Event` object (it has no wire to copy it
+over, as NATS has). At publish it swaps each event's JSON containers for read-only copies:
+`ReadOnlyDict` and `ReadOnlyList` are a `dict` and a `list` for every reader (they compare
+equal, serialise, pickle and ``copy.deepcopy`` as the plain types), but a change raises a
+`TypeError` that says how to get a copy to change.
+
+>>> data = freeze({"amount": 12.5, "tags": ["new"]})
+>>> data == {"amount": 12.5, "tags": ["new"]}, isinstance(data, dict)
+(True, True)
+>>> data["amount"] = 0
+Traceback (most recent call last):
+TypeError: event data is read-only; copy it first: dict(event.data)
+>>> mine = dict(data)
+>>> mine["amount"] = 0
+>>> data["tags"].append("late")
+Traceback (most recent call last):
+TypeError: event data is read-only; copy it first: list(...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from operator import attrgetter
+from typing import Any
+
+from edalab.events import Event
+
+__all__ = ["ReadOnlyDict", "ReadOnlyList", "freeze", "freeze_data"]
+
+
+def _read_only_dict(self, *args: object, **kwargs: object) -> None:
+    raise TypeError("event data is read-only; copy it first: dict(event.data)")
+
+
+def _read_only_list(self, *args: object, **kwargs: object) -> None:
+    raise TypeError("event data is read-only; copy it first: list(...)")
+
+
+class ReadOnlyDict(dict):
+    """A `dict` whose every change raises `TypeError` (event data as the broker keeps it)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _read_only_dict
+    clear = pop = popitem = setdefault = update = _read_only_dict
+
+    def __reduce__(self):  # pickle and deepcopy give a plain, changeable dict
+        return dict, (dict(self),)
+
+
+class ReadOnlyList(list):
+    """A `list` whose every change raises `TypeError` (event data as the broker keeps it)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only_list
+    append = extend = insert = pop = remove = reverse = sort = clear = _read_only_list
+
+    def __reduce__(self):
+        return list, (list(self),)
+
+
+_SAFE = frozenset({int, float, str, bool, type(None), bytes, ReadOnlyDict, ReadOnlyList})
+_data_of = attrgetter("data")
+_set_data = object.__setattr__  # Event is sealed; its data is swapped for an equal value
+
+
+def freeze(value: Any) -> Any:
+    """`value` with its dicts and lists (at any depth) replaced by read-only copies; a bytearray
+    becomes bytes. Scalars and what is frozen already come back as they are."""
+    cls = value.__class__
+    if cls in _SAFE:
+        return value
+    if isinstance(value, dict):
+        if set(map(type, value.values())) <= _SAFE:
+            return ReadOnlyDict(value)
+        return ReadOnlyDict({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        if set(map(type, value)) <= _SAFE:
+            return ReadOnlyList(value)
+        return ReadOnlyList([freeze(v) for v in value])
+    if isinstance(value, tuple):
+        return tuple(map(freeze, value))
+    if isinstance(value, bytearray):
+        return bytes(value)
+    return value
+
+
+def freeze_data(events: Iterable[Event]) -> None:
+    """Make every event's data read-only (in place: an event is immutable, so its data must
+    be too). One C-level pass when no event carries a container, the common case."""
+    events = events if isinstance(events, list) else list(events)
+    if set(map(type, map(_data_of, events))) <= _SAFE:
+        return
+    for event in events:
+        data = event.data
+        if data.__class__ not in _SAFE:
+            _set_data(event, "data", freeze(data))
