@@ -175,6 +175,7 @@ class NatsBroker:
 
     def _run(self, coro, timeout: float | None = 60.0):
         if self._closed:
+            coro.close()  # never run: no "coroutine was never awaited" warning
             raise BrokerError("broker is closed")
         return self._io.run(coro, timeout)
 
