@@ -39,21 +39,26 @@ def test_a_run_under_the_bounds_keeps_every_sample_and_every_step():
 
 def test_latency_samples_are_uniform_over_the_whole_run_not_its_end():
     h = HandlerStats("h", "t", "g", max_samples=2000)
-    for i in range(0, 200_000, 50):  # start i, handled at i + 1: one latency per start
-        h.sample(float(i + 50), [float(j) for j in range(i, i + 50)])
-    starts = np.asarray(h._starts)
-    assert h.latency().size == 2000 and h.samples_seen == 200_000
-    assert len(set(h._starts)) == 2000  # each kept once
-    assert abs(np.mean(starts < 100_000) - 0.5) < 0.05  # as many from each half of the run
-    assert np.all((h.latency() > 0) & (h.latency() <= 50))  # each start kept with its end
+    for i in range(0, 200_000, 50):  # starts i..i+49 handled at 2i + 50: latencies in
+        h.sample(float(2 * i + 50), [float(j) for j in range(i, i + 50)])  # (i, i + 50]
+    latency = h.latency()
+    assert latency.size == 2000 and h.samples_seen == 200_000
+    assert len(set(latency)) == 2000  # each kept once
+    assert abs(np.mean(latency <= 100_000) - 0.5) < 0.05  # as many from each half of the run
+
+
+def test_virtual_time_latencies_are_seconds_of_event_time():
+    h = HandlerStats("h", "t", "g")
+    h.sample(T0 + timedelta(minutes=1), [T0, T0 + timedelta(seconds=59.5)])
+    assert h.latency().tolist() == [60.0, 0.5]
 
 
 def test_latency_samples_are_reproducible_with_the_same_seed():
     def kept(seed):
         h = HandlerStats("h", "t", "g", max_samples=100, seed=seed)
         for i in range(10_000):
-            h.sample(float(i) + 1.0, [float(i)])
-        return h._starts
+            h.sample(float(i) + 1.0 + i % 7, [float(i)])
+        return h.latency().tolist()
 
     assert kept(0) == kept(0) and kept(0) != kept(1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,13 +12,6 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["HandlerStats", "RunStats", "Timeline"]
-
-
-def _seconds(times: list) -> np.ndarray:
-    """Floats as they are; datetimes as seconds since the epoch."""
-    if times and isinstance(times[0], datetime):
-        return pd.DatetimeIndex(times).as_unit("us").asi8 / 1e6
-    return np.asarray(times, dtype=float)
 
 
 @dataclass
@@ -53,8 +47,8 @@ class HandlerStats:
     max_samples: int = 100_000
     seed: int = 0
     samples_seen: int = 0  # latency samples offered, kept or not
-    _starts: list = field(default_factory=list, repr=False)  # kept samples' start times
-    _ends: list = field(default_factory=list, repr=False)  # and their end times
+    # The kept latencies, in seconds: 8 bytes each (no object per sample).
+    _kept: array = field(default_factory=lambda: array("d"), repr=False)
     _next: int = field(default=0, repr=False)  # index (among those offered) of the next kept
     _log_w: float = field(default=0.0, repr=False)  # algorithm L's log W
     _rng: random.Random = field(init=False, repr=False, compare=False)
@@ -71,19 +65,17 @@ class HandlerStats:
         self.samples_seen = stop = seen + len(starts)
         if stop > self._next:  # some of them are kept (all of them while filling)
             if stop < self.max_samples:
-                self._starts += starts
-                self._ends += [end] * len(starts)
+                self._kept.extend(_latencies(end, starts))
             else:
-                self._keep(end, starts, seen)
+                self._keep(_latencies(end, starts), seen)
 
-    def _keep(self, end: float | datetime, starts: list, seen: int) -> None:
-        kept, ends, k = self._starts, self._ends, self.max_samples
-        stop = seen + len(starts)
+    def _keep(self, latencies: list[float], seen: int) -> None:
+        kept, k = self._kept, self.max_samples
+        stop = seen + len(latencies)
         random, log = self._rng.random, math.log
         if len(kept) < k:  # filling: keep every sample
-            take = starts[:k - len(kept)]
-            kept += take
-            ends += [end] * len(take)
+            take = latencies[:k - len(kept)]
+            kept.extend(take)
             if len(kept) < k:
                 self._next = stop
                 return
@@ -94,9 +86,7 @@ class HandlerStats:
         # floor(log U / log(1 - W)) + 1. 1 - random() is in (0, 1], so its log exists.
         nxt, log_w = self._next, self._log_w
         while nxt < stop:
-            slot = int(random() * k)
-            kept[slot] = starts[nxt - seen]
-            ends[slot] = end
+            kept[int(random() * k)] = latencies[nxt - seen]
             log_w += log(1.0 - random()) / k
             nxt += math.floor(log(1.0 - random()) / _log1m_exp(log_w)) + 1
         self._next, self._log_w = nxt, log_w
@@ -104,9 +94,14 @@ class HandlerStats:
     def latency(self) -> np.ndarray:
         """The kept latency samples, in seconds (in the order offered while fewer than
         `max_samples` were; in reservoir order after)."""
-        if not self._ends:
-            return np.empty(0)
-        return _seconds(self._ends) - _seconds(self._starts)
+        return np.array(self._kept, dtype=float)
+
+
+def _latencies(end: float | datetime, starts: list) -> list[float]:
+    """Seconds from each start to `end` (perf_counter floats, or datetimes of event time)."""
+    if isinstance(end, datetime):
+        return [(end - start).total_seconds() for start in starts]
+    return [end - start for start in starts]
 
 
 def _log1m_exp(a: float) -> float:
