@@ -104,3 +104,13 @@ def test_check_serialisable_names_the_first_bad_event_of_a_flat_batch(bad):
 
 def test_check_serialisable_leaves_non_events_to_the_type_check():
     check_serialisable([Event("t", "/s", 1), "not an event"])
+
+
+def test_the_memory_brokers_read_only_data_is_checked_as_its_plain_twin():
+    from edalab.brokers.frozen import freeze
+
+    good = Event("t", "/s", freeze({"x": 1.5, "tags": ["a"]}))
+    check_serialisable([good, good.replace(data=freeze({"x": 2.0}))])
+    with pytest.raises(EventError) as info:
+        check_serialisable([good.replace(data=freeze({"x": float("nan")}))])
+    assert info.value.index == 0
