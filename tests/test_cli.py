@@ -42,9 +42,12 @@ def test_unknown_demo_is_a_clear_error(capsys):
 
 
 def test_bench_bus_reports_every_pipeline_as_json():
-    result = edalab("bench", "bus", "--events", "2000", "--repeats", "1", "--json")
+    result = edalab("bench", "bus", "--events", "2000", "--repeats", "1", "--rss-events",
+                    "20000", "--json")
     assert result.returncode in (0, 1), result.stderr  # 1 = a speed target missed
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)  # one document, the memory measurement inside
+    memory = report["memory"]
+    assert memory["events"] == 20000 and memory["rss_growth_mib_retain_none"] > 0
     names = {r["name"] for r in report["results"]}
     assert {"a", "b", "c"} <= names
     assert all(r["events"] == 2000 and r["median_events_per_s"] > 0 for r in report["results"])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import platform
 import resource
 import subprocess
@@ -202,28 +201,30 @@ def main(argv: list[str]) -> int:
         contenders.append(Contender("d3", "reactivex identity",
                                     lambda: reactivex_pipeline(events), n))
     run_contenders(contenders, args.repeats)
+    memory = rss_report(args.rss_events) if args.rss_events else None
+    extra = {"python": platform.python_version()}
+    if memory and args.json:
+        extra["memory"] = memory
     targets = [Target("b", "d1", 0.5), Target("b", "d2", 5.0), Target("c", "b", 0.8)]
     status = report(f"edalab bench bus: {n:,} keyed events, median of {args.repeats} runs",
-                    contenders, targets, reference="b", as_json=args.json,
-                    extra={"python": platform.python_version()})
-    if args.rss_events:
-        status |= _report_rss(args.rss_events, args.json)
-    return status
+                    contenders, targets, reference="b", as_json=args.json, extra=extra)
+    if memory is None:
+        return status
+    if not args.json:
+        print(f"memory: {memory['events']:,} events, App source -> handler -> topic -> "
+              "handler, peak RSS growth")
+        print(f"  MemoryBroker(retain=1000)  {memory['rss_growth_mib_retain_1000']:8.1f} MiB")
+        print(f"  MemoryBroker()             {memory['rss_growth_mib_retain_none']:8.1f} MiB")
+        print(f"  target {memory['target']}: {memory['rss_growth_mib_retain_1000']:.1f}  "
+              f"{'ok' if memory['ok'] else 'MISSED'}")
+    return status | (not memory["ok"])
 
 
-def _report_rss(n: int, as_json: bool, limit: float = 10.0) -> int:
-    """Peak RSS growth of the two-handler App with and without retention; 1 if retention
-    lets it grow by `limit` MiB or more."""
+def rss_report(n: int, limit: float = 10.0) -> dict:
+    """Peak RSS growth of the two-handler App with and without retention, and whether
+    retention keeps it under `limit` MiB."""
     kept = rss_in_subprocess(n, 1000)
     everything = rss_in_subprocess(n, None)
-    ok = kept < limit
-    if as_json:
-        print(json.dumps({"rss_events": n, "rss_growth_mib_retain_1000": round(kept, 1),
-                          "rss_growth_mib_retain_none": round(everything, 1),
-                          "target": f"retain=1000 < {limit} MiB", "ok": ok}, indent=2))
-    else:
-        print(f"memory: {n:,} events, App source -> handler -> topic -> handler, peak RSS growth")
-        print(f"  MemoryBroker(retain=1000)  {kept:8.1f} MiB")
-        print(f"  MemoryBroker()             {everything:8.1f} MiB")
-        print(f"  target retain=1000 < {limit:g} MiB: {kept:.1f}  {'ok' if ok else 'MISSED'}")
-    return 0 if ok else 1
+    return {"events": n, "rss_growth_mib_retain_1000": round(kept, 1),
+            "rss_growth_mib_retain_none": round(everything, 1),
+            "target": f"retain=1000 < {limit:g} MiB", "ok": kept < limit}
