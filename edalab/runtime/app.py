@@ -437,8 +437,8 @@ class App:
                 i = exc.index  # nothing of the batch was appended: the ones before it are fine
                 if i:
                     self.broker.publish_many(topic, events[:i])
-                self.broker.publish(dead_letter_topic(topic),
-                                    unpublishable(events[i], topic, exc))
+                self.broker.publish(dead_letter_topic(topic), unpublishable(
+                    events[i], topic, _write_error(events[i], exc)))
                 events = events[i + 1:]
 
     def _step(self, h: Handler, batch_size: int, virtual: bool, wait: float = 0.0) -> int:
@@ -649,13 +649,14 @@ def _owners(results: list[Any]) -> list[int]:
     return owners
 
 
-def _write_error(event: Event, error: EventError) -> str:
-    """Why `event` cannot be written, as `to_json` says it."""
+def _write_error(event: Event, error: EventError) -> EventError:
+    """Why `event` cannot be written, as `to_json` says it of that event alone (a batch check
+    names its position in the batch)."""
     try:
         event.to_json()
     except EventError as exc:
-        return str(exc)
-    return str(error)
+        return exc
+    return error
 
 
 def _first(item: tuple) -> Any:
