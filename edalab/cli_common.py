@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import NoReturn
 
+from edalab.errors import EdalabError
+
 __all__ = ["CREDENTIALS_HELP", "CliError", "Parser", "add_credentials", "credentials",
            "run_command"]
 
@@ -29,7 +31,7 @@ CREDENTIALS_HELP = (
     "prefer them for secrets. An argument wins over its variable.")
 
 
-class CliError(Exception):
+class CliError(EdalabError):
     """A command cannot go on; `code` is its exit status (2 usage mistake, 1 failure)."""
 
     def __init__(self, message: str, code: int = FAILURE):
