@@ -5,16 +5,31 @@ from edalab.brokers import (
     Broker,
     BrokerError,
     Consumer,
+    ConsumerClosedError,
     MemoryBroker,
     Record,
     UnknownTopicError,
 )
+from edalab.errors import BatchFailure, EdalabError, StoreClosedError
 from edalab.events import Event, EventError
-from edalab.runtime import App, RunStats
+from edalab.runtime import App, HandlerError, RunStats
 
-__all__ = ["App", "Batch", "Broker", "BrokerError", "Consumer", "Event", "EventError",
-           "MemoryBroker", "NatsBroker", "Record", "RunStats", "UnknownTopicError"]
+__all__ = ["App", "Batch", "BatchFailure", "Broker", "BrokerError", "CommandError",
+           "ConcurrencyError", "Consumer", "ConsumerClosedError", "CoordinatorCrashed",
+           "EdalabError", "Event", "EventError", "EventStoreFileError", "HandlerError",
+           "MemoryBroker", "NatsBroker", "Record", "RunStats", "StepFailed", "StoreClosedError",
+           "UnknownTopicError"]
 __version__ = "0.1.0"
+
+# The patterns' errors load on first use, as the patterns do (the retraining workflow
+# imports river).
+_PATTERN_ERRORS = {
+    "CommandError": "edalab.patterns.aggregate",
+    "ConcurrencyError": "edalab.patterns.eventstore.base",
+    "EventStoreFileError": "edalab.patterns.eventstore.base",
+    "CoordinatorCrashed": "edalab.patterns.saga",
+    "StepFailed": "edalab.patterns.retraining",
+}
 
 
 def __getattr__(name: str):
@@ -23,4 +38,8 @@ def __getattr__(name: str):
         from edalab.brokers.nats_broker import NatsBroker
 
         return NatsBroker
+    if name in _PATTERN_ERRORS:
+        import importlib
+
+        return getattr(importlib.import_module(_PATTERN_ERRORS[name]), name)
     raise AttributeError(f"module 'edalab' has no attribute {name!r}")

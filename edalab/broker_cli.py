@@ -11,7 +11,7 @@ from edalab.brokers.base import BrokerError
 from edalab.brokers.nats_server import NatsServer, _fatal
 from edalab.cli_common import (
     USAGE,
-    CommandError,
+    CliError,
     Parser,
     add_credentials,
     credentials,
@@ -44,11 +44,11 @@ def _start(server: NatsServer) -> NatsServer:
     except (BrokerError, OSError) as exc:
         server.cleanup()
         if isinstance(exc, OSError):  # the store directory cannot be made or written
-            raise CommandError(f"cannot use the store {server.store_dir}: {exc}") from None
+            raise CliError(f"cannot use the store {server.store_dir}: {exc}") from None
         if "address already in use" in str(exc):
-            raise CommandError(f"port {server.port} on 127.0.0.1 is in use (another nats-server "
+            raise CliError(f"port {server.port} on 127.0.0.1 is in use (another nats-server "
                                "or edalab broker?); choose another with --port") from None
-        raise CommandError(str(exc)) from None
+        raise CliError(str(exc)) from None
 
 
 def _run(argv: list[str] | None) -> int:
@@ -57,7 +57,7 @@ def _run(argv: list[str] | None) -> int:
     try:
         server = NatsServer(args.port, args.store, user=user, password=password, token=token)
     except ValueError as exc:
-        raise CommandError(str(exc), USAGE) from None
+        raise CliError(str(exc), USAGE) from None
     stop = threading.Event()  # before the start: a SIGTERM then still stops it cleanly
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -80,7 +80,7 @@ def _run(argv: list[str] | None) -> int:
         while not stop.wait(0.5):
             if not server.running:
                 log = (server.store_dir / "nats-server.log").read_text(errors="replace")
-                raise CommandError(f"nats-server exited with {server.process.returncode}: "
+                raise CliError(f"nats-server exited with {server.process.returncode}: "
                                    f"{_fatal(log)}")
     finally:
         server.cleanup()

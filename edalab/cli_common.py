@@ -18,7 +18,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import NoReturn
 
-__all__ = ["CREDENTIALS_HELP", "CommandError", "Parser", "add_credentials", "credentials",
+from edalab.errors import EdalabError
+
+__all__ = ["CREDENTIALS_HELP", "CliError", "Parser", "add_credentials", "credentials",
            "run_command"]
 
 USAGE, FAILURE = 2, 1
@@ -29,7 +31,7 @@ CREDENTIALS_HELP = (
     "prefer them for secrets. An argument wins over its variable.")
 
 
-class CommandError(Exception):
+class CliError(EdalabError):
     """A command cannot go on; `code` is its exit status (2 usage mistake, 1 failure)."""
 
     def __init__(self, message: str, code: int = FAILURE):
@@ -38,18 +40,18 @@ class CommandError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """An `argparse` parser whose usage errors are a `CommandError` (one line, exit 2)."""
+    """An `argparse` parser whose usage errors are a `CliError` (one line, exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        raise CommandError(f"{message} ({self.prog} --help shows the options)", USAGE)
+        raise CliError(f"{message} ({self.prog} --help shows the options)", USAGE)
 
 
 def run_command(prog: str, body: Callable[[list[str] | None], int],
                 argv: list[str] | None) -> int:
-    """Run `body(argv)`; a `CommandError` becomes one line on stderr and its exit status."""
+    """Run `body(argv)`; a `CliError` becomes one line on stderr and its exit status."""
     try:
         return body(argv)
-    except CommandError as exc:
+    except CliError as exc:
         print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.code
 
@@ -75,10 +77,10 @@ def credentials(args: argparse.Namespace, environ: Mapping[str, str] = os.enviro
     elif (args.user or args.password) and not args.token:
         token = None
     if token and (user or password):
-        raise CommandError("give a user and password, or a token, not both", USAGE)
+        raise CliError("give a user and password, or a token, not both", USAGE)
     if bool(user) != bool(password):
         missing = "--password or EDALAB_NATS_PASSWORD" if user else \
             "--user or EDALAB_NATS_USER"
-        raise CommandError(f"a user needs a password and a password a user: set {missing}",
+        raise CliError(f"a user needs a password and a password a user: set {missing}",
                            USAGE)
     return user, password, token

@@ -28,6 +28,8 @@ from json.encoder import encode_basestring_ascii
 from operator import attrgetter
 from typing import Any
 
+from edalab.errors import EdalabError
+
 __all__ = ["Event", "EventError", "check_serialisable"]
 
 SPECVERSION = "1.0"
@@ -58,7 +60,7 @@ def _reject_constant(name: str) -> float:
 _decode = json.JSONDecoder(parse_constant=_reject_constant).decode
 
 
-class EventError(ValueError):
+class EventError(EdalabError, ValueError):
     """An event is malformed; the message names the offending field (and `index`, the
     event's position in a batch, when a batch check found it)."""
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from edalab.brokers.base import BrokerError
 from edalab.cli_common import (
     USAGE,
-    CommandError,
+    CliError,
     Parser,
     add_credentials,
     credentials,
@@ -45,11 +45,11 @@ def _import(module_name: str):
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and (module_name + ".").startswith(exc.name + "."):
-            raise CommandError(f"no module named {exc.name!r} (MODULE is imported from the "
+            raise CliError(f"no module named {exc.name!r} (MODULE is imported from the "
                                "current directory or PYTHONPATH)", USAGE) from None
-        raise CommandError(f"importing {module_name!r} failed: {exc}{_where(exc)}") from None
+        raise CliError(f"importing {module_name!r} failed: {exc}{_where(exc)}") from None
     except Exception as exc:  # the module's own code failed
-        raise CommandError(f"importing {module_name!r} failed: {type(exc).__name__}: "
+        raise CliError(f"importing {module_name!r} failed: {type(exc).__name__}: "
                            f"{exc}{_where(exc)}") from None
 
 
@@ -57,12 +57,12 @@ def _target(spec: str):
     """The object ``MODULE:ATTRIBUTE`` names."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise CommandError(f"expected MODULE:APP, got {spec!r}", USAGE)
+        raise CliError(f"expected MODULE:APP, got {spec!r}", USAGE)
     module = _import(module_name)
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise CommandError(f"module {module_name!r} has no attribute {attribute!r}",
+        raise CliError(f"module {module_name!r} has no attribute {attribute!r}",
                            USAGE) from None
 
 
@@ -75,16 +75,16 @@ def _build(spec: str, target, broker) -> App:
         try:
             app = target(broker) if broker is not None else target()
         except Exception as exc:
-            raise CommandError(f"{spec} failed: {type(exc).__name__}: {exc}"
+            raise CliError(f"{spec} failed: {type(exc).__name__}: {exc}"
                                f"{_where(exc)}") from None
         if isinstance(app, App):
             return app
-    raise CommandError(f"{spec} is not an App nor a function returning one", USAGE)
+    raise CliError(f"{spec} is not an App nor a function returning one", USAGE)
 
 
 def load_app(spec: str, broker=None) -> App:
     """The App named by ``MODULE:ATTRIBUTE`` (an App, or a function of the broker); a
-    `CommandError` says what is wrong with `spec`."""
+    `CliError` says what is wrong with `spec`."""
     return _build(spec, _target(spec), broker)
 
 
@@ -93,10 +93,10 @@ def _check_url(url: str) -> None:
     try:
         parts.port  # noqa: B018 -- parsing the port is the check
     except ValueError:
-        raise CommandError(f"--broker {url!r}: the port is not a number from 0 to 65535",
+        raise CliError(f"--broker {url!r}: the port is not a number from 0 to 65535",
                            USAGE) from None
     if parts.scheme not in _SCHEMES or not parts.hostname:
-        raise CommandError(f"--broker {url!r} is not a NATS server URL; expected "
+        raise CliError(f"--broker {url!r} is not a NATS server URL; expected "
                            "nats://HOST:PORT", USAGE)
 
 
@@ -125,7 +125,7 @@ def _connect(args):
         return NatsBroker(args.broker, user=user, password=password, token=token,
                           ack_wait=args.ack_wait, lease_ttl=args.lease_ttl)
     except BrokerError as exc:
-        raise CommandError(str(exc)) from None
+        raise CliError(str(exc)) from None
 
 
 def _serve(args, app: App):
@@ -138,7 +138,7 @@ def _serve(args, app: App):
         return app.serve(batch_size=args.batch, idle=args.idle, timeout=args.timeout,
                          stop=stop)
     except Exception as exc:  # a broker failure, a topic missing: the worker cannot go on
-        raise CommandError(f"serving {args.app} failed: {type(exc).__name__}: {exc}") from None
+        raise CliError(f"serving {args.app} failed: {type(exc).__name__}: {exc}") from None
 
 
 def _run(argv: list[str] | None) -> int:

@@ -12,6 +12,7 @@ from functools import partial
 from itertools import repeat
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
+from edalab.errors import EdalabError
 from edalab.events import Event, EventError
 
 __all__ = ["Batch", "Broker", "BrokerError", "Consumer", "ConsumerClosedError", "Record",
@@ -108,7 +109,7 @@ def check_partition(topic: str, partitions: int, partition: object) -> None:
                          f"not {partition!r}")
 
 
-class BrokerError(RuntimeError):
+class BrokerError(EdalabError, RuntimeError):
     """A broker operation cannot be done (the message says why)."""
 
 

@@ -26,8 +26,8 @@ from numbers import Real
 from time import perf_counter
 from typing import Any
 
+from edalab.errors import BatchFailure
 from edalab.events import Event
-from edalab.runtime.app import BatchFailure
 
 __all__ = ["ClassifierStats", "OnlineClassifier", "model_name"]
 
@@ -66,7 +66,7 @@ class OnlineClassifier:
     ``op.test(event)``. Called with a list of events it handles them as one batch and returns
     the list of events to emit: register it with ``batch=True`` to save the per-event call
     (the same events and state as one at a time; at a bad event the batch stops with
-    `edalab.runtime.BatchFailure`, so `App` keeps what came before and runs the rest one
+    `edalab.BatchFailure`, so `App` keeps what came before and runs the rest one
     event at a time, dead-lettering only the bad one).
     Events of type `label_type` are labels; other events (or only those of `feature_type`,
     when given) are feature events.

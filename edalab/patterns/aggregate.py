@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
+from edalab.errors import EdalabError
 from edalab.events import Event
 from edalab.patterns.eventstore.base import ConcurrencyError, EventStore
 from edalab.patterns.eventstore.upcasting import SCHEMA_VERSION
@@ -45,7 +46,7 @@ A = TypeVar("A", bound="Aggregate")
 Applier = Callable[[Any, Event], None]
 
 
-class CommandError(ValueError):
+class CommandError(EdalabError, ValueError):
     """A command is not valid for the aggregate's current state (the message says why)."""
 
 

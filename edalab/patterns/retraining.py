@@ -31,6 +31,7 @@ from typing import Any
 from river import drift, linear_model, metrics, optim, preprocessing
 from river.datasets import synth
 
+from edalab.errors import EdalabError
 from edalab.events import Event
 from edalab.runtime.app import App
 
@@ -44,7 +45,7 @@ STEPS = ("collect", "train", "evaluate", "deploy")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-class StepFailed(RuntimeError):
+class StepFailed(EdalabError, RuntimeError):
     """A workflow step failed (here: injected by a `FailurePlan`)."""
 
 

@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from edalab.errors import EdalabError
 from edalab.events import Event
 from edalab.patterns.eventstore.base import ConcurrencyError, EventStore, StoredEvent
 from edalab.patterns.retraining import (
@@ -86,7 +87,7 @@ DEFAULT_TIMEOUTS = {"collect": 900.0, "train": 300.0, "evaluate": 300.0, "deploy
                     "discard": 300.0}
 
 
-class CoordinatorCrashed(RuntimeError):
+class CoordinatorCrashed(EdalabError, RuntimeError):
     """The coordinator lost its memory (an injected crash); the store still has every saga."""
 
 

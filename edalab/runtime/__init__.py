@@ -1,6 +1,7 @@
 """The runtime: `App`, its clocks and its run statistics."""
 
-from edalab.runtime.app import App, BatchFailure, Handler, HandlerError
+from edalab.errors import BatchFailure
+from edalab.runtime.app import App, Handler, HandlerError
 from edalab.runtime.clock import Clock, VirtualClock, WallClock
 from edalab.runtime.stats import HandlerStats, RunStats
 

@@ -41,50 +41,20 @@ from edalab.brokers.base import (
     unpublishable,
 )
 from edalab.brokers.memory import MemoryBroker
+from edalab.errors import BatchFailure, EdalabError
 from edalab.events import Event, EventError, check_serialisable
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
 from edalab.runtime.stats import HandlerStats, RunStats, Timeline
 
-__all__ = ["App", "BatchFailure", "Handler", "HandlerError"]
+__all__ = ["App", "Handler", "HandlerError"]
 
 Output = str | Callable[[Event], str] | None
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _event_time = attrgetter("time")
 
 
-class HandlerError(TypeError):
+class HandlerError(EdalabError, TypeError):
     """A handler returned something that is not an event, or events with nowhere to go."""
-
-
-class BatchFailure(Exception):
-    """Raised by a batch handler whose batch failed part-way: the first `done` events were
-    handled (their state changes kept, `results` the events they emitted) and the next one
-    failed (the exception's ``__cause__``, which is what the failing event is dead-lettered
-    with). `App` keeps those results and runs the rest of the batch one event at a time, so no
-    event is handled twice and only the failing one is retried and dead-lettered.
-
-    >>> from edalab import App, Event
-    >>> app, seen = App(), []
-    >>> @app.handler("n", output="out", batch=True)
-    ... def double(events):
-    ...     out = []
-    ...     for i, e in enumerate(events):
-    ...         try:
-    ...             value = 2 * int(e.data)
-    ...         except ValueError as exc:
-    ...             raise BatchFailure(i, out) from exc
-    ...         seen.append(e.data)
-    ...         out.append(e.replace(type="doubled", data=value))
-    ...     return out
-    >>> app.source("n", [Event("n", "/doc", d) for d in ["1", "2", "x", "4"]])
-    >>> app.run().dead_letters, seen
-    (1, ['1', '2', '4'])
-    """
-
-    def __init__(self, done: int, results: list[Event]):
-        super().__init__(f"batch failed at event {done}")
-        self.done = done
-        self.results = results
 
 
 class Handler:
@@ -631,7 +601,7 @@ class App:
                         lag, dead, timeline, stopped_by)
 
 
-class _OutputError(Exception):
+class _OutputError(EdalabError):
     """Output `index` of a batch cannot be routed or written; `error` says why."""
 
     def __init__(self, index: int, error: BaseException):

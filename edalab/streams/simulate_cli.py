@@ -31,6 +31,8 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from edalab.errors import EdalabError
+
 __all__ = ["KINDS", "main", "non_negative", "positive", "writable_file"]
 
 #: kind → (module, function, [(option, parameter, help)]).
@@ -69,7 +71,7 @@ CHUNK_ROWS = 50_000
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 
 
-class UsageError(Exception):
+class UsageError(EdalabError):
     """A mistake on the command line (exit status 2)."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from edalab.errors import EdalabError
 from edalab.events import Event
 from edalab.patterns.eventstore.subscription import CatchUpSubscription
 from edalab.patterns.eventstore.upcasting import Upcasters
@@ -27,7 +28,7 @@ __all__ = ["ConcurrencyError", "EventStore", "EventStoreFileError", "Snapshot", 
 
 
 
-class ConcurrencyError(RuntimeError):
+class ConcurrencyError(EdalabError, RuntimeError):
     """An append expected a stream version the stream no longer has: nothing was written."""
 
     def __init__(self, stream_id: str, expected: int, actual: int) -> None:
@@ -39,7 +40,7 @@ class ConcurrencyError(RuntimeError):
         self.actual = actual
 
 
-class EventStoreFileError(OSError):
+class EventStoreFileError(EdalabError, OSError):
     """The store's file cannot be used (not a database, read-only, locked, ...).
 
     The message names the file and the problem; the storage's own error is the ``__cause__``.

@@ -37,6 +37,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Literal, NoReturn
 
+from edalab.errors import StoreClosedError
 from edalab.events import Event
 from edalab.patterns.eventstore.base import (
     ConcurrencyError,
@@ -165,7 +166,7 @@ class SqliteEventStore(EventStore):
         if con is not None and local.pid == os.getpid():
             return con, local.lock
         if self._closed:
-            raise RuntimeError(f"SqliteEventStore({str(self.path)!r}) is closed")
+            raise StoreClosedError(repr(self))
         con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
                               check_same_thread=False)
         con.execute("PRAGMA journal_mode=WAL")
@@ -176,8 +177,11 @@ class SqliteEventStore(EventStore):
         return con, local.lock
 
     def _raise_file_error(self, exc: sqlite3.DatabaseError) -> NoReturn:
-        """Raise `exc` as an `EventStoreFileError` naming the file when the file is the problem
-        (any other error, e.g. a closed connection, is raised as it is)."""
+        """Raise `exc` as an `EventStoreFileError` naming the file when the file is the problem,
+        or as a `StoreClosedError` when `close` closed the connection under this call (any
+        other error is raised as it is)."""
+        if self._closed and isinstance(exc, sqlite3.ProgrammingError):
+            raise StoreClosedError(repr(self)) from exc
         if not (isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError):
             raise exc
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code
@@ -202,7 +206,7 @@ class SqliteEventStore(EventStore):
         """Close every connection this store opened (in this process).
 
         A connection in use by another thread is closed as soon as its statement ends
-        (`close` waits for it); that thread's next call raises an error.
+        (`close` waits for it); that thread's next call raises `StoreClosedError`.
         """
         self._closed = True
         with self._guard:
