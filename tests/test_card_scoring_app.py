@@ -8,8 +8,8 @@ import pytest
 
 from edalab import App, Event, MemoryBroker
 from edalab.apps import card_scoring
+from edalab.cli.worker import load_app
 from edalab.streams import transaction_events, transactions
-from edalab.worker import load_app
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

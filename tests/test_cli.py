@@ -24,7 +24,7 @@ def edalab(*args: str) -> subprocess.CompletedProcess:
 def test_cards_demo_runs_the_pipeline_and_prints_statistics():
     result = edalab("demo", "cards", "--customers", "100", "--days", "10")
     assert result.returncode == 0, result.stderr
-    assert "source events" in result.stdout and "profile" in result.stdout
+    assert "source events" in result.stdout and "score" in result.stdout
     assert "final lag=0" in result.stdout and "alerts:" in result.stdout
 
 

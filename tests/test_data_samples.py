@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from edalab.streams.simulate_cli import main
+from edalab.cli.simulate import main
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 README = DATA / "README.md"

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from edalab.cli import main as edalab
+from edalab.cli.common import writable_file
+from edalab.cli.simulate import main
 from edalab.streams.power_sensors import power_sensors
-from edalab.streams.simulate_cli import main, writable_file
 
 
 def test_sensors_csv_holds_what_the_simulator_returns(tmp_path):

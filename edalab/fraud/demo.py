@@ -1,65 +1,84 @@
-"""`edalab demo fraud`: the event-driven fraud pipeline end to end, on the embedded broker.
+"""The fraud demo: the event-driven pipeline beside the handbook's batch baseline.
 
-Simulated card transactions (the *Fraud Detection Handbook*'s design) and their fraud labels, a
-week late, flow through `FraudPipeline`: online features, a classifier that learns as labels
-arrive (with a weekly retrained champion by default), approve / review / block decisions and
-prequential metrics. It prints the test-week metrics of the model beside the handbook's batch
-logistic regression on the same data, the run statistics, and writes an HTML report.
+`FraudDemo` simulates card transactions (the *Fraud Detection Handbook*'s design), runs them and
+their fraud labels, a week late, through `FraudPipeline`, scores the test week of the handbook's
+protocol for the pipeline and for the handbook's batch logistic regression, and writes the HTML
+report. ``edalab demo fraud`` (`edalab.cli.demo`) parses its options and prints what it returns.
 """
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from edalab.fraud.handbook import batch_baseline
-from edalab.fraud.pipeline import MODELS, FraudPipeline
+from edalab.fraud.pipeline import FraudPipeline
 from edalab.fraud.report import fraud_report
-from edalab.streams.simulate_cli import positive, writable_file
+from edalab.runtime.stats import RunStats
 from edalab.streams.transactions import transactions
 
+__all__ = ["METRICS", "MIN_DAYS", "FraudDemo"]
+
 METRICS = ("auc_roc", "average_precision", "card_precision_at_100")
+#: A training week, a delay week and a test week, after at least a day of history.
+MIN_DAYS = 22
+_FIRST_DAY = pd.Timestamp("2018-04-01")  # the simulator's default start
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="edalab demo fraud", description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=positive(int), default=500)
-    parser.add_argument("--days", type=int, default=60, help="simulated days (at least 22)")
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--model", choices=MODELS, default="retrain")
-    parser.add_argument("--review", type=float, default=0.5, help="review at this score")
-    parser.add_argument("--block", type=float, default=0.9, help="block at this score")
-    parser.add_argument("--clock", choices=["virtual", "wall"], default="wall")
-    parser.add_argument("--report", type=writable_file, default="fraud_report.html",
-                        help="HTML report path (checked before the run)")
-    args = parser.parse_args(argv)
-    if args.days < 22:
-        parser.error("--days must be at least 22 (a training week, a delay week, a test week)")
-    df = transactions(args.customers, 2 * args.customers, args.days, seed=args.seed)
-    start = pd.Timestamp("2018-04-01") + pd.Timedelta(days=args.days - 21)
-    split = {"start_train": str(start.date())}
-    print(f"{len(df):,} transactions, {int(df.TX_FRAUD.sum()):,} frauds; labels 7 days late; "
-          f"test week from {(start + pd.Timedelta(days=14)).date()}")
-    pipe = FraudPipeline(df, model=args.model, review=args.review, block=args.block,
-                         seed=args.seed)
-    stats = pipe.run(clock=args.clock, progress=True)
-    batch = batch_baseline(df, **split)
-    ours = pipe.test_week(**split)
-    rows = [{"model": "batch LR (handbook)", "kind": "batch",
-             **{m: batch[m] for m in METRICS}},
-            {"model": f"event-driven {args.model}", "kind": "event-driven",
-             **{m: ours[m] for m in METRICS}}]
-    table = pd.DataFrame(rows).set_index("model")
-    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
-        print("\ntest week (the handbook's protocol):")
-        print(table.to_string())
-    print()
-    print(stats)
-    counts = pipe.decisions.decision.value_counts().to_dict()
-    latency = pipe.decisions.latency_ms.median()
-    print(f"\ndecisions: {counts}; median decision latency {latency:.1f} ms ({args.clock} "
-          f"clock); model versions: {len(pipe.models)}")
-    path = fraud_report(pipe, rows, stats, args.report)
-    print(f"report: {path}")
-    return 0
+@dataclass
+class FraudDemo:
+    """The pipeline on `days` of simulated transactions of `customers` (2 terminals each).
+
+    The handbook's split ends with the simulation: three weeks from ``days - 21`` (training,
+    delay, test). `run` runs the pipeline, `comparison` scores the test week beside the batch
+    baseline, `write_report` writes the HTML report of both.
+    """
+
+    customers: int = 500
+    days: int = 60
+    seed: int = 5
+    model: str = "retrain"
+    review: float = 0.5
+    block: float = 0.9
+    df: pd.DataFrame = field(init=False, repr=False)
+    pipeline: FraudPipeline = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.days < MIN_DAYS:
+            raise ValueError(f"days must be at least {MIN_DAYS} (a training week, a delay "
+                             f"week, a test week), got {self.days}")
+        self.df = transactions(self.customers, 2 * self.customers, self.days, seed=self.seed)
+        self.pipeline = FraudPipeline(self.df, model=self.model, review=self.review,
+                                      block=self.block, seed=self.seed)
+
+    @property
+    def train_start(self) -> pd.Timestamp:
+        """The first day of the handbook's training week."""
+        return _FIRST_DAY + pd.Timedelta(days=self.days - 21)
+
+    @property
+    def test_start(self) -> pd.Timestamp:
+        """The first day of the test week (after the training and delay weeks)."""
+        return self.train_start + pd.Timedelta(days=14)
+
+    def run(self, clock: str = "wall", progress: bool = False) -> RunStats:
+        """Run the pipeline to the end of the stream; its run statistics."""
+        return self.pipeline.run(clock=clock, progress=progress)
+
+    def comparison(self) -> list[dict[str, Any]]:
+        """The test-week rows (model, kind, `METRICS`): the batch baseline, then the pipeline."""
+        split = {"start_train": str(self.train_start.date())}
+        batch = batch_baseline(self.df, **split)
+        ours = self.pipeline.test_week(**split)
+        return [{"model": "batch LR (handbook)", "kind": "batch",
+                 **{m: batch[m] for m in METRICS}},
+                {"model": f"event-driven {self.model}", "kind": "event-driven",
+                 **{m: ours[m] for m in METRICS}}]
+
+    def write_report(self, rows: list[dict[str, Any]], stats: RunStats,
+                     path: str | Path) -> Path:
+        """Write the HTML report of the run (`rows` from `comparison`); returns its path."""
+        return fraud_report(self.pipeline, rows, stats, path)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edalab.fraud.demo import main
+from edalab.cli.demo import fraud as main
 
 
 def test_demo_prints_the_test_week_and_writes_an_offline_report(tmp_path, capsys):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from edalab.bench.health import main as bench
-from edalab.health.demo import main as demo
+from edalab.cli.demo import health as demo
 
 
 def test_bench_json_has_the_contract_fields(capsys):

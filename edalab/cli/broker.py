@@ -9,7 +9,7 @@ import threading
 
 from edalab.brokers.base import BrokerError
 from edalab.brokers.nats_server import NatsServer, _fatal
-from edalab.cli_common import (
+from edalab.cli.common import (
     USAGE,
     CliError,
     Parser,

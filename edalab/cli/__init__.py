@@ -1,19 +1,20 @@
 """The `edalab` command line.
 
-Each command lives in its own module and exposes ``main(argv) -> int``; this file only routes:
+Each command lives in its own module of this package and exposes ``main(argv) -> int``; this
+file only routes (and turns an error escaping a command into one line):
 
-- ``edalab demo [NAME]``            → ``edalab.demo`` (a router to each demo)
-- ``edalab bench NAME``             → ``edalab.bench.NAME``
-- ``edalab simulate KIND --out F``  → ``edalab.streams.simulate_cli``
-- ``edalab worker MODULE:APP``      → ``edalab.worker``
-- ``edalab broker start``           → ``edalab.broker_cli``
+- ``edalab demo [NAME]``            → ``edalab.cli.demo`` (the fraud, health and cards demos)
+- ``edalab bench NAME``             → ``edalab.cli.bench`` (to ``edalab.bench.NAME``)
+- ``edalab simulate KIND --out F``  → ``edalab.cli.simulate``
+- ``edalab worker MODULE:APP``      → ``edalab.cli.worker``
+- ``edalab broker start``           → ``edalab.cli.broker``
+
+The console script ``edalab`` and ``python -m edalab.cli`` both run `main`.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 import sys
 
 USAGE = """usage: edalab COMMAND [ARGS]
@@ -30,13 +31,6 @@ edalab COMMAND --help shows a command's options. A command that fails prints one
 the traceback instead."""
 
 
-def _benchmarks() -> list[str]:
-    import edalab.bench
-
-    return sorted(m.name for m in pkgutil.iter_modules(edalab.bench.__path__)
-                  if not m.name.startswith("_"))
-
-
 def _one_line(exc: BaseException) -> str:
     """An exception as one line of text (its class name when it has no message).
 
@@ -49,25 +43,17 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _route(command: str, rest: list[str]) -> int:
+    # Each command is imported only when run: `edalab demo cards` does not load NATS.
     if command == "demo":
-        from edalab.demo import main as run
+        from edalab.cli.demo import main as run
     elif command == "simulate":
-        from edalab.streams.simulate_cli import main as run
+        from edalab.cli.simulate import main as run
     elif command == "worker":
-        from edalab.worker import main as run
+        from edalab.cli.worker import main as run
     elif command == "broker":
-        from edalab.broker_cli import main as run
+        from edalab.cli.broker import main as run
     elif command == "bench":
-        names = _benchmarks()
-        if not rest or rest[0] in ("--list", "-h", "--help"):
-            print("benchmarks: " + ", ".join(names) + "\nusage: edalab bench NAME [--json]")
-            return 0
-        if rest[0] not in names:
-            print(f"edalab bench: unknown benchmark {rest[0]!r}; choose from {', '.join(names)}",
-                  file=sys.stderr)
-            return 2
-        run = importlib.import_module(f"edalab.bench.{rest[0]}").main
-        rest = rest[1:]
+        from edalab.cli.bench import main as run
     else:
         print(f"edalab: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
@@ -96,7 +82,3 @@ def main(argv: list[str] | None = None) -> int:
         command = " ".join(argv[:2] if argv[0] == "bench" else argv[:1])  # bench NAME
         print(f"edalab {command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,7 +20,6 @@ import argparse
 import importlib
 import importlib.util
 import inspect
-import math
 import os
 import sys
 import tempfile
@@ -31,9 +30,10 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from edalab.cli.common import non_negative, positive
 from edalab.errors import EdalabError
 
-__all__ = ["KINDS", "main", "non_negative", "positive", "writable_file"]
+__all__ = ["KINDS", "main"]
 
 #: kind → (module, function, [(option, parameter, help)]).
 KINDS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
@@ -73,62 +73,6 @@ _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 
 class UsageError(EdalabError):
     """A mistake on the command line (exit status 2)."""
-
-
-def _bounded(convert: Callable[[str], Any], zero: bool) -> Callable[[str], Any]:
-    def check(text: str) -> Any:
-        value = convert(text)  # a ValueError here is argparse's "invalid int value: 'x'"
-        if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
-            raise argparse.ArgumentTypeError(f"must be {'>= 0' if zero else '> 0'}, got {text}")
-        return value
-
-    check.__name__ = convert.__name__
-    return check
-
-
-def positive(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse type: `convert` the text, then refuse a value that is not finite and > 0.
-
-    >>> positive(int)("3")
-    3
-    >>> positive(float)("-1.5")
-    Traceback (most recent call last):
-    argparse.ArgumentTypeError: must be > 0, got -1.5
-    """
-    return _bounded(convert, zero=False)
-
-
-def non_negative(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse type: `convert` the text, then refuse a value that is not finite and >= 0.
-
-    >>> non_negative(float)("0")
-    0.0
-    """
-    return _bounded(convert, zero=True)
-
-
-def writable_file(text: str) -> Path:
-    """An argparse type: a file path that can be written now (checked before a long run).
-
-    >>> writable_file("/no/such/dir/report.html")
-    Traceback (most recent call last):
-    argparse.ArgumentTypeError: cannot write '/no/such/dir/report.html': no directory /no/such/dir
-    """
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is a directory")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"cannot write {text!r}: no directory {path.parent}")
-    try:
-        if path.exists():
-            with open(path, "a"):  # opened for appending: its content is left as it is
-                pass
-        else:  # a throw-away file tries the directory without leaving the target behind
-            with tempfile.TemporaryFile(dir=path.parent):
-                pass
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {exc.strerror}") from None
-    return path
 
 
 def _simulator(kind: str) -> Callable[..., pd.DataFrame]:

@@ -1,4 +1,4 @@
-"""What `edalab worker` and `edalab broker` share: one-line errors and NATS credentials.
+"""What the `edalab` commands share: one-line errors, NATS credentials, argparse types.
 
 A command fails with one line on stderr, ``PROG: error: WHAT``, and exit status 2 for a usage
 mistake or 1 for a runtime failure; never a traceback. Credentials come from arguments or,
@@ -13,15 +13,18 @@ unseen by other local users, from the environment.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 from edalab.errors import EdalabError
 
 __all__ = ["CREDENTIALS_HELP", "CliError", "Parser", "add_credentials", "credentials",
-           "run_command"]
+           "non_negative", "positive", "run_command", "writable_file"]
 
 USAGE, FAILURE = 2, 1
 
@@ -84,3 +87,59 @@ def credentials(args: argparse.Namespace, environ: Mapping[str, str] = os.enviro
         raise CliError(f"a user needs a password and a password a user: set {missing}",
                            USAGE)
     return user, password, token
+
+
+def _bounded(convert: Callable[[str], Any], zero: bool) -> Callable[[str], Any]:
+    def check(text: str) -> Any:
+        value = convert(text)  # a ValueError here is argparse's "invalid int value: 'x'"
+        if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
+            raise argparse.ArgumentTypeError(f"must be {'>= 0' if zero else '> 0'}, got {text}")
+        return value
+
+    check.__name__ = convert.__name__
+    return check
+
+
+def positive(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type: `convert` the text, then refuse a value that is not finite and > 0.
+
+    >>> positive(int)("3")
+    3
+    >>> positive(float)("-1.5")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be > 0, got -1.5
+    """
+    return _bounded(convert, zero=False)
+
+
+def non_negative(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type: `convert` the text, then refuse a value that is not finite and >= 0.
+
+    >>> non_negative(float)("0")
+    0.0
+    """
+    return _bounded(convert, zero=True)
+
+
+def writable_file(text: str) -> Path:
+    """An argparse type: a file path that can be written now (checked before a long run).
+
+    >>> writable_file("/no/such/dir/report.html")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: cannot write '/no/such/dir/report.html': no directory /no/such/dir
+    """
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is a directory")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: no directory {path.parent}")
+    try:
+        if path.exists():
+            with open(path, "a"):  # opened for appending: its content is left as it is
+                pass
+        else:  # a throw-away file tries the directory without leaving the target behind
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {exc.strerror}") from None
+    return path

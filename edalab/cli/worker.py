@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from edalab.brokers.base import BrokerError
-from edalab.cli_common import (
+from edalab.cli.common import (
     USAGE,
     CliError,
     Parser,
