@@ -13,14 +13,14 @@ from edalab.events import Event, EventError
 from edalab.runtime import App, RunStats
 
 __all__ = ["App", "Batch", "Broker", "BrokerError", "Consumer", "Event", "EventError",
-           "MemoryBroker", "NatsBroker", "Record", "RunStats", "UnknownTopicError"]
+           "MemoryBroker", "NatsBroker", "NatsServer", "Record", "RunStats", "UnknownTopicError"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # NatsBroker pulls in the NATS client: import it only when asked for.
-    if name == "NatsBroker":
-        from edalab.brokers.nats_broker import NatsBroker
+    # NatsBroker pulls in the NATS client: import the NATS names only when asked for.
+    if name in ("NatsBroker", "NatsServer"):
+        import edalab.brokers.nats
 
-        return NatsBroker
+        return getattr(edalab.brokers.nats, name)
     raise AttributeError(f"module 'edalab' has no attribute {name!r}")

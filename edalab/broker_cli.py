@@ -8,7 +8,7 @@ import sys
 import threading
 
 from edalab.brokers.base import BrokerError
-from edalab.brokers.nats_server import NatsServer, _fatal
+from edalab.brokers.nats.server import NatsServer, _fatal
 from edalab.cli_common import (
     USAGE,
     CommandError,
