@@ -17,8 +17,8 @@ from edalab.runtime import App, HandlerError, RunStats
 __all__ = ["App", "Batch", "BatchFailure", "Broker", "BrokerError", "CommandError",
            "ConcurrencyError", "Consumer", "ConsumerClosedError", "CoordinatorCrashed",
            "EdalabError", "Event", "EventError", "EventStoreFileError", "HandlerError",
-           "MemoryBroker", "NatsBroker", "Record", "RunStats", "StepFailed", "StoreClosedError",
-           "UnknownTopicError"]
+           "MemoryBroker", "NatsBroker", "NatsServer", "Record", "RunStats", "StepFailed",
+           "StoreClosedError", "UnknownTopicError"]
 __version__ = "0.1.0"
 
 # The patterns' errors load on first use, as the patterns do (the retraining workflow
@@ -33,11 +33,11 @@ _PATTERN_ERRORS = {
 
 
 def __getattr__(name: str):
-    # NatsBroker pulls in the NATS client: import it only when asked for.
-    if name == "NatsBroker":
-        from edalab.brokers.nats_broker import NatsBroker
+    # NatsBroker pulls in the NATS client: import the NATS names only when asked for.
+    if name in ("NatsBroker", "NatsServer"):
+        import edalab.brokers.nats
 
-        return NatsBroker
+        return getattr(edalab.brokers.nats, name)
     if name in _PATTERN_ERRORS:
         import importlib
 

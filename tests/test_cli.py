@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from edalab.brokers.nats_server import free_port
+from edalab.brokers.nats.server import free_port
 from edalab.cli import main
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from edalab import BrokerError, Event
-from edalab.brokers.nats_broker import NatsBroker
+from edalab.brokers.nats.broker import NatsBroker
 from edalab.patterns import EventMesh, mesh_latency
 
 

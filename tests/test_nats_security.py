@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from edalab import BrokerError, Event
-from edalab.brokers.nats_broker import NatsBroker
-from edalab.brokers.nats_server import NatsServer, free_port
+from edalab.brokers.nats.broker import NatsBroker
+from edalab.brokers.nats.server import NatsServer, free_port
 
 CREDENTIALS_HINT = "pass user/password or token to NatsBroker"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from edalab import Event
-from edalab.brokers.nats_broker import NatsBroker
-from edalab.brokers.nats_server import NatsServer
+from edalab.brokers.nats.broker import NatsBroker
+from edalab.brokers.nats.server import NatsServer
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -35,7 +35,9 @@ from typing import Any
 
 from edalab.bench._harness import Contender, Target
 from edalab.brokers.loop_thread import LoopThread
-from edalab.brokers.nats_broker import LEASES, NatsBroker, stream_name
+from edalab.brokers.nats.broker import NatsBroker
+from edalab.brokers.nats.codec import stream_name
+from edalab.brokers.nats.membership import LEASES
 from edalab.brokers.partitioning import key_hash
 from edalab.events import Event
 from edalab.runtime.app import App
@@ -407,7 +409,7 @@ def main(argv: list[str]) -> int:
     if args.url:
         result = run(args.url, args.events, **options)
     else:
-        from edalab.brokers.nats_server import NatsServer
+        from edalab.brokers.nats.server import NatsServer
 
         with NatsServer() as server:
             result = run(server.url, args.events, **options)

@@ -8,7 +8,7 @@ import sys
 import threading
 
 from edalab.brokers.base import BrokerError
-from edalab.brokers.nats_server import NatsServer, _fatal
+from edalab.brokers.nats.server import NatsServer, fatal_line
 from edalab.cli.common import (
     USAGE,
     CliError,
@@ -81,7 +81,7 @@ def _run(argv: list[str] | None) -> int:
             if not server.running:
                 log = (server.store_dir / "nats-server.log").read_text(errors="replace")
                 raise CliError(f"nats-server exited with {server.process.returncode}: "
-                                   f"{_fatal(log)}")
+                                   f"{fatal_line(log)}")
     finally:
         server.cleanup()
     return 0

@@ -117,7 +117,7 @@ def _parser() -> Parser:
 
 
 def _connect(args):
-    from edalab.brokers.nats_broker import NatsBroker
+    from edalab.brokers.nats.broker import NatsBroker
 
     _check_url(args.broker)
     user, password, token = credentials(args)

@@ -48,8 +48,9 @@ from nats.js.errors import NotFoundError
 
 from edalab.brokers.base import BrokerError, UnknownTopicError
 from edalab.brokers.loop_thread import LoopThread
-from edalab.brokers.nats_broker import NatsBroker, stream_name
-from edalab.brokers.nats_server import NatsServer, free_port
+from edalab.brokers.nats.broker import NatsBroker
+from edalab.brokers.nats.codec import stream_name
+from edalab.brokers.nats.server import NatsServer, free_port
 from edalab.events import Event
 
 __all__ = ["EventMesh", "mesh_latency"]

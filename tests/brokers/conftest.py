@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edalab import Event, MemoryBroker
-from edalab.brokers.nats_broker import NatsBroker
-from edalab.brokers.nats_server import NatsServer
+from edalab.brokers.nats.broker import NatsBroker
+from edalab.brokers.nats.server import NatsServer
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

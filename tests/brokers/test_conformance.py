@@ -347,8 +347,8 @@ def test_random_workload_loses_nothing(broker, seed):
 
 def test_nats_members_must_agree_on_the_lease_ttl():
     from edalab import BrokerError
-    from edalab.brokers.nats_broker import NatsBroker
-    from edalab.brokers.nats_server import NatsServer
+    from edalab.brokers.nats.broker import NatsBroker
+    from edalab.brokers.nats.server import NatsServer
 
     with NatsServer() as server:
         first = NatsBroker(server.url, lease_ttl=3.0)
@@ -366,8 +366,8 @@ def test_nats_member_that_stalled_past_its_lease_does_not_read_the_partition_aga
     # stopped here) loses the partition to another member, even with a pull request still
     # open at the server (one that reached it late). Neither that request nor its next polls
     # may read the partition: two readers of one partition break per-key order.
-    from edalab.brokers.nats_broker import NatsBroker
-    from edalab.brokers.nats_server import NatsServer
+    from edalab.brokers.nats.broker import NatsBroker
+    from edalab.brokers.nats.server import NatsServer
 
     async def stall(consumer):
         consumer._heartbeat.cancel()

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from nats.js import api
 
 from edalab import BrokerError, Event
-from edalab.brokers.nats_broker import _TOPIC, stream_name
+from edalab.brokers.nats.codec import TOPIC_PATTERN, stream_name
 
 # A stream name becomes a subject token, a directory of the server's store and the first token
 # of the consumer-group lease keys: JetStream refuses these characters and more than 255 of
@@ -38,7 +38,7 @@ def near_pairs(draw) -> tuple[str, str]:
         return a, draw(near_topics)
     i = draw(st.integers(0, len(a) - 1))
     b = a[:i] + draw(st.sampled_from("._-aZ0")) + a[i + 1:]
-    return a, b if _TOPIC.match(b) else a
+    return a, b if TOPIC_PATTERN.match(b) else a
 
 
 @settings(max_examples=500, deadline=None)

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from edalab import App, MemoryBroker
 from edalab.brokers.base import decode, malformed
-from edalab.brokers.nats_broker import NatsBroker
-from edalab.brokers.nats_server import NatsServer
+from edalab.brokers.nats.broker import NatsBroker
+from edalab.brokers.nats.server import NatsServer
 
 _topics = itertools.count()
 

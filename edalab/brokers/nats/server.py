@@ -31,7 +31,7 @@ from pathlib import Path
 
 from edalab.brokers.base import BrokerError
 
-__all__ = ["NatsServer", "free_port", "nats_server_binary"]
+__all__ = ["NatsServer", "fatal_line", "free_port", "nats_server_binary"]
 
 
 def nats_server_binary() -> str:
@@ -60,10 +60,10 @@ def _kill(process: subprocess.Popen, private_dir: str | None) -> None:
         shutil.rmtree(private_dir, ignore_errors=True)
 
 
-def _fatal(log: str) -> str:
+def fatal_line(log: str) -> str:
     """The reason nats-server gives in its last fatal log line, else the log's tail.
 
-    >>> _fatal('[1] 2026/01/01 [INF] Starting\\n[1] 2026/01/01 [FTL] Error listening on port')
+    >>> fatal_line('[1] 2026/01/01 [INF] Starting\\n[1] 2026/01/01 [FTL] Error listening on port')
     'Error listening on port'
     """
     lines = log.splitlines()[-50:]
@@ -176,7 +176,7 @@ class NatsServer:
                 log = (self.store_dir / "nats-server.log").read_text(errors="replace")
                 self.stop()
                 raise BrokerError(f"nats-server on port {self.port} exited with {code}: "
-                                  f"{_fatal(log)}")
+                                  f"{fatal_line(log)}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     if s.recv(4) == b"INFO":

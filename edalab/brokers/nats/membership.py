@@ -1,0 +1,243 @@
+"""Consumer groups on NATS: the lease protocol that shares a topic's partitions.
+
+JetStream has no group coordinator, so group membership and partition ownership live in a
+key-value bucket (`LEASES`): each member heartbeats a member key, and owns a partition by
+holding its lease key (compare-and-set on the revision). Keys not refreshed within `lease_ttl`
+expire, so a dead worker's partitions are taken over. Every member computes the same sticky
+assignment (`edalab.brokers.assignment`) from the live members and current owners. A member
+that lets a partition go hands back what it holds (NAK) and writes the delivery counts of
+what it handed back into the lease key, so the next owner keeps counting attempts.
+
+Keys: ``<stream>.<group>.m.<member>`` (a member) and ``<stream>.<group>.p.<partition>`` (the
+partition's owner, or ``"=" + JSON`` of the counts when it was handed back cleanly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from nats.js import api
+
+from edalab.brokers.assignment import assign
+from edalab.brokers.base import BrokerError, Position
+from edalab.brokers.nats.codec import ack_tokens, durable_name
+
+if TYPE_CHECKING:
+    from edalab.brokers.nats.broker import NatsBroker
+    from edalab.brokers.nats.puller import Puller
+
+__all__ = ["LEASES", "Membership", "lease_bucket"]
+
+LEASES = "edalab-leases"
+_clock = time.perf_counter
+
+
+async def lease_bucket(js, lease_ttl: float):
+    """The server's lease bucket, created with `lease_ttl` if missing; `BrokerError` if it
+    exists with another TTL (every member of a group must expire leases alike)."""
+    try:
+        kv = await js.key_value(LEASES)
+    except Exception:
+        kv = await js.create_key_value(
+            api.KeyValueConfig(bucket=LEASES, history=1, ttl=lease_ttl,
+                               storage=api.StorageType.FILE))
+    ttl = (await kv.status()).ttl
+    if ttl is not None and abs(ttl - lease_ttl) > 1e-3:
+        raise BrokerError(
+            f"the server's lease bucket expires leases after {ttl:g} s but this broker "
+            f"has lease_ttl={lease_ttl:g}; every member must use the same value "
+            f"(NatsBroker(..., lease_ttl={ttl:g}))")
+    return kv
+
+
+async def _entries(kv, pattern: str) -> dict[str, tuple[bytes, int]]:
+    """Live keys matching `pattern`, with their values and revisions (one watch)."""
+    watcher = await kv.watch(pattern, ignore_deletes=True)
+    out: dict[str, tuple[bytes, int]] = {}
+    try:
+        async for entry in watcher:
+            if entry is None:  # the end of the current values
+                break
+            out[entry.key] = (entry.value or b"", entry.revision)
+    finally:
+        await watcher.stop()
+    return out
+
+
+class Membership:
+    """The lease protocol of one group member, mixed into `NatsConsumer`: joining, rounds
+    (heartbeat, assignment, acquire and release), take-over, hand-back and leaving.
+
+    The consumer provides the partitions' durables and pullers (`_ensure_durable`, `_pull`)
+    and the state below. Rounds (the heartbeat's, a poll's) and leaving hold `_lock`: one
+    at a time.
+    """
+
+    _broker: NatsBroker
+    _js: Any
+    _stream: str
+    group: str
+    topic: str
+    member: str
+    _n: int
+    _owned: dict[int, Puller]
+    _revisions: dict[int, int]
+    _buffers: dict[int, deque]
+    _inflight: dict[tuple[int, int], Any]
+    _carried: dict[int, dict[int, int]]
+    _naked: dict[int, dict[int, int]]
+    _last_round: float
+    _expires: float
+    _heartbeat: asyncio.Task | None
+    _closed: bool
+    _lock: asyncio.Lock
+
+    async def _ensure_durable(self, p: int, position: Position | None = None) -> None:
+        raise NotImplementedError
+
+    async def _pull(self, p: int) -> None:
+        raise NotImplementedError
+
+    def _key(self, kind: str, name: object) -> str:
+        return f"{self._stream}.{self.group}.{kind}.{name}"
+
+    async def _join(self) -> None:
+        self._n = await self._broker._require(self.topic)
+        for p in range(self._n):
+            await self._ensure_durable(p)
+        await self._round()
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _beat(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self._broker.lease_ttl / 3)
+            with contextlib.suppress(Exception):
+                await self._round()
+
+    async def _round(self) -> None:
+        """One membership round: heartbeat, read members and leases, release and acquire."""
+        async with self._lock:
+            if self._closed:
+                return
+            began = _clock()
+            kv = await self._broker._lease_bucket()
+            await kv.put(self._key("m", self.member), b"1")
+            entries = await _entries(kv, f"{self._stream}.{self.group}.>")
+            prefix = self._key("m", "")
+            members = sorted({key[len(prefix):] for key in entries if key.startswith(prefix)}
+                             | {self.member})
+            # A lease is (owner, revision). A partition handed back cleanly has owner "" and
+            # the delivery counts of what its last owner handed back, as "=" + JSON.
+            leases: dict[int, tuple[str, int]] = {}
+            handed: dict[int, dict[int, int]] = {}
+            for p in range(self._n):
+                value = entries.get(self._key("p", p))
+                if value is not None:
+                    owner = value[0].decode()
+                    if owner.startswith("="):
+                        handed[p] = {int(k): v for k, v in json.loads(owner[1:]).items()}
+                        owner = ""
+                    leases[p] = (owner, value[1])
+            live = {p: owner for p, (owner, _) in leases.items() if owner in members}
+            mine = set(assign(self._n, members, live).get(self.member, []))
+            for p in sorted(set(self._owned) - mine):
+                if leases.get(p, ("",))[0] == self.member:
+                    await self._release(kv, p)
+                else:  # our lease expired and another member took p over
+                    await self._drop(p, hand_back=False)
+            for p in sorted(mine):
+                owner, revision = leases.get(p, (None, 0))
+                if owner and owner != self.member and owner in members:
+                    if p in self._owned:  # taken over after our lease expired
+                        await self._drop(p, hand_back=False)
+                    continue  # a live member still holds it; it lets go on its round
+                try:
+                    if owner is None:  # never leased, or the lease expired with its holder
+                        self._revisions[p] = await kv.create(self._key("p", p),
+                                                             self.member.encode())
+                    else:
+                        self._revisions[p] = await kv.update(
+                            self._key("p", p), self.member.encode(), last=revision)
+                except Exception:  # another member won the compare-and-set
+                    if p in self._owned:
+                        await self._drop(p, hand_back=False)
+                    continue
+                if p not in self._owned:
+                    await self._take_over(p, handed.get(p))
+                    await self._pull(p)
+            self._last_round = _clock()
+            self._expires = began + self._broker.lease_ttl  # all refreshed after `began`
+
+    def _lease_left(self) -> float:
+        """Seconds a pull request may still last: until a quarter of `lease_ttl` before the
+        earliest our leases can expire."""
+        return self._expires - self._broker.lease_ttl / 4 - _clock()
+
+    async def _round_if_due(self) -> None:
+        if _clock() - self._last_round > self._broker.lease_ttl / 3:
+            await self._round()
+
+    async def _take_over(self, p: int, handed: dict[int, int] | None) -> None:
+        """Start owning p. Deliveries still pending that its previous owner did not hand back
+        (lost in flight, or held by a member that died) would come again only after
+        `ack_wait`, behind newer records, breaking per-key order; a pull request still open
+        after its owner's lease expired (`handed` is None) would split the partition between
+        two readers. Then restart the group's consumer at its first un-acked record, as a
+        Kafka consumer restarts at the committed offset (deleting it ends the open requests);
+        delivery counts restart, except those the previous owner handed back."""
+        durable = durable_name(self.group, p)
+        info = await self._js.consumer_info(self._stream, durable)
+        self._carried[p] = {}
+        if info.num_ack_pending > len(handed or ()) or (handed is None and info.num_waiting):
+            await self._js.delete_consumer(self._stream, durable)
+            await self._ensure_durable(p, info.ack_floor.stream_seq + 1)
+            self._carried[p] = dict(handed or {})
+
+    async def _release(self, kv, p: int) -> None:
+        counts = await self._drop(p)
+        revision = self._revisions.pop(p, None)
+        with contextlib.suppress(Exception):
+            await kv.update(self._key("p", p), b"=" + json.dumps(counts).encode(),
+                            last=revision)
+
+    async def _drop(self, p: int, hand_back: bool = True) -> dict[int, int]:
+        """Stop reading p. With `hand_back`, NAK what we hold of it (redelivered at once) and
+        return the delivery counts of what was handed back, by stream sequence. Without
+        (our lease expired and another member took p over, restarting the group's consumer
+        at its first un-acked record), forget it."""
+        puller = self._owned.pop(p, None)  # polls skip p from now on
+        if puller is not None:
+            puller.closing = True  # no new requests (a poll suspended mid-loop may try)
+            if hand_back:  # let the open one end: what it brings lands in the buffer
+                await puller.settle()
+        held = list(self._buffers.pop(p, ()))
+        held += [self._inflight.pop(key) for key in [k for k in self._inflight if k[0] == p]]
+        counts = self._naked.pop(p, {})
+        carried = self._carried.pop(p, {})
+        if not hand_back:
+            held, counts = [], {}
+        # The server redelivers NAKed messages in NAK order: hand back in log order.
+        for msg in sorted(held, key=lambda m: ack_tokens(m)[1]):
+            attempt, seq, _ = ack_tokens(msg)
+            counts[seq] = attempt + carried.get(seq, 0)
+            with contextlib.suppress(Exception):
+                await msg.nak()
+        if puller is not None:
+            await puller.stop()
+        return counts
+
+    async def _leave(self) -> None:
+        async with self._lock:
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
+            kv = await self._broker._lease_bucket()
+            for p in sorted(self._owned):
+                await self._release(kv, p)
+            with contextlib.suppress(Exception):
+                await kv.delete(self._key("m", self.member))
+            self._closed = True
