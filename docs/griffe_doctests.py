@@ -25,15 +25,8 @@ def _is_header(lines: list[str], i: int) -> bool:
 def fence_doctests(text: str) -> str:
     """``text`` with its bare doctest blocks made Markdown code.
 
-    >>> print(fence_doctests("Doubles.\\n\\n>>> 2 * 2\\n4\\n\\nMore text."))
-    Doubles.
-    <BLANKLINE>
-    ```pycon
-    >>> 2 * 2
-    4
-    ```
-    <BLANKLINE>
-    More text.
+    >>> fence_doctests("Doubles.\\n\\n>>> 2 * 2\\n4\\n\\nMore.").splitlines()
+    ['Doubles.', '', '```pycon', '>>> 2 * 2', '4', '```', '', 'More.']
     """
     lines = text.splitlines()
     out: list[str] = []

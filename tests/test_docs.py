@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib.util
 import json
 import os
 import re
@@ -12,6 +14,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _doctests_extension():
+    spec = importlib.util.spec_from_file_location("griffe_doctests",
+                                                  ROOT / "docs" / "griffe_doctests.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bare_doctests_are_fenced_and_examples_sections_left_alone():
+    ext = _doctests_extension()
+    assert doctest.testmod(ext).failed == 0
+    after_params = "Sum.\n\nParameters\n----------\nx\n    A number.\n\n>>> f(1)\n1"
+    assert ext.fence_doctests(after_params).splitlines()[-4:] == [
+        "Examples", "--------", ">>> f(1)", "1"]
+    in_examples = "Sum.\n\nExamples\n--------\n>>> f(1)\n1"
+    assert ext.fence_doctests(in_examples) == in_examples
 
 
 @pytest.fixture(scope="module")
