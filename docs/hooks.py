@@ -3,7 +3,8 @@
 The notebooks live in ``notebooks/``, outside ``docs/``, and store their plotly charts as
 ``application/vnd.plotly.v1+json``, which nbconvert does not draw. Before mkdocs-jupyter sees
 the files, each notebook is copied to a temporary folder with every such output given an HTML
-form (a div and a ``Plotly.newPlot`` call), and plotly.js is served once from ``assets/``.
+form (a div and a ``Plotly.newPlot`` call), and plotly.js is served once from ``assets/``; a
+live widget, whose state is not stored, becomes a note saying it draws in JupyterLab.
 Nothing is executed: the charts are the ones the notebook was committed with.
 """
 
@@ -24,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 PLOTLY = "application/vnd.plotly.v1+json"
 PLOTLY_JS = "assets/plotly.min.js"
+WIDGET = "application/vnd.jupyter.widget-view+json"
+# Notebooks are committed without widget state, so a live dashboard has nothing to draw here.
+LIVE = ("<p><em>A live dashboard: it draws and follows the stream when the notebook runs in "
+        "JupyterLab.</em></p>")
 
 _tmp: list[Path] = []
 
@@ -35,7 +40,8 @@ def _chart_html(figure: dict, script: str) -> str:
 
 
 def _with_html_charts(notebook: dict, plotly_src: str) -> dict:
-    """``notebook`` with an HTML form for each plotly output (plotly.js loaded by the first)."""
+    """``notebook`` with an HTML form for each plotly output (plotly.js loaded by the first),
+    and a note in place of each live widget."""
     script = f'<script src="{plotly_src}"></script>\n'
     for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
@@ -43,6 +49,8 @@ def _with_html_charts(notebook: dict, plotly_src: str) -> dict:
             if PLOTLY in data:
                 data["text/html"] = _chart_html(data.pop(PLOTLY), script)
                 script = ""
+            elif WIDGET in data:
+                output["data"] = {"text/html": LIVE}
     return notebook
 
 

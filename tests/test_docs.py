@@ -77,4 +77,5 @@ def test_notebooks_render_with_their_stored_charts(site):
         page = (site / "notebooks" / path.stem / "index.html").read_text()
         assert len(re.findall(r"Plotly\.newPlot\(", page)) == stored, path.name
         assert page.count('src="../../assets/plotly.min.js"') == (stored > 0), path.name
+        assert "VBox(children=" not in page, path.name  # a live widget's repr is no chart
     assert (site / "assets" / "plotly.min.js").stat().st_size > 1_000_000
