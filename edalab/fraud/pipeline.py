@@ -155,6 +155,8 @@ class FraudPipeline:
         counted in ``buffer_stats["in_flight_evicted"]``: a transaction that never gets a
         decision (dead-lettered on the way) leaves nothing behind for good.
 
+    Notes
+    -----
     Decision latency is wall time, in-process: from the moment the App takes the transaction
     from its source (to publish it) to the moment ``decide`` handles its prediction: broker,
     features and classifier included (read it with ``clock="wall"``; on virtual time the

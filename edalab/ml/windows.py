@@ -431,6 +431,8 @@ class TumblingWindow(_FixedWindows):
         An event of this type (default ``"stream.end"``, see `end_of_stream`) flushes all
         windows and is forwarded.
 
+    Notes
+    -----
     Each closed window emits a ``window.result`` event: key and time the window's key and
     end, id ``window-<key>-<start>``, data ``{"key", "start", "end" (ISO strings), "count",
     <aggregate name>: value}`` (None when the window had no value for it).
