@@ -220,7 +220,7 @@ def _merge_stat(a: Any, b: Any) -> None:
                         "mergeable ones (Count, Sum, Min, Max, Mean, Var)")
 
 
-class _Windows(Operator):
+class _Windows(Operator, abstract=True):
     """What tumbling, hopping and session windows share: keys, watermark, closing, routing."""
 
     def __init__(self, aggregate: Any, *, key: KeyOption = True,
@@ -324,7 +324,7 @@ class _Windows(Operator):
                      id=f"late-{event.id}")
 
 
-class _FixedWindows(_Windows):
+class _FixedWindows(_Windows, abstract=True):
     """Windows on a fixed grid (tumbling, hopping): per key, a dict start -> state."""
 
     def __init__(self, size: Duration, hop: Duration | None, aggregate: Any, **options: Any):

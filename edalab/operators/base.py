@@ -62,6 +62,7 @@ class Operator:
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._abstract = abstract  # a base of operators, not one (`check_operator` skips it)
         if not abstract and cls.process is Operator.process \
                 and cls.process_batch is Operator.process_batch:
             raise TypeError(f"{cls.__name__} must implement process() or process_batch() "
