@@ -208,8 +208,8 @@ class OnlineClassifier(Operator):
         forward, extras, version = self.forward_labels, self.emit_label or self.passthrough, \
             self.version
         validate, source, kind = self.validate, self.source, self.prediction_type
-        join, predict, learn = self.buffer, self._predict, self._learn
-        buffer, order = join.held, join.order
+        labels, predict, learn = self.buffer, self._predict, self._learn
+        buffer, order = labels.held, labels.order
         pop, room = buffer.pop, self.buffer_size - len(order)
         out: list[Event] = []
         emit = out.append
@@ -255,8 +255,8 @@ class OnlineClassifier(Operator):
                 order.append(jid)
                 room -= 1
                 if room < 0:
-                    join.overflow()
-                    order = join.order
+                    labels.overflow()
+                    order = labels.order
                     room = self.buffer_size - len(order)
                 predictions += 1
                 emit(_unchecked(kind, source, result, event.key, event.time,
@@ -268,7 +268,7 @@ class OnlineClassifier(Operator):
         finally:
             self._predictions += predictions
             self._learns += learns
-            join.unmatched += unmatched
+            labels.unmatched += unmatched
         return out
 
     def _extend(self, out: dict, proba: dict, event: Event) -> None:
