@@ -272,3 +272,59 @@ def test_a_run_whose_group_is_held_by_another_member_warns_instead_of_hanging_qu
     assert stats.stopped_by == "timeout" and stats.to_frame().loc["sink", "events_in"] == 0
     holder.close()  # the next run gets the ten waiting and the ten its list source feeds again
     assert app.run().to_frame().loc["sink", "events_in"] == 20
+
+
+class _Holder:
+    """Holds every event until the stream ends (a handler with a `flush`)."""
+
+    def __init__(self, fail_flush: bool = False):
+        self.held: list[Event] = []
+        self.flushed_at: list[datetime] = []
+        self.fail_flush = fail_flush
+        self.__name__ = "holder"
+
+    def __call__(self, event: Event) -> None:
+        self.held.append(event)
+
+    def flush(self, now: datetime) -> list[Event]:
+        self.flushed_at.append(now)
+        if self.fail_flush:
+            raise RuntimeError("cannot flush")
+        out, self.held = [e.replace(type="released") for e in self.held], []
+        return out
+
+
+def test_run_flushes_handlers_when_the_sources_drain_and_downstream_handles_it():
+    evs = [Event("n", "/t", i, time=T0 + timedelta(seconds=i)) for i in range(5)]
+    holder, seen = _Holder(), []
+    app = App()
+
+    @app.handler("released")  # downstream, registered first
+    def sink(event: Event) -> None:
+        seen.append(event)
+
+    app.handler("n", output="released")(holder)
+    app.source("n", evs)
+    stats = app.run()
+    assert [e.data for e in seen] == list(range(5))
+    assert holder.flushed_at == [evs[-1].time]  # once, at the app's (virtual) clock
+    frame = stats.to_frame()
+    assert frame.loc["holder", "events_out"] == 5 and frame.loc["sink", "lag"] == 0
+
+
+def test_a_failing_flush_is_counted_and_does_not_stop_the_run():
+    app = App()
+    app.handler("n", output="out")(_Holder(fail_flush=True))
+    app.source("n", [Event("n", "/t", 1, time=T0)])
+    with pytest.warns(RuntimeWarning, match="'holder': flush failed: RuntimeError"):
+        stats = app.run()
+    assert stats.to_frame().loc["holder", "errors"] == 1 and stats.stopped_by == "drained"
+
+
+def test_max_events_is_not_the_end_of_the_stream_so_nothing_is_flushed():
+    holder = _Holder()
+    app = App()
+    app.handler("n", output="out")(holder)
+    app.source("n", [Event("n", "/t", i, time=T0) for i in range(10)])
+    app.run(max_events=3)
+    assert holder.flushed_at == [] and len(holder.held) == 3

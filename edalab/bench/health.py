@@ -113,7 +113,8 @@ def main(argv: list[str]) -> int:
     events_s = time.perf_counter() - t0
 
     validator = Validator()
-    validated = [v for e in events for v in validator(e) if v.type == "vitals.validated"]
+    validated = [v for e in events for v in validator.process(e)
+                 if v.type == "vitals.validated"]
     gc.collect()
     gc.freeze()
     timings = news2_timings(ward, validated, args.batch, args.repeats)

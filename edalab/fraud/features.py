@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from edalab.events import Event
+from edalab.operators.base import Operator
 
 __all__ = ["FEATURES", "WINDOWS", "FraudFeatures", "handbook_features"]
 
@@ -187,7 +188,7 @@ class _Labels:
             del times[:old], frauds[:old]
 
 
-class FraudFeatures:
+class FraudFeatures(Operator):
     """The handbook's 15 features, online: an `App` handler on the in-band payments topic.
 
     On a ``card.transaction`` event it updates the customer's 1, 7 and 30-day windows (amounts)
@@ -264,19 +265,15 @@ class FraudFeatures:
     def __repr__(self) -> str:
         return f"FraudFeatures(delay={self.delay_days:g} days)"
 
-    def __call__(self, event: Event) -> Event:
+    def process(self, event: Event) -> list[Event]:
         kind = event.type
         if kind == "card.transaction":
-            return self._transaction(event)
+            return [self._transaction(event)]
         if kind == "fraud.label":
             self._label(event)
-            return event
+            return [event]
         raise ValueError(f"FraudFeatures: unexpected event type {kind!r} ({event.id}); "
                          "expected 'card.transaction' or 'fraud.label'")
-
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the operator (state kept), with no broker."""
-        return [self(event)]
 
     @property
     def stats(self) -> dict[str, int]:

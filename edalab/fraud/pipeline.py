@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -32,6 +33,7 @@ from edalab.fraud.features import FraudFeatures
 from edalab.fraud.handbook import handbook_metrics, train_test_split
 from edalab.ml.classifier import OnlineClassifier
 from edalab.ml.metrics import AveragePrecision, CardPrecisionAtK, PrequentialMetrics
+from edalab.operators.base import Operator
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
 from edalab.streams.transactions import label_events, transaction_events
@@ -104,6 +106,62 @@ def make_model(name: str, seed: int = 0) -> Any:
     if name == "hst":
         return _AnomalyScorer(preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(seed=seed))
     raise ValueError(f"unknown model {name!r}; choose from {MODELS} or pass a river model")
+
+
+class MetricsStage(Operator):
+    """The pipeline's ``metrics`` handler: metric operators run on the same events, their
+    metric events handed to `collect` as they are emitted, and at the end of the stream
+    their flushes (the last days of card precision@k).
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> from edalab.ml.metrics import CardPrecisionAtK
+    >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> kept = []
+    >>> stage = MetricsStage([CardPrecisionAtK(k=1, delay="0s")], lambda e: kept.append(e))
+    >>> stage.test(Event("prediction", "/p", {"id": 1, "score": 0.9, "day": 0,
+    ...                                       "customer_id": "a"}, time=t))
+    []
+    >>> _ = stage.test(Event("fraud.label", "/l", {"tx_id": 1, "fraud": 1}, time=t))
+    >>> [(e.data["day"], e.data["value"]) for e in stage.flush(t)], len(kept), stage.stats
+    ([(0, 1.0)], 1, {'events': 2, 'metrics': 1})
+    """
+
+    def __init__(self, operators: list[Operator], collect: Callable[[Event], Any],
+                 name: str = "metrics"):
+        self.operators = list(operators)
+        self.collect = collect
+        self.__name__ = name
+        self._events = self._metrics = 0
+
+    def __repr__(self) -> str:
+        return f"MetricsStage({self.operators!r})"
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Events handled, metric events emitted."""
+        return {"events": self._events, "metrics": self._metrics}
+
+    def process(self, event: Event) -> list[Event]:
+        self._events += 1
+        out: list[Event] = []
+        for op in self.operators:
+            out += op.process(event)
+        return self._collected(out)
+
+    def flush(self, now: datetime | None = None) -> list[Event]:
+        out: list[Event] = []
+        for op in self.operators:
+            out += op.flush(now)
+        return self._collected(out)
+
+    def _collected(self, out: list[Event]) -> list[Event]:
+        if out:
+            self._metrics += len(out)
+            for e in out:
+                self.collect(e)
+        return out
 
 
 @dataclass
@@ -231,19 +289,10 @@ class FraudPipeline:
             return self._decide(event)
 
         app.handler("predictions", group="decide", output="decisions")(decide)
-        prequential, card_precision = self.prequential, self.card_precision
-
-        def metrics(event: Event) -> list[Event] | None:
-            out = []
-            for op in (prequential, card_precision):
-                emitted = op(event)
-                if emitted is not None:
-                    out += [emitted] if isinstance(emitted, Event) else emitted
-            for e in out:
-                collect("metrics", e)
-            return out or None
-
-        app.handler("predictions", group="metrics", output="metrics")(metrics)
+        # The metrics stage flushes the last CP@k days when the App's sources drain.
+        self.metrics_stage = MetricsStage([self.prequential, self.card_precision],
+                                          lambda e: collect("metrics", e))
+        app.handler("predictions", group="metrics", output="metrics")(self.metrics_stage)
         self.shadows: dict[str, OnlineClassifier] = {}
         self._shadow_predictions: dict[str, list[Event]] = {}
         if not isinstance(shadows, dict):
@@ -380,15 +429,12 @@ class FraudPipeline:
     def steps(self, every: int = 10_000, *, clock: str = "virtual", batch_size: int = 1000,
               progress: bool = False) -> Iterator[Snapshot]:
         """Run the pipeline, yielding a `Snapshot` about every `every` source events (and
-        once at the end, after the open CP@k days are closed). With ``every=None`` (what
-        `run` does) there is one snapshot and it holds no events: read the results from
-        `predictions`, `decisions`, `metrics` and `models`."""
+        once at the end, after the App's end-of-stream flush has closed the open CP@k days).
+        With ``every=None`` (what `run` does) there is one snapshot and it holds no events:
+        read the results from `predictions`, `decisions`, `metrics` and `models`."""
         self._keep_new = every is not None
         for stats in self.app.stream(every=every, clock=clock, batch_size=batch_size,
                                      progress=progress):
-            if stats.stopped_by != "running":
-                for e in self.card_precision.flush():
-                    self._collect("metrics", e)
             yield self._snapshot(stats)
 
     def run(self, *, clock: str = "virtual", batch_size: int = 1000,

@@ -30,6 +30,7 @@ from sklearn.metrics import average_precision_score
 
 from edalab.events import Event
 from edalab.fraud.features import FEATURES
+from edalab.operators.base import Operator
 
 __all__ = ["CompiledTrees", "PeriodicRetrainer", "gradient_boosting"]
 
@@ -111,7 +112,7 @@ def _expression(nodes: np.ndarray, i: int) -> str:
             f"else {_expression(nodes, int(node['right']))})")
 
 
-class PeriodicRetrainer:
+class PeriodicRetrainer(Operator):
     """Wrap an `OnlineClassifier` stage: predict with it, and retrain a batch challenger every
     `every` of event time from the labels that have arrived.
 
@@ -174,13 +175,9 @@ class PeriodicRetrainer:
         return {"pending": len(self._pending), "pending_expired": self._expired,
                 "labelled": len(self._labelled), "retrains": len(self.history)}
 
-    def test(self, event: Event) -> list[Event]:
-        out = self(event)
-        return [] if out is None else [out] if isinstance(out, Event) else list(out)
-
-    def __call__(self, event: Event) -> Event | list[Event] | None:
+    def process(self, event: Event) -> list[Event]:
         clf = self.classifier
-        out = clf(event)
+        out = clf.process(event)
         when = event.time
         if event.type == clf.label_type:
             held = self._pending.pop(event.data.get(clf.label_join), None)
@@ -189,9 +186,10 @@ class PeriodicRetrainer:
                 if y or self._rng.random() < self.genuine_fraction:
                     t, x, score = held
                     self._labelled.append((t, [x[f] for f in FEATURES], y, score))
-        elif out is not None and out.type == clf.prediction_type:
+        elif out and out[0].type == clf.prediction_type:
+            prediction = out[0].data
             t = when.timestamp()
-            self._pending[out.data["id"]] = (t, event.data[clf.x], out.data["score"])
+            self._pending[prediction["id"]] = (t, event.data[clf.x], prediction["score"])
             if t >= self._sweep_at:
                 self._expire(t)
         if self._next is None:
@@ -200,7 +198,7 @@ class PeriodicRetrainer:
             self._next = when + self.every
             version = self._retrain(when)
             if version is not None:
-                return [out, version] if out is not None else version
+                return out + [version]
         return out
 
     def _expire(self, now: float) -> None:

@@ -38,19 +38,19 @@ Three methods are compared:
 ...                  "score": 0.0}, key="p1", time=t0 + timedelta(minutes=15 * i), id=f"o{i}")
 >>> policy = AlertPolicy("news2", confirm=2, clear="1h")
 >>> pages = [(e.type, e.data["level"]) for i, s in enumerate([1, 5, 6, 5, 7, 2, 1, 1, 1, 1, 1])
-...          for e in policy(obs(i, s))]
+...          for e in policy.test(obs(i, s))]
 >>> pages
 [('alert.raised', 'urgent'), ('alert.escalated', 'emergency'), ('alert.resolved', 'routine')]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import timedelta
 
 import pandas as pd
 
 from edalab.events import Event, EventError
+from edalab.operators.base import Operator
 
 __all__ = ["LEVELS", "METHODS", "PAGES", "AlertPolicy", "level_of"]
 
@@ -77,7 +77,7 @@ def level_of(total: float | None, red: bool) -> str:
     return "ward review" if red else "routine"
 
 
-class AlertPolicy:
+class AlertPolicy(Operator):
     """Escalation with de-duplication, hysteresis and acknowledgement, per patient.
 
     Parameters
@@ -104,6 +104,9 @@ class AlertPolicy:
         method treats NEWS2 as corroborated, and the anomaly method cannot page).
     source
         Source of the alert events.
+
+    A fresh policy's ``test(events)`` runs it over a whole ward's assessed events with no
+    broker: cheap enough to sweep thresholds.
 
     Examples
     --------
@@ -135,6 +138,7 @@ class AlertPolicy:
         # patient -> [active level, streak, routine since, acknowledged, observations seen,
         #             previous anomaly score, strong anomaly since]
         self._state: dict[str, list] = {}
+        self._events = self._alerts = 0
         self.__name__ = f"alerts_{method}"
 
     def __repr__(self) -> str:
@@ -163,7 +167,14 @@ class AlertPolicy:
             return _WARD, 1
         return _ROUTINE, 1
 
-    def __call__(self, event: Event) -> list[Event]:
+    @property
+    def stats(self) -> dict[str, int]:
+        """Observations handled, alert events emitted (acknowledgements not counted),
+        patients seen, patients with an active alert."""
+        return {"events": self._events, "alerts": self._alerts, "patients": len(self._state),
+                "active": sum(1 for s in self._state.values() if s[0])}
+
+    def process(self, event: Event) -> list[Event]:
         data = event.data
         try:
             patient, level, score = data["patient_id"], data["level"], data["score"]
@@ -175,6 +186,7 @@ class AlertPolicy:
         state = self._state.get(patient)
         if state is None:
             state = self._state[patient] = [_ROUTINE, 0, None, False, 0, 0.0, None]
+        self._events += 1
         state[4] += 1
         warm = state[4] > self.warmup
         strong_for = None
@@ -209,6 +221,7 @@ class AlertPolicy:
         return []
 
     def _alert(self, kind: str, event: Event, level: int, previous: int) -> Event:
+        self._alerts += 1
         data = event.data
         return Event(kind, self.source, {
             "patient_id": data["patient_id"], "method": self.method, "level": LEVELS[level],
@@ -235,15 +248,3 @@ class AlertPolicy:
     def active(self) -> dict[str, str]:
         """Patients with an active alert, and its level."""
         return {p: LEVELS[s[0]] for p, s in self._state.items() if s[0]}
-
-    def replay(self, events: Iterable[Event]) -> list[Event]:
-        """Run a fresh copy of this policy over assessed events (no broker): its alerts.
-        Cheap enough to sweep thresholds over a whole ward's scores."""
-        fresh = AlertPolicy(self.method, confirm=self.confirm, clear=self.clear,
-                            corroborate=self.corroborate, page=self.page,
-                            uncorroborated=self.uncorroborated, persist=self.persist,
-                            warmup=self.warmup, source=self.source)
-        out: list[Event] = []
-        for e in events:
-            out += fresh(e)
-        return out

@@ -39,6 +39,7 @@ from edalab.health.alerts import LEVELS, METHODS, PAGES, AlertPolicy
 from edalab.health.news2 import PARAMETERS, TABLES, risk_code, risk_codes
 from edalab.health.validation import Validator
 from edalab.ml.anomaly import AnomalyDetector
+from edalab.operators.base import Operator
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
 from edalab.streams.vitals import vitals_events
@@ -95,15 +96,16 @@ def news2_values(values: list) -> tuple[int | None, int, bool]:
     return (partial if complete else None), partial, red
 
 
-class News2Operator:
+class News2Operator(Operator):
     """Streaming NEWS2: validated observation sets in, scored observation sets out.
 
     Each ``vitals.validated`` event becomes a ``vitals.scored`` event with the same key, time
     and id and the data plus ``news2`` (the total, None if a value is missing), ``partial``
     (the points of the values present: a lower bound), ``red`` and ``level`` (the clinical
     response level of `edalab.health.alerts.LEVELS`, from the partial total when incomplete).
-    SpO2 is scored on scale 1. `__call__` scores one event; `batch` scores a polled batch with
-    numpy and gives the same events (`WardMonitor` runs it as a batch handler).
+    SpO2 is scored on scale 1. `process` scores one event; `process_batch` (also named
+    `batch`) scores a polled batch with numpy and gives the same events (`WardMonitor` runs
+    it as a batch handler).
 
     Examples
     --------
@@ -112,40 +114,48 @@ class News2Operator:
     >>> e = Event("vitals.validated", "/v", {"patient_id": "p1", "carried": [],
     ...           "values": [26.0, 90.0, 1.0, 95.0, 118.0, 1.0, None]}, key="p1", time=t)
     >>> op = News2Operator()
-    >>> d = op(e).data
+    >>> [scored] = op.test(e)
+    >>> d = scored.data
     >>> d["news2"], d["partial"], d["red"], d["level"]
     (None, 15, True, 'emergency')
-    >>> op.batch([e])[0].data == d
-    True
+    >>> op.process_batch([e])[0].data == d, op.stats
+    (True, {'events': 2})
     """
 
     def __init__(self, source: str = "/edalab/health/news2") -> None:
         self.source = source
         self.__name__ = "news2"
+        self._events = 0
 
     def __repr__(self) -> str:
-        return "News2Operator()"
+        return f"News2Operator(source={self.source!r})"
 
-    def __call__(self, event: Event) -> Event:
+    @property
+    def stats(self) -> dict[str, int]:
+        """Observation sets scored."""
+        return {"events": self._events}
+
+    def process(self, event: Event) -> list[Event]:
         data = event.data
         try:
             values = data["values"]
         except (KeyError, TypeError):
             raise EventError("data", "a validated observation needs 'values'") from None
         total, partial, red = news2_values(values)
-        return _unchecked("vitals.scored", self.source,
-                          {**data, "news2": total, "partial": partial, "red": red,
-                           "level": LEVELS[risk_code(partial, red)]},
-                          event.key, event.time, event.id)
+        self._events += 1
+        return [_unchecked("vitals.scored", self.source,
+                           {**data, "news2": total, "partial": partial, "red": red,
+                            "level": LEVELS[risk_code(partial, red)]},
+                           event.key, event.time, event.id)]
 
     @staticmethod
     def score_events(events: list[Event]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The vectorised scoring of a batch: (partial totals, complete, red) arrays."""
         return _score_matrix(_gather(list(map(_DATA, events))))
 
-    def batch(self, events: list[Event]) -> list[Event]:
+    def process_batch(self, events: list[Event]) -> list[Event]:
         """Score a polled batch at once: the values are gathered into one matrix, scored with
-        numpy, and the results attached as Python lists; gives `__call__`'s events.
+        numpy, and the results attached as Python lists; gives `process`'s events.
 
         This is the function an `App` batch handler runs (``batch=True``); a batch holding a
         malformed event raises `EventError`, and `App` then reruns it one event at a time.
@@ -157,6 +167,7 @@ class News2Operator:
         codes = risk_codes(partial, red)
         totals = partial.astype(object)
         totals[~complete] = None
+        self._events += len(events)
         source, make = self.source, _unchecked  # key, time and id: a valid event's
         return [make("vitals.scored", source,
                      {**d, "news2": n, "partial": p, "red": r, "level": lv}, k, t, i)
@@ -165,9 +176,7 @@ class News2Operator:
                     _LEVEL_NAMES[codes].tolist(), map(_KEY, events), map(_TIME, events),
                     map(_ID, events), strict=True)]
 
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the operator with no broker."""
-        return [self(event)]
+    batch = process_batch  # the name `edalab bench health` times it by
 
 
 def _gather(datas: list) -> np.ndarray:
@@ -336,7 +345,7 @@ class WardMonitor:
         app = self.app
         app.handler("vitals", group="validate", output=Validator.route)(self.validator)
         app.handler("vitals.valid", group="news2", output="vitals.scored",
-                    batch=True)(_named(self.news2.batch, "news2"))
+                    batch=True)(self.news2)
         app.handler("vitals.scored", group="anomaly", output="vitals.assessed")(self.detector)
         for method, policy in self.policies.items():
             app.handler("vitals.assessed", group=f"alerts-{method}",

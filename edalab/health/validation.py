@@ -22,8 +22,8 @@ ends one of three ways:
 >>> obs = {"patient_id": "p1", "respiration_rate": 16, "spo2": 140, "on_oxygen": False,
 ...        "systolic_bp": 120, "pulse": 70, "consciousness": "A", "temperature": 36.9}
 >>> v = Validator()
->>> [(e.type, e.data.get("kind")) for e in v(Event("vitals.observation", "/w", obs, key="p1",
-...                                                      time=t))]
+>>> [(e.type, e.data.get("kind")) for e in v.test(Event("vitals.observation", "/w", obs,
+...                                                           key="p1", time=t))]
 [('vitals.validated', None), ('vitals.artefact', 'impossible')]
 >>> v.counts["impossible"]
 1
@@ -42,6 +42,7 @@ import pandas as pd
 
 from edalab.events import Event, EventError
 from edalab.health.news2 import PARAMETERS, VALID_RANGES
+from edalab.operators.base import Operator
 
 __all__ = ["ACVPU", "VECTOR", "Validator"]
 
@@ -57,9 +58,10 @@ _ACVPU = PARAMETERS.index("consciousness")
 _PULSE = PARAMETERS.index("pulse")
 _SPO2 = PARAMETERS.index("spo2")
 _FLOAT_TYPES = (float, int, np.floating, np.integer)
+_COUNTS = ("observations", "clean", "missing", "impossible", "motion", "carried", "unfilled")
 
 
-class Validator:
+class Validator(Operator):
     """Check, clean and carry forward vital-sign observation sets, per patient.
 
     Parameters
@@ -92,7 +94,7 @@ class Validator:
     >>> def send(minutes, **changes):
     ...     e = Event("vitals.observation", "/w", {**base, **changes}, key="p1",
     ...               time=t + timedelta(minutes=minutes))
-    ...     return v(e)[0].data
+    ...     return v.test(e)[0].data
     >>> send(0)["values"]
     [16.0, 97.0, 0.0, 120.0, 70.0, 0.0, 36.9]
     >>> d = send(15, pulse=None)  # missing: the pulse of 15 minutes ago stands in
@@ -100,7 +102,7 @@ class Validator:
     (70.0, ['pulse'])
     >>> send(40, pulse=None)["values"][4] is None  # the last pulse is now 40 minutes old
     True
-    >>> v(Event("vitals.observation", "/w", {**base, "pulse": "fast"}, key="p1", time=t))
+    >>> v.test(Event("vitals.observation", "/w", {**base, "pulse": "fast"}, key="p1", time=t))
     Traceback (most recent call last):
     ...
     edalab.events.EventError: event field 'data': pulse must be a number or null, got str 'fast'
@@ -176,7 +178,13 @@ class Validator:
                 values[_ACVPU] = float(index)
         return patient, values, problems
 
-    def __call__(self, event: Event) -> list[Event]:
+    @property
+    def stats(self) -> dict[str, int]:
+        """`counts` as a plain dict (every count, zeros included), and the patients seen."""
+        counts = self.counts
+        return {**{name: counts[name] for name in _COUNTS}, "patients": len(self._last)}
+
+    def process(self, event: Event) -> list[Event]:
         patient, values, problems = self._parse(event)
         counts = self.counts
         counts["observations"] += 1
@@ -230,10 +238,6 @@ class Validator:
             out.append(Event("vitals.artefact", self.source, _artefact(patient, kind, problems),
                              key=patient, time=time, id=f"artefact-{event.id}"))
         return out
-
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the validator with no broker: the events it emits."""
-        return self(event)
 
     @staticmethod
     def route(event: Event) -> str:

@@ -1,5 +1,5 @@
-"""Online learning on event streams, with river: operators that run inside an `App` handler
-and also alone, one event at a time (``op.test(event)``).
+"""Online learning on event streams, with river: `edalab.operators.Operator`s that run as `App`
+handlers and also alone (``op.test(event)``).
 
 - `OnlineClassifier`: predict on each feature event, learn when its label event arrives.
 - `AnomalyDetector`: score then learn, alerts past a threshold or a running quantile.
@@ -21,10 +21,10 @@ from edalab.ml.metrics import (
     card_precision_at_k,
 )
 from edalab.ml.progressive import dataset_events, operator_overhead, progressive_score
-from edalab.ml.windows import HoppingWindow, SessionWindow, TumblingWindow, end_of_stream
+from edalab.ml.windows import HoppingWindow, SessionWindow, TumblingWindow
 
 __all__ = ["AnomalyDetector", "AveragePrecision", "CardPrecisionAtK", "ChallengerPolicy",
            "ClassifierStats", "DriftMonitor", "HoppingWindow", "OnlineClassifier",
            "PrequentialMetrics", "ResetPolicy", "SessionWindow", "TumblingWindow",
-           "average_precision", "card_precision_at_k", "dataset_events", "end_of_stream",
-           "operator_overhead", "progressive_score"]
+           "average_precision", "card_precision_at_k", "dataset_events", "operator_overhead",
+           "progressive_score"]

@@ -17,6 +17,7 @@ from river import anomaly
 from river.base import AnomalyFilter
 
 from edalab.events import Event
+from edalab.operators.base import Operator
 
 __all__ = ["AnomalyDetector"]
 
@@ -117,7 +118,7 @@ def features_function(x: str | Sequence[str] | Callable[[Event], dict]
     return from_fields
 
 
-class AnomalyDetector:
+class AnomalyDetector(Operator):
     """Score each event with a river anomaly detector, learn from it, and alert on outliers.
 
     Parameters
@@ -244,12 +245,12 @@ class AnomalyDetector:
                              "quantile=")
         return [filt, filt.anomaly_detector, 0, isinstance(filt, anomaly.QuantileFilter)]
 
-    def __call__(self, event: Event) -> Event | None:
+    def process(self, event: Event) -> list[Event]:
         etype = event.type
         if etype in self.forward:
-            return event
+            return [event]
         if self.types is not None and etype not in self.types:
-            return None
+            return []
         x = self._x(event)
         key = self._key(event) if self._key is not None else None
         state = self._states.get(key)
@@ -269,20 +270,15 @@ class AnomalyDetector:
             filt.quantile.update(score)
         self._events += 1
         if not alert:
-            return None
+            return []
         self._alerts += 1
         data = {"score": float(score), "threshold": float(limit)}
         if self.passthrough:
             source_data = event.data
             for name in self.passthrough:
                 data[name] = source_data.get(name)
-        return Event(self.alert_type, self.source, data, key=event.key, time=event.time,
-                     id=f"anomaly-{event.id}")
-
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the operator with no broker: the events it emits."""
-        out = self(event)
-        return [] if out is None else [out]
+        return [Event(self.alert_type, self.source, data, key=event.key, time=event.time,
+                      id=f"anomaly-{event.id}")]
 
     def detector_for(self, key: Hashable = None) -> Any:
         """The (filtered) river detector of `key` (None without a key function)."""

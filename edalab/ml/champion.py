@@ -8,14 +8,15 @@ the challenger is better, and a false alarm costs nothing.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from river import metrics, utils
 
 from edalab.events import Event
-from edalab.ml._join import label_of
+from edalab.operators.base import Operator
+from edalab.operators.join import LabelJoin
 
 __all__ = ["ChallengerPolicy"]
 
@@ -24,7 +25,7 @@ def _rolling_log_loss() -> Any:
     return utils.Rolling(metrics.LogLoss, window_size=500)
 
 
-class ChallengerPolicy:
+class ChallengerPolicy(Operator):
     """Champion/challenger after drift: a `DriftMonitor` policy that is also an operator.
 
     As a policy, ``on_drift`` starts a trial: a fresh challenger from `model_factory` (first
@@ -87,7 +88,7 @@ class ChallengerPolicy:
     >>> [(e.type, e.data.get("version")) for e in out]
     [('challenger.started', None), ('model.version', 2)]
     >>> s = policy.stats
-    >>> s["promoted"], s["state"], s["labels"], clf.version
+    >>> s["promoted"], policy.state, s["labels"], clf.version
     (1, 'idle', 50, 2)
     """
 
@@ -112,8 +113,8 @@ class ChallengerPolicy:
             raise ValueError(f"margin must be >= 0, got {margin}")
         if not 1 <= min_labels <= budget:
             raise ValueError(f"need 1 <= min_labels <= budget, got {min_labels} and {budget}")
-        if warm_start < 0 or buffer_size < 1:
-            raise ValueError("warm_start must be >= 0 and buffer_size >= 1")
+        if warm_start < 0:
+            raise ValueError(f"warm_start must be >= 0, got {warm_start}")
         self.classifier = classifier
         self.model_factory = model_factory
         self.metric = metric
@@ -141,12 +142,12 @@ class ChallengerPolicy:
         self.metric_name = type(inner).__name__
         # join id -> (x, trial number, champion's P(positive), challenger's); the scores are
         # None outside a trial (features kept for warm_start or the trial that may follow).
-        self._pending: OrderedDict[Any, tuple] = OrderedDict()
+        self.buffer = LabelJoin(buffer_size, label_join=self.label_join,
+                                label_field=self.label_field)
         self._trial = 0
         self._recent: deque = deque(maxlen=warm_start or None)
         self._labels = 0
         self._counts = dict.fromkeys(("drifts", "started", "ignored", "promoted", "discarded"), 0)
-        self._evicted = 0
 
     def __repr__(self) -> str:
         return f"ChallengerPolicy(state={self.state!r}, promoted={self._counts['promoted']})"
@@ -158,10 +159,11 @@ class ChallengerPolicy:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Drifts seen, trials started/ignored/promoted/discarded, the trial's labels, features
-        waiting for their label and those evicted, and the two metric values."""
-        out: dict[str, Any] = {"state": self.state, **self._counts, "labels": self._labels,
-                               "pending": len(self._pending), "evicted": self._evicted}
+        """Drifts seen, trials started/ignored/promoted/discarded, the trial's labels, the
+        join's counters (features waiting for their label, evicted, labels that found none),
+        and the two metric values (None outside a trial's first). `state` says whether a
+        trial runs."""
+        out: dict[str, Any] = {**self._counts, "labels": self._labels, **self.buffer.stats}
         out["champion"] = self.champion_metric.get() if self.champion_metric else None
         out["challenger"] = self.challenger_metric.get() if self.challenger_metric else None
         return out
@@ -188,14 +190,15 @@ class ChallengerPolicy:
 
     # -- operator --------------------------------------------------------------------------
 
-    def __call__(self, event: Event) -> Event | None:
+    def process(self, event: Event) -> list[Event]:
         etype = event.type
         if etype == self.label_type:
-            return self._on_label(event)
+            out = self._on_label(event)
+            return [] if out is None else [out]
         if self.challenger is None and not self.warm_start:
-            return None
+            return []
         if self.feature_type is not None and etype != self.feature_type:
-            return None
+            return []
         data = event.data
         try:
             x = data[self.x]
@@ -208,25 +211,15 @@ class ChallengerPolicy:
         else:
             held = (x, self._trial, self._score(self.classifier.model, x),
                     self._score(self.challenger, x))
-        pending = self._pending
-        pending[jid] = held
-        if len(pending) > self.buffer_size:
-            pending.popitem(last=False)
-            self._evicted += 1
-        return None
-
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the operator with no broker: the events it emits."""
-        out = self(event)
-        return [] if out is None else [out]
+        self.buffer.hold(jid, held)
+        return []
 
     def _score(self, model: Any, x: dict) -> float | None:
         proba = model.predict_proba_one(x)
         return proba.get(self.positive, 0.0) if proba else None
 
     def _on_label(self, event: Event) -> Event | None:
-        jid, y = label_of(event, self.label_join, self.label_field)
-        held = self._pending.pop(jid, None)
+        held, y = self.buffer.label(event)
         if held is None:
             return None
         x, trial, champion, challenger = held

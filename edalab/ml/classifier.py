@@ -18,9 +18,8 @@ event and learns when that event's label arrives, possibly days later.
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from numbers import Real
 from time import perf_counter
@@ -28,6 +27,8 @@ from typing import Any
 
 from edalab.errors import BatchFailure
 from edalab.events import Event
+from edalab.operators.base import Operator
+from edalab.operators.join import LabelJoin
 
 __all__ = ["ClassifierStats", "OnlineClassifier", "model_name"]
 
@@ -36,8 +37,10 @@ VERSION_REASONS = ("initial", "reset", "promoted", "retrained")
 
 
 @dataclass(frozen=True)
-class ClassifierStats:
-    """What an `OnlineClassifier` has done: a snapshot, taken when `op.stats` is read."""
+class ClassifierStats(Mapping):
+    """What an `OnlineClassifier` has done: a snapshot, taken when `op.stats` is read; read
+    it by attribute (``s.learns``) or as the dict of counters every operator has
+    (``s["learns"]``, ``dict(s)``)."""
 
     predictions: int
     learns: int
@@ -45,6 +48,24 @@ class ClassifierStats:
     evicted: int
     buffered: int
     model_version: int
+
+    def __getitem__(self, name: str) -> int:
+        if name not in _STATS_FIELDS:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_STATS_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_STATS_FIELDS)
+
+    def to_dict(self) -> dict[str, int]:
+        """The counters as a plain dict."""
+        return dict(zip(_STATS_FIELDS, astuple(self), strict=True))
+
+
+_STATS_FIELDS = tuple(f.name for f in fields(ClassifierStats))
 
 
 def model_name(model: Any) -> str:
@@ -58,16 +79,16 @@ def model_name(model: Any) -> str:
     return text if "\n" not in text else type(model).__name__
 
 
-class OnlineClassifier:
+class OnlineClassifier(Operator):
     """Predict on each feature event, learn from its label when the label event arrives.
 
-    A callable operator: register it as an `App` handler
+    An `edalab.operators.Operator`: register it as an `App` handler
     (``app.handler("features", output="predictions")(op)``) or run it alone with
-    ``op.test(event)``. Called with a list of events it handles them as one batch and returns
-    the list of events to emit: register it with ``batch=True`` to save the per-event call
-    (the same events and state as one at a time; at a bad event the batch stops with
-    `edalab.BatchFailure`, so `App` keeps what came before and runs the rest one
-    event at a time, dead-lettering only the bad one).
+    ``op.test(event)``. Its batch path (`process_batch`, what an `App` handler registered
+    with ``batch=True`` calls) saves the per-event call: the same events and state as one at
+    a time; at a bad event the batch stops with `edalab.BatchFailure`, so `App`
+    keeps what came before and runs the rest one event at a time, dead-lettering only the
+    bad one.
     Events of type `label_type` are labels; other events (or only those of `feature_type`,
     when given) are feature events.
 
@@ -80,8 +101,9 @@ class OnlineClassifier:
       dropped; with `forward_labels` the label event itself is returned, so the next stage sees
       a transaction's label after its prediction, on every broker (labels travel in-band).
 
-    The buffer holds at most `buffer_size` feature dicts; beyond that the oldest is evicted
-    (its label will find nothing). `op.stats` counts predictions, learns, unmatched labels
+    The join buffer (`edalab.operators.LabelJoin`, ``op.buffer``) holds at most
+    `buffer_size` feature dicts; beyond that the oldest is evicted (its label will find
+    nothing). `op.stats` counts predictions, learns, unmatched labels
     (nothing buffered: evicted, never seen, or a duplicate label), evictions and what is
     buffered now. In an `App` run, the handler's ``events_in`` is feature plus label events,
     ``events_out`` is predictions plus forwarded labels, and a bad feature event (it raises
@@ -134,8 +156,6 @@ class OnlineClassifier:
         if not hasattr(model, "predict_proba_one") or not hasattr(model, "learn_one"):
             raise TypeError(f"model must be a river classifier (predict_proba_one and learn_one),"
                             f" got {type(model).__name__}")
-        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ValueError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
         if isinstance(version, bool) or not isinstance(version, int):
             raise ValueError(f"version must be an int, got {version!r}")
         if isinstance(passthrough, str):
@@ -157,15 +177,14 @@ class OnlineClassifier:
         self.source = source
         self.version = version
         self.__name__ = name
-        self._buffer: dict[Any, dict] = {}  # join id -> features, oldest first
-        self._order: deque = deque()  # join ids in arrival order, some already learnt
+        self.buffer = LabelJoin(buffer_size, label_join=label_join, label_field=label_field)
         self._predict = model.predict_proba_one
         self._learn = model.learn_one
-        self._predictions = self._learns = self._unmatched = self._evicted = 0
+        self._predictions = self._learns = 0
 
     def __repr__(self) -> str:
         return (f"OnlineClassifier({model_name(self.model)}, version={self.version}, "
-                f"buffered={len(self._buffer)})")
+                f"buffered={len(self.buffer)})")
 
     @property
     def model(self) -> Any:
@@ -175,18 +194,13 @@ class OnlineClassifier:
     @property
     def stats(self) -> ClassifierStats:
         """Counts so far (see the class docstring for how they relate to `App` statistics)."""
-        return ClassifierStats(self._predictions, self._learns, self._unmatched, self._evicted,
-                               len(self._buffer), self.version)
+        buffer = self.buffer
+        return ClassifierStats(self._predictions, self._learns, buffer.unmatched,
+                               buffer.evicted, len(buffer), self.version)
 
-    def __call__(self, event: Event | list[Event]) -> Event | list[Event] | None:
-        if event.__class__ is list:
-            return self._batch(event)
-        out = self._batch([event])
-        return out[0] if out else None
-
-    def _batch(self, events: list[Event]) -> list[Event]:
-        """`__call__` on each event, in one loop with the attributes hoisted. An event that
-        fails stops the batch: after others were handled, `BatchFailure` says how many (`App`
+    def process_batch(self, events: list[Event]) -> list[Event]:
+        """Each event in order, in one loop with the attributes hoisted. An event that fails
+        stops the batch: after others were handled, `BatchFailure` says how many (`App`
         keeps their results and runs the rest one at a time); as the first, its own error is
         raised."""
         label_type, label_field, label_join = self.label_type, self.label_field, self.label_join
@@ -194,8 +208,9 @@ class OnlineClassifier:
         forward, extras, version = self.forward_labels, self.emit_label or self.passthrough, \
             self.version
         validate, source, kind = self.validate, self.source, self.prediction_type
-        buffer, predict, learn = self._buffer, self._predict, self._learn
-        pop, order, room = buffer.pop, self._order, self.buffer_size - len(self._order)
+        labels, predict, learn = self.buffer, self._predict, self._learn
+        buffer, order = labels.held, labels.order
+        pop, room = buffer.pop, self.buffer_size - len(order)
         out: list[Event] = []
         emit = out.append
         predictions = learns = unmatched = i = 0
@@ -240,8 +255,8 @@ class OnlineClassifier:
                 order.append(jid)
                 room -= 1
                 if room < 0:
-                    self._evict_or_compact()
-                    order = self._order
+                    labels.overflow()
+                    order = labels.order
                     room = self.buffer_size - len(order)
                 predictions += 1
                 emit(_unchecked(kind, source, result, event.key, event.time,
@@ -253,22 +268,8 @@ class OnlineClassifier:
         finally:
             self._predictions += predictions
             self._learns += learns
-            self._unmatched += unmatched
+            labels.unmatched += unmatched
         return out
-
-    def _evict_or_compact(self) -> None:
-        """A full buffer drops its oldest entry; otherwise the arrival order forgets ids
-        already learnt, when it has grown to twice the buffer size. (An `OrderedDict` does
-        this in one call, but costs more per event; a plain dict cannot find its oldest entry
-        in O(1) once many have been deleted.)"""
-        buffer, order = self._buffer, self._order
-        if len(buffer) > self.buffer_size:
-            while (jid := order.popleft()) not in buffer:
-                pass
-            del buffer[jid]
-            self._evicted += 1
-        elif len(order) > 2 * self.buffer_size:
-            self._order = deque(buffer)
 
     def _extend(self, out: dict, proba: dict, event: Event) -> None:
         if self.emit_label:
@@ -311,11 +312,6 @@ class OnlineClassifier:
             if not math.isfinite(value):
                 raise ValueError(f"{where}: feature {self.x}.{name} is {value!r} (not finite)")
         return x, data[self.join]  # finite values whose sum overflowed: fine
-
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the operator with no broker: the events it emits."""
-        out = self(event)
-        return [] if out is None else [out]
 
     def replace_model(self, model: Any, reason: str = "retrained", *,
                       time: datetime | None = None) -> Event:

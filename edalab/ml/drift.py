@@ -3,20 +3,21 @@ and what to do when it fires (`ResetPolicy` here, `ChallengerPolicy` in `edalab.
 
 The monitor reads the in-band stream a classifier stage emits: ``prediction`` events, then,
 possibly much later, the label event of each. It joins a label to its prediction by id (a
-bounded buffer, like the metric operators), turns the pair into an error, feeds the error to
-the detector, and emits a ``drift.detected`` event when the detector fires.
+bounded `edalab.operators.LabelJoin`, like the metric operators), turns the pair into an
+error, feeds the error to the detector, and emits a ``drift.detected`` event when the
+detector fires.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from river import drift
 
 from edalab.events import Event
-from edalab.ml._join import label_of
+from edalab.operators.base import Operator
+from edalab.operators.join import LabelJoin
 
 __all__ = ["DriftMonitor", "DriftPolicy", "ResetPolicy"]
 
@@ -37,7 +38,7 @@ def _absolute(truth: bool, score: float, threshold: float) -> float:
     return abs(truth - score)
 
 
-class DriftMonitor:
+class DriftMonitor(Operator):
     """Detect concept drift in a classifier's prequential error, and react to it.
 
     On a prediction event (data ``{"id", "score", "model_version"}``) the score waits under
@@ -94,6 +95,8 @@ class DriftMonitor:
     [('drift.detected', 1056)]
     >>> op.stats["drifts"], op.stats["errors"]
     (1, 2000)
+    >>> op
+    DriftMonitor(ADWIN, error='zero_one', drifts=1)
     """
 
     def __init__(
@@ -122,8 +125,7 @@ class DriftMonitor:
             self._error = lambda truth, score, threshold: fn(truth, score)
         else:
             raise TypeError(f"error must be one of {ERRORS} or a function, got {error!r}")
-        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ValueError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
+        self.buffer = LabelJoin(buffer_size, label_join=label_join, label_field=label_field)
         if policy is not None and not callable(getattr(policy, "on_drift", None)):
             raise TypeError("policy must have an on_drift(event) method")
         self.detector_factory = detector_factory or drift.ADWIN
@@ -141,8 +143,7 @@ class DriftMonitor:
         self.__name__ = name
         self.detector = self._new_detector()
         self.model_version: int | None = None  # the version whose errors the detector sees
-        self._pending: OrderedDict[Any, tuple] = OrderedDict()
-        self._errors = self._drifts = self._stale = self._unmatched = self._evicted = 0
+        self._errors = self._drifts = self._stale = 0
         self._reactions = 0
         self.detections: list[int] = []  # `n` at each detection
 
@@ -161,33 +162,28 @@ class DriftMonitor:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Errors fed, drifts detected, policy reactions, stale/unmatched labels, buffer."""
+        """Errors fed, drifts detected, policy reactions, stale labels, the join's counters
+        (unmatched, evicted, pending) and the model version watched (None before any)."""
+        buffer = self.buffer
         return {"errors": self._errors, "drifts": self._drifts, "reactions": self._reactions,
-                "stale": self._stale, "unmatched": self._unmatched, "evicted": self._evicted,
-                "pending": len(self._pending), "model_version": self.model_version,
-                "detector": type(self.detector).__name__}
+                "stale": self._stale, "unmatched": buffer.unmatched, "evicted": buffer.evicted,
+                "pending": len(buffer), "model_version": self.model_version}
 
-    def __call__(self, event: Event) -> Event | list[Event] | None:
+    def process(self, event: Event) -> list[Event]:
         etype = event.type
         if etype == self.prediction_type:
             data = event.data
             try:
                 held = (data["score"], data.get("model_version"))
-                pending = self._pending
-                pending[data["id"]] = held
+                self.buffer.hold(data["id"], held)
             except (KeyError, TypeError, AttributeError):
                 raise ValueError(f"prediction {event.id!r}: data needs 'id' and 'score'") from None
-            if len(pending) > self.buffer_size:
-                pending.popitem(last=False)
-                self._evicted += 1
-            return None
+            return []
         if etype != self.label_type:
-            return None
-        jid, y = label_of(event, self.label_join, self.label_field)
-        held = self._pending.pop(jid, None)
-        forward = event if self.forward_labels else None
+            return []
+        held, y = self.buffer.label(event)
+        forward = [event] if self.forward_labels else []
         if held is None:
-            self._unmatched += 1
             return forward
         score, version = held
         if score is None:
@@ -206,10 +202,7 @@ class DriftMonitor:
         self._update(err)
         if not detector.drift_detected or (self._tracks_mean and detector.estimation <= before):
             return forward
-        out = self._detected(event.time, before)
-        if forward is not None:
-            out.append(forward)
-        return out
+        return self._detected(event.time, before) + forward
 
     def _detected(self, time: Any, before: float) -> list[Event]:
         self._drifts += 1
@@ -235,10 +228,6 @@ class DriftMonitor:
             out += reaction
         return out
 
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the operator with no broker: the events it emits."""
-        out = self(event)
-        return [] if out is None else [out] if isinstance(out, Event) else out
 
 
 class ResetPolicy:

@@ -14,7 +14,7 @@ window (a rolling AUC), as `AveragePrecision` is.
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +24,8 @@ import pandas as pd
 from river import metrics as river_metrics
 
 from edalab.events import Event
-from edalab.ml._join import label_of
+from edalab.operators.base import Operator
+from edalab.operators.join import LabelJoin
 
 __all__ = ["AveragePrecision", "CardPrecisionAtK", "PrequentialMetrics", "average_precision",
            "card_precision_at_k"]
@@ -95,13 +96,13 @@ class AveragePrecision(river_metrics.base.BinaryMetric):
         return False
 
 
-class _Joiner:
-    """The shared part of the metric operators: predictions waiting for their label."""
+class _Joiner(Operator, abstract=True):
+    """The shared part of the metric operators: predictions waiting for their label (a
+    `LabelJoin`, ``op.buffer``)."""
 
     def __init__(self, prediction_type: str, label_type: str, label_field: str,
                  label_join: str, buffer_size: int, source: str, name: str):
-        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ValueError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
+        self.buffer = LabelJoin(buffer_size, label_join=label_join, label_field=label_field)
         self.prediction_type = prediction_type
         self.label_type = label_type
         self.label_field = label_field
@@ -109,26 +110,24 @@ class _Joiner:
         self.buffer_size = buffer_size
         self.source = source
         self.__name__ = name
-        self._pending: OrderedDict[Any, tuple] = OrderedDict()
         self.n = 0  # labels joined to a prediction
-        self.unmatched = 0  # labels with no prediction waiting (never seen, or evicted)
-        self.evicted = 0
         self.model_version: int | None = None
 
-    def _hold(self, jid: Any, value: tuple) -> None:
-        pending = self._pending
-        pending[jid] = value
-        if len(pending) > self.buffer_size:
-            pending.popitem(last=False)
-            self.evicted += 1
+    @property
+    def unmatched(self) -> int:
+        """Labels with no prediction waiting (never seen, evicted, or a second label)."""
+        return self.buffer.unmatched
 
-    def _label(self, event: Event) -> tuple[tuple | None, Any]:
-        """The prediction joined to a label event (None if none waits) and the label."""
-        jid, y = label_of(event, self.label_join, self.label_field)
-        held = self._pending.pop(jid, None)
-        if held is None:
-            self.unmatched += 1
-        return held, y
+    @property
+    def evicted(self) -> int:
+        """Predictions dropped from the full buffer before their label came."""
+        return self.buffer.evicted
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Labels joined to a prediction, and the join's counters (pending, evicted,
+        unmatched)."""
+        return {"labels": self.n, **self.buffer.stats}
 
     def _metric(self, name: str, value: float, time: datetime, **extra: Any) -> Event:
         data = {"name": name, "value": float(value), "n": self.n,
@@ -137,10 +136,6 @@ class _Joiner:
         return Event("metric", self.source, data, key=name, time=time,
                      id=f"metric-{self.__name__}-{name}-{suffix}")
 
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the operator with no broker: the events it emits."""
-        out = self(event)  # type: ignore[operator]
-        return [] if out is None else [out] if isinstance(out, Event) else list(out)
 
 
 class PrequentialMetrics(_Joiner):
@@ -228,20 +223,20 @@ class PrequentialMetrics(_Joiner):
         time = time or datetime.now(UTC)
         return [self._metric(name, value, time) for name, value in self.values().items()]
 
-    def __call__(self, event: Event) -> Event | list[Event] | None:
+    def process(self, event: Event) -> list[Event]:
         if event.type == self.prediction_type:
             data = event.data
             try:
                 held = (data["score"], data.get("label"), data.get("model_version"))
-                self._hold(data["id"], held)
+                self.buffer.hold(data["id"], held)
             except (KeyError, TypeError, AttributeError):
                 raise ValueError(f"prediction {event.id!r}: data needs 'id' and 'score'") from None
-            return None
+            return []
         if event.type != self.label_type:
-            return None
-        held, y = self._label(event)
+            return []
+        held, y = self.buffer.label(event)
         if held is None:
-            return event if self.forward_labels else None
+            return [event] if self.forward_labels else []
         score, label, self.model_version = held
         self.n += 1
         if score is not None:
@@ -250,7 +245,7 @@ class PrequentialMetrics(_Joiner):
             for update, needs_label in self._feeds:
                 update(y, label if needs_label else score)
         if self.every is None or self.n % self.every:
-            return event if self.forward_labels else None
+            return [event] if self.forward_labels else []
         out = self.snapshot(event.time)
         return out + [event] if self.forward_labels else out
 
@@ -348,12 +343,19 @@ class CardPrecisionAtK(_Joiner):
     def values(self) -> dict[str, float]:
         return {self.metric_name: self.mean()}
 
-    def __call__(self, event: Event) -> Event | list[Event] | None:
+    @property
+    def stats(self) -> dict[str, int]:
+        """Labels joined, the join's counters, days closed, still open, closed by the
+        predictions (`expired`), and predictions or labels of a closed day (`late`)."""
+        return {**super().stats, "days": len(self.daily), "open": len(self._open),
+                "expired": self.expired, "late": self.late}
+
+    def process(self, event: Event) -> list[Event]:
         if event.type == self.prediction_type:
-            return self._on_prediction(event) or None
+            return self._on_prediction(event)
         if event.type != self.label_type:
-            return None
-        held, y = self._label(event)
+            return []
+        held, y = self.buffer.label(event)
         if held is not None:
             day, card = held
             self.n += 1
@@ -366,7 +368,7 @@ class CardPrecisionAtK(_Joiner):
         out = self._close_until(event.time - self.delay, event.time)
         if self.forward_labels:
             out.append(event)
-        return out or None
+        return out
 
     def _on_prediction(self, event: Event) -> list[Event]:
         data = event.data
@@ -390,7 +392,7 @@ class CardPrecisionAtK(_Joiner):
             best = scores.get(card)
             if best is None or score > best:
                 scores[card] = score
-        self._hold(data["id"], (day, card))
+        self.buffer.hold(data["id"], (day, card))
         return out
 
     def _close_until(self, watermark: datetime, time: datetime) -> list[Event]:
@@ -403,7 +405,8 @@ class CardPrecisionAtK(_Joiner):
         return out
 
     def flush(self, time: datetime | None = None) -> list[Event]:
-        """Close every open day (the stream has ended: all labels are in)."""
+        """Close every open day (the stream has ended: all labels are in), at `time` (in an
+        `App`: its clock when the sources drain; else the last label's time)."""
         time = time or self._last_time or datetime.now(UTC)
         return [self._close(day, time) for day in list(self._open)]
 

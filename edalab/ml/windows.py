@@ -9,9 +9,9 @@ event that arrives for a window that is already closed is **late**: counted in
 ``op.stats["late"]`` and routed (a ``window.late`` event, or the `on_late` callback), never
 dropped silently. Closed windows are dropped, so state is the open windows only.
 
-At the end of a stream, ``op.flush()`` closes every open window. Inside an `App` pipeline, end
-the source with `end_of_stream(last_time)`: the operator flushes when it sees that event and
-forwards it, so later stages can flush too.
+At the end of a stream, ``op.flush()`` closes every open window. Inside an `App` pipeline the
+App does it when its sources drain, and the stages downstream handle the results (and flush
+in turn) before the run ends.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ import pandas as pd
 
 from edalab.events import Event
 from edalab.ml.anomaly import KeyOption, key_function
+from edalab.operators.base import Operator
 
-__all__ = ["HoppingWindow", "SessionWindow", "TumblingWindow", "end_of_stream"]
+__all__ = ["HoppingWindow", "SessionWindow", "TumblingWindow"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _RESERVED = frozenset({"key", "start", "end", "count"})
-END_OF_STREAM = "stream.end"
 
 Duration = timedelta | float | int | str
 Value = str | Callable[[Event], Any]
@@ -58,17 +58,6 @@ def _micros(value: Duration, name: str, *, positive: bool = True) -> int:
 
 def _time(us: float) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
-
-
-def end_of_stream(time: datetime, *, source: str = "/edalab/ml/windows") -> Event:
-    """The in-band marker that makes window operators flush (give the last event's time, so
-    an `App` merging sources in event-time order delivers it last).
-
-    >>> from datetime import datetime, timezone
-    >>> end_of_stream(datetime(2024, 1, 1, tzinfo=timezone.utc)).type
-    'stream.end'
-    """
-    return Event(END_OF_STREAM, source, None, time=time)
 
 
 class _Aggregate:
@@ -231,7 +220,7 @@ def _merge_stat(a: Any, b: Any) -> None:
                         "mergeable ones (Count, Sum, Min, Max, Mean, Var)")
 
 
-class _Windows:
+class _Windows(Operator, abstract=True):
     """What tumbling, hopping and session windows share: keys, watermark, closing, routing."""
 
     def __init__(self, aggregate: Any, *, key: KeyOption = True,
@@ -239,7 +228,7 @@ class _Windows:
                  out_of_orderness: Duration = 0, allowed_lateness: Duration = 0,
                  on_late: Callable[[Event], Any] | None = None,
                  types: Iterable[str] | None = None, forward: Iterable[str] = (),
-                 flush_on: str | None = END_OF_STREAM, result_type: str = "window.result",
+                 result_type: str = "window.result",
                  late_type: str = "window.late", source: str = "/edalab/ml/windows") -> None:
         self._agg = _Aggregate(aggregate, value)
         self._key = key_function(key)
@@ -248,7 +237,6 @@ class _Windows:
         self.on_late = on_late
         self.types = frozenset(types) if types is not None else None
         self.forward = frozenset(forward)
-        self.flush_on = flush_on
         self.result_type = result_type
         self.late_type = late_type
         self.source = source
@@ -265,22 +253,18 @@ class _Windows:
         """Largest event time seen minus `out_of_orderness` (None before any event)."""
         return None if self._max == -math.inf else _time(self._max - self.out_of_orderness)
 
-    def __call__(self, event: Event) -> list[Event] | Event | None:
+    def process(self, event: Event) -> list[Event]:
         etype = event.type
         if etype in self.forward:
-            return event
-        if etype == self.flush_on:
-            out = self.flush()
-            out.append(event)
-            return out
+            return [event]
         if self.types is not None and etype not in self.types:
-            return None
+            return []
         key = self._key(event) if self._key is not None else None
         ts = (event.time - _EPOCH) // _US
         values = self._agg.values(event)
         self._events += 1
         late = self._add(key, ts, values, self._max - self.out_of_orderness)
-        out = None
+        out = []
         if ts > self._max:
             self._max = ts
             heap = self._heap
@@ -291,21 +275,12 @@ class _Windows:
             if self.on_late is not None:
                 self.on_late(event)
             else:
-                notice = self._late_event(event)
-                if out is None:
-                    return notice
-                out.append(notice)
+                out.append(self._late_event(event))
         return out
 
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the operator with no broker: the events it emits."""
-        out = self(event)
-        if out is None:
-            return []
-        return [out] if isinstance(out, Event) else out
-
-    def flush(self) -> list[Event]:
-        """Close every open window (end of stream): their results, in closing order."""
+    def flush(self, now: datetime | None = None) -> list[Event]:
+        """Close every open window (end of stream): their results, in closing order (each
+        at its window's end, whatever `now`)."""
         return self._close(math.inf)
 
     @property
@@ -349,7 +324,7 @@ class _Windows:
                      id=f"late-{event.id}")
 
 
-class _FixedWindows(_Windows):
+class _FixedWindows(_Windows, abstract=True):
     """Windows on a fixed grid (tumbling, hopping): per key, a dict start -> state."""
 
     def __init__(self, size: Duration, hop: Duration | None, aggregate: Any, **options: Any):
@@ -427,9 +402,6 @@ class TumblingWindow(_FixedWindows):
     types, forward
         Only events of `types` (if given) are windowed; events of `forward` are returned
         unchanged; others are ignored.
-    flush_on
-        An event of this type (default ``"stream.end"``, see `end_of_stream`) flushes all
-        windows and is forwarded.
 
     Notes
     -----

@@ -46,7 +46,7 @@ from edalab.events import Event, EventError, check_serialisable
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
 from edalab.runtime.stats import HandlerStats, RunStats, Timeline
 
-__all__ = ["App", "Handler", "HandlerError"]
+__all__ = ["App", "Handler", "HandlerError", "as_events"]
 
 Output = str | Callable[[Event], str] | None
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -86,10 +86,27 @@ class Handler:
 
     def test(self, event: Event) -> list[Event]:
         """Run one event through the handler with no broker: the events it would emit."""
-        return _as_events(self(event), self.name)
+        return as_events(self(event), self.name)
+
+    def flush(self, now: datetime) -> list[Event]:
+        """What the handler still holds when the stream ends: its function's ``flush(now)``
+        (an operator's), normalised; [] for a function that has none."""
+        flush = getattr(self.fn, "flush", None)
+        return [] if flush is None else as_events(flush(now), self.name)
 
 
-def _as_events(result: Any, name: str) -> list[Event]:
+def as_events(result: Any, name: str) -> list[Event]:
+    """What a handler returned (None, an Event or an iterable of them) as a list of events;
+    `HandlerError` naming the handler for anything else.
+
+    >>> from edalab import Event
+    >>> as_events(None, "h"), len(as_events(Event("t", "/s", 1), "h"))
+    ([], 1)
+    >>> as_events("text", "h")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    edalab.runtime.app.HandlerError: handler 'h' returned str; return None, an Event or ...
+    """
     if result is None:
         return []
     if result.__class__ is Event:
@@ -180,6 +197,11 @@ class App:
         """Feed the sources and run the handlers until the sources are exhausted and every
         handler's lag is zero (or `max_events` source events, or `timeout` wall seconds).
 
+        When the sources are drained, the stream has ended: every handler with a
+        ``flush(now)`` (an operator: windows still open, a metric's last days) is flushed at
+        the app's clock, what it returns is published to its output, and the handlers
+        downstream handle it (and are flushed in turn) before the run ends.
+
         A handler that raises does not stop the run: its event is nacked, delivered again,
         and after the handler's `max_attempts` moved to the topic's dead-letter topic. So
         does an event whose handler emits what cannot be routed or written (data JSON cannot
@@ -233,6 +255,7 @@ class App:
         last_sample, sample_every = 0.0, 0.01
         step = 0
         next_yield = every
+        flushed: dict[int, int] = {}  # handler index -> its events_in when last flushed
         try:
             while True:
                 if not exhausted:
@@ -261,8 +284,9 @@ class App:
                     last_sample = now
                     lags = self._lag_totals()
                     timeline.append((step, now - started, self.clock.now(), published, lags))
-                    if idle and not any(lags.values()):
-                        break
+                    if idle and not any(lags.values()) and (
+                            stopped_by != "drained" or not self._flush(flushed)):
+                        break  # the end of the stream (flushed), or max_events reached
                 if deadline is not None and now > deadline:
                     stopped_by = "timeout"
                     break
@@ -337,6 +361,41 @@ class App:
                     "member(s) holding them (another App on this broker still running, or a "
                     "consumer never closed); this run ends only when they leave or at its "
                     "timeout", RuntimeWarning, stacklevel=4)
+
+    def _flush(self, flushed: dict[int, int]) -> int:
+        """End of stream: flush each handler that has handled events since its last flush
+        (or was never flushed) and publish what it returns; the events published. A flush
+        that fails is counted in the handler's errors (there is no event to dead-letter), an
+        output that cannot be published goes to the input topic's dead-letter topic."""
+        now = self.clock.now()
+        sent = 0
+        for i, h in enumerate(self.handlers):
+            seen = h.stats.events_in
+            if flushed.get(i) == seen:
+                continue
+            flushed[i] = seen
+            try:
+                out = h.flush(now)
+            except Exception as exc:  # a failing flush must not stop the app
+                h.stats.errors += 1
+                warnings.warn(f"handler {h.name!r}: flush failed: {type(exc).__name__}: {exc}",
+                              RuntimeWarning, stacklevel=4)
+                continue
+            while out:
+                try:
+                    self._publish_out(h, out)
+                except _OutputError as exc:  # no input to blame: dead-letter that output
+                    bad = out[exc.index]
+                    self.broker.publish(self.topic(dead_letter_topic(h.topic)),
+                                        unpublishable(bad, h.topic, exc.error))
+                    h.stats.errors += 1
+                    h.stats.dead_letters += 1
+                    out = out[:exc.index] + out[exc.index + 1:]
+                    continue
+                h.stats.events_out += len(out)
+                sent += len(out)
+                break
+        return sent
 
     def _lag_totals(self) -> dict[str, int]:
         """Per handler stream (``topic/group``): its lag summed over partitions."""
@@ -460,10 +519,10 @@ class App:
         fn = h.fn
         if h.batch:
             try:
-                out = _as_events(fn(events), h.name)
+                out = as_events(fn(events), h.name)
             except BatchFailure as exc:  # handled up to exc.done: the rest one at a time
                 done = exc.done
-                head = _as_events(exc.results, h.name)
+                head = as_events(exc.results, h.name)
                 rest: list[tuple[int, BaseException]] = []
                 tail, results = self._run_each(h, h.__call__, events[done:], rest)
                 failed += [(i + done, error) for i, error in rest]
@@ -498,7 +557,7 @@ class App:
             out = []
             for i, r in enumerate(results):
                 try:  # a generator runs here: if it raises, what it yielded goes with it
-                    results[i] = events_i = _as_events(r, h.name)
+                    results[i] = events_i = as_events(r, h.name)
                 except Exception as exc:  # a bad return value fails that event only
                     results[i] = None
                     failed.append((i, exc))

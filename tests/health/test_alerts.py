@@ -22,7 +22,7 @@ def assessed(i: int, news2: int, score: float = 0.0, red: bool = False) -> Event
 def run(policy: AlertPolicy, news2: list[int], scores: list[float] | None = None) -> list:
     scores = scores or [0.0] * len(news2)
     return [(e.type, e.data["level"]) for i, (n, s) in enumerate(zip(news2, scores, strict=True))
-            for e in policy(assessed(i, n, s))]
+            for e in policy.test(assessed(i, n, s))]
 
 
 def test_a_patient_who_stays_high_pages_once():
@@ -79,5 +79,5 @@ def test_bad_input_is_rejected_clearly():
     with pytest.raises(ValueError, match="method"):
         AlertPolicy("vibes")
     with pytest.raises(EventError, match="level"):
-        AlertPolicy()(Event("vitals.assessed", "/t", {"patient_id": "p", "level": "meh",
+        AlertPolicy().test(Event("vitals.assessed", "/t", {"patient_id": "p", "level": "meh",
                                                       "score": 0.0}, time=T0))

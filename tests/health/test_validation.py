@@ -27,24 +27,24 @@ def obs(minutes: float = 0, key: str | None = "p1", **changes) -> Event:
     ({"consciousness": 1}, "consciousness"), ({"temperature": True}, "temperature")])
 def test_wrong_types_raise_naming_the_field(changes, field):
     with pytest.raises(EventError, match=field):
-        Validator()(obs(**changes))
+        Validator().test(obs(**changes))
 
 
 def test_missing_field_or_patient_raises():
     data = dict(NORMAL)
     del data["pulse"]
     with pytest.raises(EventError, match="pulse"):
-        Validator()(Event("vitals.observation", "/t", data, key="p1", time=T0))
+        Validator().test(Event("vitals.observation", "/t", data, key="p1", time=T0))
     with pytest.raises(EventError, match="patient"):
-        Validator()(Event("vitals.observation", "/t", {**NORMAL, "patient_id": None}, time=T0))
+        Validator().test(Event("vitals.observation", "/t", {**NORMAL, "patient_id": None}, time=T0))
     with pytest.raises(EventError, match="mapping"):
-        Validator()(Event("vitals.observation", "/t", "not a dict", key="p1", time=T0))
+        Validator().test(Event("vitals.observation", "/t", "not a dict", key="p1", time=T0))
 
 
 @pytest.mark.parametrize("changes", [{"spo2": 140}, {"pulse": -5}, {"consciousness": "X"},
                                      {"temperature": 3.7}])
 def test_impossible_values_are_flagged_not_scored(changes):
-    validated, artefact = Validator()(obs(**changes))
+    validated, artefact = Validator().test(obs(**changes))
     name = next(iter(changes))
     assert artefact.type == "vitals.artefact" and artefact.data["readings"] == changes
     from edalab.health.validation import VECTOR
@@ -53,19 +53,19 @@ def test_impossible_values_are_flagged_not_scored(changes):
 
 def test_nan_and_none_are_missing_and_carried_forward_within_the_limit():
     v = Validator(carry_forward="30min")
-    v(obs(0))
-    carried = v(obs(20, pulse=float("nan"), spo2=None))[0].data
+    v.test(obs(0))
+    carried = v.test(obs(20, pulse=float("nan"), spo2=None))[0].data
     assert carried["values"][1] == 97.0 and carried["values"][4] == 70.0
     assert sorted(carried["carried"]) == ["pulse", "spo2"]
-    stale = v(obs(31, pulse=None))[0].data
+    stale = v.test(obs(31, pulse=None))[0].data
     assert stale["values"][4] is None and stale["carried"] == []
     assert v.counts["missing"] == 3 and v.counts["carried"] == 2 and v.counts["unfilled"] == 1
 
 
 def test_motion_artefact_removes_pulse_and_spo2():
     v = Validator()
-    v(obs(0))
-    validated, artefact = v(obs(1, pulse=110, spo2=89))
+    v.test(obs(0))
+    validated, artefact = v.test(obs(1, pulse=110, spo2=89))
     assert artefact.data["kind"] == "motion"
     assert validated.data["values"][4] == 70.0 and validated.data["carried"] == ["spo2", "pulse"]
 
@@ -99,7 +99,7 @@ def test_bad_events_never_stop_the_pipeline_and_are_counted():
      {"systolic_bp": "an integer of 16610 bits"}),
 ], ids=["inf", "-inf", "np.inf", "np.int64", "np.float32", "10**400", "-10**5000"])
 def test_artefact_events_hold_only_what_json_can_write(changes, readings, raw):
-    out = Validator()(obs(**changes))
+    out = Validator().test(obs(**changes))
     check_serialisable(out)  # what a broker checks before it appends them
     artefact = Event.from_json(out[1].to_json())
     assert artefact.data["readings"] == readings

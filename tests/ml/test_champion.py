@@ -16,7 +16,7 @@ def test_challenger_is_promoted_after_the_flip_and_accuracy_recovers():
                                          "model.version"]
     assert control[-1].data["reason"] == "promoted" and clf.version == 2
     s = policy.stats
-    assert (s["state"], s["started"], s["promoted"], s["labels"]) == ("idle", 1, 1, 100)
+    assert (policy.state, s["started"], s["promoted"], s["labels"]) == ("idle", 1, 1, 100)
     assert s["challenger"] < s["champion"]  # log loss: smaller is better
     # Measured (seed 1): right 49% -> 84% over the 1,000 predictions after the flip.
     assert accuracy(right, CHANGE, CHANGE + 1000) > accuracy(base, CHANGE, CHANGE + 1000) + 0.25
@@ -89,4 +89,4 @@ def test_features_whose_labels_never_come_stay_at_buffer_size_and_evictions_are_
     for e in features:
         policy.test(e)
     assert (policy.stats["pending"], policy.stats["evicted"]) == (100, 900)
-    assert list(policy._pending) == [e.data["id"] for e in features[-100:]]
+    assert list(policy.buffer.held) == [e.data["id"] for e in features[-100:]]

@@ -140,10 +140,9 @@ def test_streaming_card_precision_equals_the_batch_function_day_by_day(scored_tr
     app.source("scored", label_events(df, delay=delay))
     app.run()
     streamed = {r.event.data["day"]: r.event.data["value"] for r in app.broker.read("metrics")}
-    streamed.update({e.data["day"]: e.data["value"] for e in op.flush()})
     batch = card_precision_at_k(as_frame(df), k=10)
-    assert streamed == batch.to_dict()
-    assert len(app.broker.read("metrics")) == len(batch) - 1  # the last day closes at flush
+    assert streamed == batch.to_dict()  # the last day closes at the App's end-of-stream flush
+    assert len(app.broker.read("metrics")) == len(batch) and op.flush() == []
     assert op.mean() == pytest.approx(batch.mean()) and op.late == 0
 
 
@@ -152,8 +151,8 @@ def test_a_day_closes_only_when_label_time_minus_delay_passes_a_later_day():
     day0, day1 = T0, T0 + timedelta(days=1)
     op(Event("prediction", "/t", {"id": 0, "score": 0.9, "customer_id": 1, "day": 0}, time=day0))
     op(Event("prediction", "/t", {"id": 1, "score": 0.5, "customer_id": 2, "day": 1}, time=day1))
-    assert op(label(0, 1, time=day0 + timedelta(days=7))) is None
-    [metric] = op(label(1, 0, time=day1 + timedelta(days=7)))
+    assert op.test(label(0, 1, time=day0 + timedelta(days=7))) == []
+    [metric] = op.test(label(1, 0, time=day1 + timedelta(days=7)))
     assert (metric.data["name"], metric.data["day"], metric.data["value"]) == (
         "card_precision@1", 0, 1.0)
     assert op.detected == {1}
@@ -171,7 +170,7 @@ def test_without_labels_days_close_once_overdue_so_few_stay_open():
     assert op.expired == len(out) == 100 - most_open
     assert [e.data["day"] for e in out] == list(range(len(out)))
     assert all(e.data["value"] == 0.0 for e in out)  # no label: no fraud found
-    assert (len(op._pending), op.evicted) == (500, 100 * 24 - 500)
+    assert (len(op.buffer), op.evicted) == (500, 100 * 24 - 500)
 
 
 def test_card_precision_breaks_score_ties_by_the_lower_card_id():

@@ -9,7 +9,7 @@ import pytest
 from river import stats
 
 from edalab import App, Event
-from edalab.ml.windows import HoppingWindow, SessionWindow, TumblingWindow, end_of_stream
+from edalab.ml.windows import HoppingWindow, SessionWindow, TumblingWindow
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 AGG = {"pulse": stats.Mean, "spo2": stats.Min, "n": stats.Count, "total": stats.Sum}
@@ -165,14 +165,28 @@ def test_all_missing_values_give_none_and_bad_ones_raise():
         op.test(Event("x", "/s", {}, key="k", time=T0, id="e8"))
 
 
-def test_app_pipeline_flushes_on_end_of_stream_marker():
+def test_app_flushes_open_windows_when_its_sources_drain():
     evs = events(ward(n=500))
     want = run(TumblingWindow("15min", AGG, value=VALUE), evs)
     app = App()
     op = TumblingWindow("15min", AGG, value=VALUE)
     app.handler("vitals", output="windows")(op)
-    app.source("vitals", evs + [end_of_stream(evs[-1].time)])
-    app.run()
+    app.source("vitals", evs)
+    stats = app.run()
     got = [r.event for r in app.broker.read("windows")]
-    assert got[-1].type == "stream.end"
-    assert [(e.id, e.data) for e in got[:-1]] == [(e.id, e.data) for e in want]
+    assert [(e.id, e.data) for e in got] == [(e.id, e.data) for e in want]
+    assert op.stats["open"] == 0 and stats.to_frame().loc["tumblingwindow", "lag"] == 0
+
+
+def test_app_flush_reaches_a_window_downstream_of_another():
+    evs = events(ward(n=500))
+    first = TumblingWindow("15min", AGG, value=VALUE)
+    second = TumblingWindow("1h", {"n": stats.Count}, key=None, types=["window.result"])
+    app = App()
+    app.handler("second", group="second", output="hourly")(second)  # registered first
+    app.handler("vitals", group="first", output="second")(first)
+    app.source("vitals", evs)
+    app.run()
+    hourly = [r.event.data["n"] for r in app.broker.read("hourly")]
+    assert sum(hourly) == len(app.broker.read("second")) == first.stats["closed"] > 0
+    assert second.stats["open"] == 0
