@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from edalab.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a tool imports every module of the package
+    raise SystemExit(main())
