@@ -2,7 +2,8 @@
 machine, timeouts and compensation, and keeps its state in an event store.
 
 The services only answer commands (``collect.requested`` -> ``data.collected``, ...) on one
-replies topic; they know nothing of each other. The `SagaCoordinator` knows the whole workflow:
+replies topic; they know nothing of each other. The coordinator knows the whole workflow, given
+to the generic `edalab.patterns.saga.Saga` as `RetrainingSaga`'s table:
 
 ====================  =========================  ================
 state                 reply                      next state
@@ -17,16 +18,15 @@ compensating          challenger.discarded       compensated
 collecting/training   a failure or a timeout     failed (nothing to undo)
 ====================  =========================  ================
 
-Each saga is a stream ``saga-<workflow>`` in the event store: what it did (``saga.started``,
-``saga.step_started`` with its deadline, ``saga.reply_received``, ``saga.step_timed_out``,
-``saga.completed``/``compensated``/``failed``). Its state is a fold over that stream, so a
-coordinator that crashed rebuilds every saga by replay and re-sends the command each active saga
-is waiting for (services answer a repeated command id with their first answer). Deadlines are in
-the app's clock, checked on ``timer.tick`` events, so timeouts are reproducible in virtual time.
+Each saga is a stream ``saga-<workflow>`` in the event store; its state is a fold over that
+stream, so a coordinator that crashed rebuilds every saga by replay and re-sends the command
+each active saga is waiting for (services answer a repeated command id with their first
+answer). Deadlines are in the app's clock, checked on ``timer.tick`` events, so timeouts are
+reproducible in virtual time.
 
 >>> from edalab.patterns.eventstore import MemoryEventStore
->>> from edalab.patterns.retraining import (FailurePlan, ModelRegistry, RetrainingServices,
-...                                         drifting_stream, train_champion)
+>>> from edalab.retraining import (FailurePlan, ModelRegistry, RetrainingServices,
+...                                drifting_stream, train_champion)
 >>> samples = drifting_stream(3000, drifts=(1500,), seed=1)
 >>> services = RetrainingServices(ModelRegistry(train_champion(samples[:500])),
 ...                               failures=FailurePlan("evaluate", "hang"))
@@ -36,32 +36,29 @@ the app's clock, checked on ``timer.tick`` events, so timeouts are reproducible 
 >>> [s.event.data.get("step") or s.event.type for s in store.read("saga-wf-1")]
 ['saga.started', 'collect', 'saga.reply_received', 'train', 'saga.reply_received', 'evaluate', \
 'evaluate', 'discard', 'saga.reply_received', 'saga.compensated']
->>> Saga.replay(store.read("saga-wf-1")).state, services.registry.candidates
+>>> saga = RetrainingSaga.replay("saga-wf-1", [s.event for s in store.read("saga-wf-1")])
+>>> saga.status, services.registry.candidates
 ('compensated', set())
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from edalab.errors import EdalabError
 from edalab.events import Event
-from edalab.patterns.eventstore.base import ConcurrencyError, EventStore, StoredEvent
-from edalab.patterns.retraining import (
-    Participant,
-    RetrainingServices,
-    StepFailed,
-    WorkflowStyle,
-    decide,
-    workflow_ids,
-)
+from edalab.patterns.eventstore.base import EventStore
+from edalab.patterns.participant import Participant
+from edalab.patterns.saga import Saga, SagaCoordinator, timer_ticks
+from edalab.retraining.models import decide
+from edalab.retraining.services import RetrainingServices, StepFailed
+from edalab.retraining.workflow import WorkflowStyle, workflow_ids
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
 
-__all__ = ["TRANSITIONS", "CoordinatorCrashed", "Orchestration", "Saga", "SagaCoordinator",
-           "timer_ticks"]
+__all__ = ["SERVICES", "TRANSITIONS", "Orchestration", "RetrainingCoordinator",
+           "RetrainingSaga"]
 
 #: (state, reply type) -> next state: the coordinator's whole knowledge of the workflow.
 TRANSITIONS = {
@@ -76,70 +73,34 @@ TRANSITIONS = {
     ("deploying", "deployment.failed"): "compensating",
     ("compensating", "challenger.discarded"): "compensated",
 }
-#: The step each active state waits for, and the command that starts it (type, service).
-STEPS = {"collecting": "collect", "training": "train", "evaluating": "evaluate",
-         "deploying": "deploy", "compensating": "discard"}
-COMMANDS = {"collect": ("collect.requested", "collector"), "train": ("train.requested", "trainer"),
-            "evaluate": ("evaluate.requested", "evaluator"),
-            "deploy": ("deploy.requested", "deployer"), "discard": ("discard.requested", "trainer")}
-FINAL = {"completed": "saga.completed", "compensated": "saga.compensated", "failed": "saga.failed"}
-DEFAULT_TIMEOUTS = {"collect": 900.0, "train": 300.0, "evaluate": 300.0, "deploy": 300.0,
-                    "discard": 300.0}
+#: The service that answers each command.
+SERVICES = {"collect.requested": "collector", "train.requested": "trainer",
+            "evaluate.requested": "evaluator", "deploy.requested": "deployer",
+            "discard.requested": "trainer"}
 
 
-class CoordinatorCrashed(EdalabError, RuntimeError):
-    """The coordinator lost its memory (an injected crash); the store still has every saga."""
+class RetrainingSaga(Saga):
+    """The retraining workflow's table: collect, train, evaluate, deploy; a failure or a
+    timeout once a challenger exists compensates by discarding it."""
+
+    source = "/coordinator"
+    initial = "collecting"
+    steps = {"collecting": "collect", "training": "train", "evaluating": "evaluate",
+             "deploying": "deploy", "compensating": "discard"}
+    commands = {"collect": "collect.requested", "train": "train.requested",
+                "evaluate": "evaluate.requested", "deploy": "deploy.requested",
+                "discard": "discard.requested"}
+    transitions = TRANSITIONS
+    on_timeout = {"collecting": "failed", "training": "failed", "evaluating": "compensating",
+                  "deploying": "compensating", "compensating": "compensating"}
+    timeouts = {"collect": 900.0, "train": 300.0, "evaluate": 300.0, "deploy": 300.0,
+                "discard": 300.0}
+    keep = ("dataset", "version", "scores", "error")
 
 
-@dataclass
-class Saga:
-    """One workflow's state: a fold over its stream (`apply` per event type)."""
-
-    workflow: str = ""
-    run: int = 0
-    state: str = "new"
-    step: str | None = None
-    deadline: datetime | None = None
-    command: dict = field(default_factory=dict)
-    results: dict = field(default_factory=dict)
-    version: int = 0
-
-    @property
-    def active(self) -> bool:
-        return self.state in STEPS
-
-    @classmethod
-    def replay(cls, stored: list[StoredEvent]) -> Saga:
-        saga = cls()
-        for s in stored:
-            saga.apply(s.event)
-            saga.version = s.version
-        return saga
-
-    def apply(self, event: Event) -> None:
-        d = event.data
-        if event.type == "saga.started":
-            self.workflow, self.run = d["workflow"], d["run"]
-        elif event.type == "saga.step_started":
-            self.step, self.command = d["step"], d["command"]
-            self.state = next(s for s, step in STEPS.items() if step == d["step"])
-            self.deadline = datetime.fromisoformat(d["deadline"])
-        elif event.type == "saga.reply_received":
-            self.results.update({k: v for k, v in d["data"].items()
-                                 if k in ("dataset", "version", "scores", "error")})
-            self.state = TRANSITIONS[(self.state, d["type"])]
-        elif event.type == "saga.step_timed_out":
-            self.state = "compensating" if "version" in self.results else "failed"
-            self.results["error"] = f"{d['step']} timed out"
-        elif event.type in FINAL.values():
-            self.state = event.type.removeprefix("saga.")
-        else:
-            raise ValueError(f"unknown saga event type {event.type!r}")
-
-
-class SagaCoordinator:
-    """Runs sagas: starts one per ``drift.detected``, advances it on replies, times out steps
-    on ticks, and records everything in `store` before it sends a command.
+class RetrainingCoordinator(SagaCoordinator):
+    """Runs `RetrainingSaga`s: starts one per ``drift.detected`` and fills each command from
+    the saga's results (the deploy command carries the promotion decision).
 
     Parameters
     ----------
@@ -150,7 +111,7 @@ class SagaCoordinator:
     margin
         Promote when the challenger beats the champion by more than this.
     timeouts
-        Seconds (of the app's clock) each step may take; defaults to `DEFAULT_TIMEOUTS`.
+        Seconds (of the app's clock) each step may take, over `RetrainingSaga.timeouts`.
     crash_after
         ``(reply type, run)``: crash once, right after recording that reply (tests, notebook).
     """
@@ -158,157 +119,25 @@ class SagaCoordinator:
     def __init__(self, store: EventStore, participant: Participant, *, margin: float = 0.01,
                  timeouts: dict[str, float] | None = None,
                  crash_after: tuple[str, int] | None = None):
-        self.store = store
-        self.participant = participant
+        crash = None if crash_after is None else (crash_after[0], f"wf-{crash_after[1]}")
+        super().__init__(RetrainingSaga, store, participant, timeouts=timeouts,
+                         crash_after=crash)
         self.margin = margin
-        self.timeouts = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
-        bad = {k: v for k, v in self.timeouts.items() if k not in DEFAULT_TIMEOUTS or v <= 0}
-        if bad:
-            raise ValueError(f"timeouts must be positive seconds for {sorted(DEFAULT_TIMEOUTS)},"
-                             f" got {bad}")
-        self.crash_after = crash_after
-        self.sagas: dict[str, Saga] | None = {}  # None: memory lost, rebuild from the store
-        self.replayed = 0
-        self.recoveries = 0
-
-    @property
-    def clock(self) -> Callable[[], datetime]:
-        return self.participant.app.now
-
-    # -- handlers ---------------------------------------------------------------------------
 
     def on_drift(self, event: Event) -> list[Event]:
-        out = self._recover(event)
-        workflow = event.data["workflow"]
-        if workflow in self.sagas:
-            return out  # a redelivered trigger
-        saga = Saga()
-        started = self._event("saga.started", {"workflow": workflow, "run": event.data["run"],
-                                               "trigger": event.id,
-                                               "at": event.time.isoformat()}, saga)
-        saga.apply(started)
-        collect = self._start_step(saga, "collect", {"after": event.time.isoformat()})
-        return out + self._record(saga, [started] + collect, event)
+        d = event.data
+        return self.start(d["workflow"], event, {"run": d["run"]},
+                          {"after": event.time.isoformat()})
 
-    def on_reply(self, event: Event) -> list[Event]:
-        out = self._recover(event)
-        saga = self.sagas.get(event.data["workflow"])
-        if saga is None or (saga.state, event.type) not in TRANSITIONS:
-            return out  # late (after a timeout) or repeated: the saga has moved on
-        if event.data.get("command") != saga.command.get("command"):
-            return out
-        received = self._event("saga.reply_received", {"type": event.type,
-                                                       "data": event.data}, saga)
-        saga.apply(received)
-        out += self._record(saga, [received] + self._next(saga), event)
-        if self.crash_after == (event.type, saga.run):
-            self.crash_after = None
-            self.sagas = None
-            raise CoordinatorCrashed(f"coordinator crashed after recording {event.type} of "
-                                     f"{saga.workflow}")
-        return out
-
-    def on_tick(self, event: Event) -> list[Event]:
-        out = self._recover(event)
-        now = self.clock()
-        for saga in list(self.sagas.values()):
-            if saga.active and saga.deadline is not None and now >= saga.deadline:
-                timed_out = self._event("saga.step_timed_out", {
-                    "step": saga.step, "deadline": saga.deadline.isoformat()}, saga)
-                saga.apply(timed_out)
-                out += self._record(saga, [timed_out] + self._next(saga), event)
-        return out
-
-    # -- the state machine --------------------------------------------------------------------
-
-    def _next(self, saga: Saga) -> list[Event]:
-        """What the coordinator does on entering `saga.state` (already applied)."""
+    def arguments(self, saga: Saga, step: str) -> dict[str, Any]:
         r = saga.results
-        if saga.state == "training":
-            return self._start_step(saga, "train", {"dataset": r["dataset"]})
-        if saga.state == "evaluating":
-            return self._start_step(saga, "evaluate", {"dataset": r["dataset"],
-                                                       "version": r["version"]})
-        if saga.state == "deploying":
-            return self._start_step(saga, "deploy", {
-                "version": r["version"], "action": decide(r["scores"], self.margin)})
-        if saga.state == "compensating":
-            return self._start_step(saga, "discard", {"version": r["version"]})
-        final = self._event(FINAL[saga.state], {"workflow": saga.workflow, "run": saga.run,
-                                                **r}, saga)
-        saga.apply(final)
-        return [final]
-
-    def _start_step(self, saga: Saga, step: str, args: dict) -> list[Event]:
-        deadline = self.clock() + timedelta(seconds=self.timeouts[step])
-        command = {"workflow": saga.workflow, "run": saga.run,
-                   "command": f"{saga.workflow}:{step}", **args}
-        started = self._event("saga.step_started", {"step": step, "command": command,
-                                                    "deadline": deadline.isoformat()}, saga)
-        saga.apply(started)
-        return [started]
-
-    # -- the event-sourced memory --------------------------------------------------------------
-
-    def _event(self, type: str, data: dict, saga: Saga) -> Event:
-        return Event(type, "/coordinator", data, key=saga.workflow or data.get("workflow"),
-                     time=self.clock())
-
-    def _record(self, saga: Saga, events: list[Event], cause: Event) -> list[Event]:
-        """Append `events` to the saga's stream, then the messages they imply: the command of
-        a started step, or the saga's outcome."""
-        stream = f"saga-{saga.workflow}"
-        try:
-            stored = self.store.append(stream, events, expected_version=saga.version)
-        except ConcurrencyError:
-            self.sagas = None  # another writer moved on: forget and rebuild on the next event
-            raise
-        saga.version = stored[-1].version
-        self.sagas[saga.workflow] = saga
-        return [m for e in events if (m := self._message(e, cause)) is not None]
-
-    def _message(self, event: Event, cause: Event) -> Event | None:
-        if event.type == "saga.step_started":
-            kind, _ = COMMANDS[event.data["step"]]
-            return self.participant.emit(kind, event.data["command"], cause=cause)
-        if event.type in FINAL.values():
-            return self.participant.emit(event.type, event.data, cause=cause)
-        return None
-
-    def _recover(self, cause: Event) -> list[Event]:
-        """After a crash: rebuild every saga from its stream, and re-send the command each
-        active saga waits for (it may have been recorded but never sent)."""
-        if self.sagas is not None:
-            return []
-        self.recoveries += 1
-        self.sagas = {}
-        resend = []
-        for stream in self.store.streams():
-            if stream.startswith("saga-"):
-                stored = self.store.read(stream)
-                self.replayed += len(stored)
-                saga = Saga.replay(stored)
-                self.sagas[saga.workflow] = saga
-                if saga.active:
-                    kind, _ = COMMANDS[saga.step]
-                    resend.append(self.participant.emit(kind, saga.command, cause=cause))
-        return resend
-
-
-def timer_ticks(start: datetime, end: datetime, every: float = 30.0) -> list[Event]:
-    """``timer.tick`` events every `every` seconds from `start` to `end` (the coordinator's
-    clock for timeouts).
-
-    >>> from datetime import datetime, timezone
-    >>> t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    >>> [e.time.second for e in timer_ticks(t0, t0 + timedelta(seconds=50), every=20)]
-    [0, 20, 40]
-    """
-    if every <= 0:
-        raise ValueError(f"every must be > 0 seconds, got {every}")
-    n = int((end - start).total_seconds() // every) + 1
-    return [Event("timer.tick", "/timer", {"tick": i}, key="timer",
-                  time=start + timedelta(seconds=i * every), id=f"tick-{i}") for i in range(n)]
+        if step == "train":
+            return {"dataset": r["dataset"]}
+        if step == "evaluate":
+            return {"dataset": r["dataset"], "version": r["version"]}
+        if step == "deploy":
+            return {"version": r["version"], "action": decide(r["scores"], self.margin)}
+        return {"version": r["version"]}  # discard
 
 
 class Orchestration(WorkflowStyle):
@@ -327,7 +156,7 @@ class Orchestration(WorkflowStyle):
     tick
         Seconds between timer ticks.
     timeouts, crash_after
-        Passed to the `SagaCoordinator`.
+        Passed to the `RetrainingCoordinator`.
     """
 
     style = "orchestration"
@@ -362,13 +191,13 @@ class Orchestration(WorkflowStyle):
         self.app.source(self.topics["ticks"], timer_ticks(samples[0].time, end, self.tick))
         return self.app.run(batch_size=batch_size)
 
-    def _coordinator(self, timeouts, crash_after) -> SagaCoordinator:
+    def _coordinator(self, timeouts, crash_after) -> RetrainingCoordinator:
         t = self.topics
-        emits = {kind: service for kind, service in COMMANDS.values()}
-        emits.update({final: "outcomes" for final in FINAL.values()})
+        emits = dict(SERVICES)
+        emits.update({f"saga.{final}": "outcomes" for final in RetrainingSaga.finals})
         p = self._participant("coordinator", emits)
-        c = SagaCoordinator(self.store, p, margin=self.services.margin, timeouts=timeouts,
-                            crash_after=crash_after)
+        c = RetrainingCoordinator(self.store, p, margin=self.services.margin,
+                                  timeouts=timeouts, crash_after=crash_after)
         p.on(t["drift"], "drift.detected")(c.on_drift)
         p.on(t["replies"], *sorted({reply for _, reply in TRANSITIONS}))(c.on_reply)
         p.on(t["ticks"], "timer.tick")(c.on_tick)
