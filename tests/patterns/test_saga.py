@@ -122,3 +122,15 @@ def test_coordinator_refuses_a_saga_without_a_table():
     with pytest.raises(TypeError, match="Saga subclass with a table"):
         SagaCoordinator(Saga, MemoryEventStore(), Participant("c", App(), emits={}))
 
+
+
+def test_the_generic_saga_knows_nothing_of_the_ml_workflow():
+    import ast
+    from pathlib import Path
+
+    import edalab.patterns.saga as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if "retraining" in m or m.startswith(("river", "edalab.ml"))}
