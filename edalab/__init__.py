@@ -28,7 +28,7 @@ _PATTERN_ERRORS = {
     "ConcurrencyError": "edalab.patterns.eventstore.base",
     "EventStoreFileError": "edalab.patterns.eventstore.base",
     "CoordinatorCrashed": "edalab.patterns.saga",
-    "StepFailed": "edalab.patterns.retraining",
+    "StepFailed": "edalab.retraining.services",
 }
 
 

@@ -26,7 +26,7 @@ BUILTIN_BASES = {
     "edalab.patterns.eventstore.base.EventStoreFileError": OSError,
     "edalab.patterns.aggregate.CommandError": ValueError,
     "edalab.patterns.saga.CoordinatorCrashed": RuntimeError,
-    "edalab.patterns.retraining.StepFailed": RuntimeError,
+    "edalab.retraining.services.StepFailed": RuntimeError,
 }
 
 
@@ -40,7 +40,8 @@ def _subclasses(cls: type) -> set[type]:
 def edalab_exceptions() -> dict[str, type]:
     """Every exception class defined in a module of edalab, by qualified name."""
     for module in pkgutil.walk_packages(edalab.__path__, "edalab."):
-        importlib.import_module(module.name)
+        if not module.name.endswith(".__main__"):  # running it would start the CLI
+            importlib.import_module(module.name)
     return {f"{c.__module__}.{c.__qualname__}": c for c in _subclasses(BaseException)
             if c.__module__ == "edalab" or c.__module__.startswith("edalab.")}
 

@@ -1,5 +1,5 @@
-"""Event-driven patterns: event store, aggregates, CQRS projections, sagas, choreography,
-the event mesh.
+"""Event-driven patterns: event store, aggregates, CQRS projections, declared participants,
+generic sagas, the event mesh.
 
 Each module is usable alone. Names load on first use, so ``import edalab.patterns`` stays
 cheap (and does not start or import a broker client).
@@ -15,11 +15,8 @@ _MODULES = {
     "edalab.patterns.projection": ["FrameReadModel", "Lag", "Projection", "ReadModel",
                                    "SqliteReadModel"],
     "edalab.patterns.examples": ["CardAccount", "PatientEpisode", "card_upcasters"],
-    "edalab.patterns.retraining": ["FailurePlan", "ModelRegistry", "Participant",
-                                   "RetrainingServices", "StepFailed", "drifting_stream"],
-    "edalab.patterns.choreography": ["Choreography"],
-    "edalab.patterns.saga": ["CoordinatorCrashed", "Orchestration", "Saga", "SagaCoordinator"],
-    "edalab.patterns.compare": ["Comparison", "compare", "run_style"],
+    "edalab.patterns.participant": ["Participant", "coupling"],
+    "edalab.patterns.saga": ["CoordinatorCrashed", "Saga", "SagaCoordinator", "timer_ticks"],
     "edalab.patterns.mesh": ["EventMesh", "mesh_latency"],
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}

@@ -1,170 +1,233 @@
-"""Orchestration: a saga coordinator drives the retraining workflow with an explicit state
-machine, timeouts and compensation, and keeps its state in an event store.
+"""Sagas: a long-running workflow driven by a coordinator, as a state machine whose state is a
+fold over the saga's own events.
 
-The services only answer commands (``collect.requested`` -> ``data.collected``, ...) on one
-replies topic; they know nothing of each other. The `SagaCoordinator` knows the whole workflow:
+A `Saga` subclass is the workflow's transition table: the state it starts in, the step each
+active state waits for and the command that starts it, the reply that moves each transition,
+and where a timed-out step goes (a compensating state, or a final one). Every other state a
+transition reaches is final. `Saga` is an `Aggregate`: its state is the fold of its events
+(``saga.started``, ``saga.step_started`` with its deadline, ``saga.reply_received``,
+``saga.step_timed_out``, ``saga.<final state>``), one stream ``saga-<workflow>`` per saga.
 
-====================  =========================  ================
-state                 reply                      next state
-====================  =========================  ================
-collecting            data.collected             training
-training              challenger.trained         evaluating
-evaluating            challenger.evaluated       deploying
-deploying             model.promoted/rolled_back completed
-evaluating/deploying  evaluation/deployment      compensating
-                      .failed, or a timeout      (discard the challenger)
-compensating          challenger.discarded       compensated
-collecting/training   a failure or a timeout     failed (nothing to undo)
-====================  =========================  ================
+A `SagaCoordinator` runs sagas of one kind: it records each decision in the event store before
+it sends the command, advances a saga on replies, times steps out on ``timer.tick`` events (in
+the app's clock, so timeouts are reproducible in virtual time), and, after a crash, rebuilds
+every saga by replay and re-sends the command each active saga waits for.
 
-Each saga is a stream ``saga-<workflow>`` in the event store: what it did (``saga.started``,
-``saga.step_started`` with its deadline, ``saga.reply_received``, ``saga.step_timed_out``,
-``saga.completed``/``compensated``/``failed``). Its state is a fold over that stream, so a
-coordinator that crashed rebuilds every saga by replay and re-sends the command each active saga
-is waiting for (services answer a repeated command id with their first answer). Deadlines are in
-the app's clock, checked on ``timer.tick`` events, so timeouts are reproducible in virtual time.
-
->>> from edalab.patterns.eventstore import MemoryEventStore
->>> from edalab.patterns.retraining import (FailurePlan, ModelRegistry, RetrainingServices,
-...                                         drifting_stream, train_champion)
->>> samples = drifting_stream(3000, drifts=(1500,), seed=1)
->>> services = RetrainingServices(ModelRegistry(train_champion(samples[:500])),
-...                               failures=FailurePlan("evaluate", "hang"))
->>> store = MemoryEventStore()
->>> flow = Orchestration(services, store)
->>> stats = flow.run(samples[500:])
->>> [s.event.data.get("step") or s.event.type for s in store.read("saga-wf-1")]
-['saga.started', 'collect', 'saga.reply_received', 'train', 'saga.reply_received', 'evaluate', \
-'evaluate', 'discard', 'saga.reply_received', 'saga.compensated']
->>> Saga.replay(store.read("saga-wf-1")).state, services.registry.candidates
-('compensated', set())
+>>> class Order(Saga):
+...     initial = "paying"
+...     steps = {"paying": "pay", "shipping": "ship", "refunding": "refund"}
+...     commands = {"pay": "pay.requested", "ship": "ship.requested",
+...                 "refund": "refund.requested"}
+...     transitions = {("paying", "paid"): "shipping", ("paying", "declined"): "failed",
+...                    ("shipping", "shipped"): "done", ("shipping", "lost"): "refunding",
+...                    ("refunding", "refunded"): "refunded"}
+...     on_timeout = {"paying": "failed", "shipping": "refunding", "refunding": "refunding"}
+...     timeouts = {"pay": 60.0, "ship": 3600.0, "refund": 600.0}
+>>> Order.finals
+('failed', 'done', 'refunded')
+>>> saga = Order("saga-o1")
+>>> for e in [Event("saga.started", "/shop", {"workflow": "o1", "trigger": "t1", "at": "x"}),
+...           Event("saga.step_started", "/shop", {"step": "pay", "command": {},
+...                                                "deadline": "2024-01-01T00:01:00+00:00"}),
+...           Event("saga.reply_received", "/shop", {"type": "paid", "data": {}}),
+...           Event("saga.step_timed_out", "/shop", {"step": "ship"})]:
+...     saga.apply(e)
+>>> saga.status, saga.version, saga.results
+('refunding', 4, {'error': 'ship timed out'})
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from edalab.errors import EdalabError
 from edalab.events import Event
-from edalab.patterns.eventstore.base import ConcurrencyError, EventStore, StoredEvent
-from edalab.patterns.retraining import (
-    Participant,
-    RetrainingServices,
-    StepFailed,
-    WorkflowStyle,
-    decide,
-    workflow_ids,
-)
-from edalab.runtime.app import App
-from edalab.runtime.stats import RunStats
+from edalab.patterns.aggregate import Aggregate, Repository, applies
+from edalab.patterns.eventstore.base import ConcurrencyError, EventStore
+from edalab.patterns.participant import Participant
 
-__all__ = ["TRANSITIONS", "CoordinatorCrashed", "Orchestration", "Saga", "SagaCoordinator",
-           "timer_ticks"]
+__all__ = ["CoordinatorCrashed", "Saga", "SagaCoordinator", "timer_ticks"]
 
-#: (state, reply type) -> next state: the coordinator's whole knowledge of the workflow.
-TRANSITIONS = {
-    ("collecting", "data.collected"): "training",
-    ("collecting", "collection.failed"): "failed",
-    ("training", "challenger.trained"): "evaluating",
-    ("training", "training.failed"): "failed",
-    ("evaluating", "challenger.evaluated"): "deploying",
-    ("evaluating", "evaluation.failed"): "compensating",
-    ("deploying", "model.promoted"): "completed",
-    ("deploying", "model.rolled_back"): "completed",
-    ("deploying", "deployment.failed"): "compensating",
-    ("compensating", "challenger.discarded"): "compensated",
-}
-#: The step each active state waits for, and the command that starts it (type, service).
-STEPS = {"collecting": "collect", "training": "train", "evaluating": "evaluate",
-         "deploying": "deploy", "compensating": "discard"}
-COMMANDS = {"collect": ("collect.requested", "collector"), "train": ("train.requested", "trainer"),
-            "evaluate": ("evaluate.requested", "evaluator"),
-            "deploy": ("deploy.requested", "deployer"), "discard": ("discard.requested", "trainer")}
-FINAL = {"completed": "saga.completed", "compensated": "saga.compensated", "failed": "saga.failed"}
-DEFAULT_TIMEOUTS = {"collect": 900.0, "train": 300.0, "evaluate": 300.0, "deploy": 300.0,
-                    "discard": 300.0}
+#: Fields of ``saga.started`` that are not the saga's context.
+_STARTED = ("workflow", "trigger", "at")
 
 
 class CoordinatorCrashed(EdalabError, RuntimeError):
     """The coordinator lost its memory (an injected crash); the store still has every saga."""
 
 
-@dataclass
-class Saga:
-    """One workflow's state: a fold over its stream (`apply` per event type)."""
+class Saga(Aggregate):
+    """One workflow run: its state machine given by the subclass's table, its state the fold of
+    its events. The aggregate id is the saga's stream, ``saga-<workflow>``.
 
-    workflow: str = ""
-    run: int = 0
-    state: str = "new"
-    step: str | None = None
-    deadline: datetime | None = None
-    command: dict = field(default_factory=dict)
-    results: dict = field(default_factory=dict)
-    version: int = 0
+    Subclasses set these class attributes (checked when the class is defined):
+
+    initial
+        The state a saga starts in (one of `steps`).
+    steps
+        Active state -> the step it waits for (one state per step).
+    commands
+        Step -> the type of the command event that starts it.
+    transitions
+        ``(active state, reply type)`` -> next state (active or final).
+    on_timeout
+        Active state -> the state its step's timeout leads to.
+    timeouts
+        Step -> default seconds it may take.
+    keep
+        Fields of the replies' data kept in `results` (and given to the final event).
+
+    `finals` (the states no step waits in) is derived from the table.
+    """
+
+    source: ClassVar[str] = "/coordinator"
+    initial: ClassVar[str] = ""
+    steps: ClassVar[dict[str, str]] = {}
+    commands: ClassVar[dict[str, str]] = {}
+    transitions: ClassVar[dict[tuple[str, str], str]] = {}
+    on_timeout: ClassVar[dict[str, str]] = {}
+    timeouts: ClassVar[dict[str, float]] = {}
+    keep: ClassVar[tuple[str, ...]] = ()
+    finals: ClassVar[tuple[str, ...]] = ()
+    _state_of: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.steps:
+            cls._check_table()
+        targets = [*cls.transitions.values(), *cls.on_timeout.values()]
+        cls.finals = tuple(dict.fromkeys(s for s in targets if s not in cls.steps))
+        cls._state_of = {step: state for state, step in cls.steps.items()}
+        for final in cls.finals:
+            cls._appliers[f"saga.{final}"] = Saga._finished
+
+    @classmethod
+    def _check_table(cls) -> None:
+        name, steps = cls.__name__, cls.steps
+        problems = []
+        if cls.initial not in steps:
+            problems.append(f"initial {cls.initial!r} is not a step state {sorted(steps)}")
+        if len(set(steps.values())) != len(steps):
+            problems.append(f"two states wait for one step: {steps}")
+        problems += [f"step {s!r} has no command" for s in steps.values()
+                     if s not in cls.commands]
+        problems += [f"transition {key} leaves {key[0]!r}, which waits for no step"
+                     for key in cls.transitions if key[0] not in steps]
+        problems += [f"state {s!r} has no on_timeout" for s in steps if s not in cls.on_timeout]
+        problems += [f"step {s!r} has no timeout" for s in steps.values()
+                     if s not in cls.timeouts]
+        if problems:
+            raise TypeError(f"saga {name}: " + "; ".join(problems))
+
+    def initial_state(self) -> dict[str, Any]:
+        return {"workflow": "", "context": {}, "status": "new", "step": None,
+                "deadline": None, "command": {}, "results": {}}
+
+    # -- what the saga is now ------------------------------------------------------------------
+
+    @property
+    def workflow(self) -> str:
+        return self.state["workflow"]
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """Fields given when the saga started, carried by every command and the outcome."""
+        return self.state["context"]
+
+    @property
+    def status(self) -> str:
+        """The state machine's state: ``new``, an active state, or a final one."""
+        return self.state["status"]
+
+    @property
+    def step(self) -> str | None:
+        return self.state["step"]
+
+    @property
+    def deadline(self) -> datetime | None:
+        d = self.state["deadline"]
+        return None if d is None else datetime.fromisoformat(d)
+
+    @property
+    def command(self) -> dict[str, Any]:
+        """The command of the step the saga waits for (what a recovery sends again)."""
+        return self.state["command"]
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.state["results"]
 
     @property
     def active(self) -> bool:
-        return self.state in STEPS
+        return self.status in self.steps
 
-    @classmethod
-    def replay(cls, stored: list[StoredEvent]) -> Saga:
-        saga = cls()
-        for s in stored:
-            saga.apply(s.event)
-            saga.version = s.version
-        return saga
+    # -- the fold ------------------------------------------------------------------------------
 
-    def apply(self, event: Event) -> None:
+    @applies("saga.started")
+    def _started(self, event: Event) -> None:
         d = event.data
-        if event.type == "saga.started":
-            self.workflow, self.run = d["workflow"], d["run"]
-        elif event.type == "saga.step_started":
-            self.step, self.command = d["step"], d["command"]
-            self.state = next(s for s, step in STEPS.items() if step == d["step"])
-            self.deadline = datetime.fromisoformat(d["deadline"])
-        elif event.type == "saga.reply_received":
-            self.results.update({k: v for k, v in d["data"].items()
-                                 if k in ("dataset", "version", "scores", "error")})
-            self.state = TRANSITIONS[(self.state, d["type"])]
-        elif event.type == "saga.step_timed_out":
-            self.state = "compensating" if "version" in self.results else "failed"
-            self.results["error"] = f"{d['step']} timed out"
-        elif event.type in FINAL.values():
-            self.state = event.type.removeprefix("saga.")
-        else:
-            raise ValueError(f"unknown saga event type {event.type!r}")
+        self.state["workflow"] = d["workflow"]
+        self.state["context"] = {k: v for k, v in d.items() if k not in _STARTED}
+
+    @applies("saga.step_started")
+    def _step_started(self, event: Event) -> None:
+        d = event.data
+        self.state.update(step=d["step"], command=d["command"], deadline=d["deadline"],
+                          status=self._state_of[d["step"]])
+
+    @applies("saga.reply_received")
+    def _reply_received(self, event: Event) -> None:
+        d = event.data
+        self.results.update({k: v for k, v in d["data"].items() if k in self.keep})
+        self.state["status"] = self.transitions[(self.status, d["type"])]
+
+    @applies("saga.step_timed_out")
+    def _step_timed_out(self, event: Event) -> None:
+        self.state["status"] = self.on_timeout[self.status]
+        self.results["error"] = f"{event.data['step']} timed out"
+
+    def _finished(self, event: Event) -> None:
+        self.state["status"] = event.type.removeprefix("saga.")
 
 
 class SagaCoordinator:
-    """Runs sagas: starts one per ``drift.detected``, advances it on replies, times out steps
-    on ticks, and records everything in `store` before it sends a command.
+    """Runs sagas of one `Saga` class: starts one with `start`, advances it on replies, times
+    out steps on ticks, and records everything in `store` before it sends a command.
+
+    Subclasses say how a saga starts (a handler calling `start`) and override `arguments`
+    (what each later step's command carries, from the saga's results).
 
     Parameters
     ----------
+    saga
+        The `Saga` subclass: the workflow's table.
     store
         The event store holding each saga's stream.
     participant
         How the coordinator emits (its declared commands and outcomes).
-    margin
-        Promote when the challenger beats the champion by more than this.
     timeouts
-        Seconds (of the app's clock) each step may take; defaults to `DEFAULT_TIMEOUTS`.
+        Seconds (of the app's clock) each step may take, over the saga's defaults.
     crash_after
-        ``(reply type, run)``: crash once, right after recording that reply (tests, notebook).
+        ``(reply type, workflow)``: crash once, right after recording that reply (tests,
+        notebooks).
     """
 
-    def __init__(self, store: EventStore, participant: Participant, *, margin: float = 0.01,
+    prefix = "saga-"
+
+    def __init__(self, saga: type[Saga], store: EventStore, participant: Participant, *,
                  timeouts: dict[str, float] | None = None,
-                 crash_after: tuple[str, int] | None = None):
+                 crash_after: tuple[str, str] | None = None):
+        if not (isinstance(saga, type) and issubclass(saga, Saga) and saga.steps):
+            raise TypeError(f"saga must be a Saga subclass with a table, got {saga!r}")
+        self.saga = saga
         self.store = store
         self.participant = participant
-        self.margin = margin
-        self.timeouts = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
-        bad = {k: v for k, v in self.timeouts.items() if k not in DEFAULT_TIMEOUTS or v <= 0}
+        self.timeouts = {**saga.timeouts, **(timeouts or {})}
+        bad = {k: v for k, v in self.timeouts.items() if k not in saga.timeouts or v <= 0}
         if bad:
-            raise ValueError(f"timeouts must be positive seconds for {sorted(DEFAULT_TIMEOUTS)},"
+            raise ValueError(f"timeouts must be positive seconds for {sorted(saga.timeouts)},"
                              f" got {bad}")
         self.crash_after = crash_after
         self.sagas: dict[str, Saga] | None = {}  # None: memory lost, rebuild from the store
@@ -175,25 +238,31 @@ class SagaCoordinator:
     def clock(self) -> Callable[[], datetime]:
         return self.participant.app.now
 
-    # -- handlers ---------------------------------------------------------------------------
+    def arguments(self, saga: Saga, step: str) -> dict[str, Any]:
+        """What the command of `step` carries besides the workflow and context (override)."""
+        return {}
 
-    def on_drift(self, event: Event) -> list[Event]:
-        out = self._recover(event)
-        workflow = event.data["workflow"]
+    # -- handlers -------------------------------------------------------------------------------
+
+    def start(self, workflow: str, cause: Event, context: dict[str, Any],
+              arguments: dict[str, Any]) -> list[Event]:
+        """Start the saga of `workflow` (caused by `cause`; nothing if it exists already: a
+        redelivered trigger) at the table's initial step with `arguments`."""
+        out = self._recover(cause)
         if workflow in self.sagas:
-            return out  # a redelivered trigger
-        saga = Saga()
-        started = self._event("saga.started", {"workflow": workflow, "run": event.data["run"],
-                                               "trigger": event.id,
-                                               "at": event.time.isoformat()}, saga)
+            return out
+        saga = self.saga(f"{self.prefix}{workflow}")
+        started = self._event("saga.started", {"workflow": workflow, **context,
+                                               "trigger": cause.id,
+                                               "at": cause.time.isoformat()}, saga)
         saga.apply(started)
-        collect = self._start_step(saga, "collect", {"after": event.time.isoformat()})
-        return out + self._record(saga, [started] + collect, event)
+        first = self._start_step(saga, saga.steps[saga.initial], arguments)
+        return out + self._record(saga, [started] + first, cause)
 
     def on_reply(self, event: Event) -> list[Event]:
         out = self._recover(event)
         saga = self.sagas.get(event.data["workflow"])
-        if saga is None or (saga.state, event.type) not in TRANSITIONS:
+        if saga is None or (saga.status, event.type) not in saga.transitions:
             return out  # late (after a timeout) or repeated: the saga has moved on
         if event.data.get("command") != saga.command.get("command"):
             return out
@@ -201,7 +270,7 @@ class SagaCoordinator:
                                                        "data": event.data}, saga)
         saga.apply(received)
         out += self._record(saga, [received] + self._next(saga), event)
-        if self.crash_after == (event.type, saga.run):
+        if self.crash_after == (event.type, saga.workflow):
             self.crash_after = None
             self.sagas = None
             raise CoordinatorCrashed(f"coordinator crashed after recording {event.type} of "
@@ -214,64 +283,55 @@ class SagaCoordinator:
         for saga in list(self.sagas.values()):
             if saga.active and saga.deadline is not None and now >= saga.deadline:
                 timed_out = self._event("saga.step_timed_out", {
-                    "step": saga.step, "deadline": saga.deadline.isoformat()}, saga)
+                    "step": saga.step, "deadline": saga.state["deadline"]}, saga)
                 saga.apply(timed_out)
                 out += self._record(saga, [timed_out] + self._next(saga), event)
         return out
 
-    # -- the state machine --------------------------------------------------------------------
+    # -- the state machine ----------------------------------------------------------------------
 
     def _next(self, saga: Saga) -> list[Event]:
-        """What the coordinator does on entering `saga.state` (already applied)."""
-        r = saga.results
-        if saga.state == "training":
-            return self._start_step(saga, "train", {"dataset": r["dataset"]})
-        if saga.state == "evaluating":
-            return self._start_step(saga, "evaluate", {"dataset": r["dataset"],
-                                                       "version": r["version"]})
-        if saga.state == "deploying":
-            return self._start_step(saga, "deploy", {
-                "version": r["version"], "action": decide(r["scores"], self.margin)})
-        if saga.state == "compensating":
-            return self._start_step(saga, "discard", {"version": r["version"]})
-        final = self._event(FINAL[saga.state], {"workflow": saga.workflow, "run": saga.run,
-                                                **r}, saga)
+        """What the coordinator does on entering `saga.status` (already applied): start the
+        state's step, or finish."""
+        if saga.active:
+            step = saga.steps[saga.status]
+            return self._start_step(saga, step, self.arguments(saga, step))
+        final = self._event(f"saga.{saga.status}", {"workflow": saga.workflow,
+                                                    **saga.context, **saga.results}, saga)
         saga.apply(final)
         return [final]
 
     def _start_step(self, saga: Saga, step: str, args: dict) -> list[Event]:
         deadline = self.clock() + timedelta(seconds=self.timeouts[step])
-        command = {"workflow": saga.workflow, "run": saga.run,
+        command = {"workflow": saga.workflow, **saga.context,
                    "command": f"{saga.workflow}:{step}", **args}
         started = self._event("saga.step_started", {"step": step, "command": command,
                                                     "deadline": deadline.isoformat()}, saga)
         saga.apply(started)
         return [started]
 
-    # -- the event-sourced memory --------------------------------------------------------------
+    # -- the event-sourced memory ----------------------------------------------------------------
 
     def _event(self, type: str, data: dict, saga: Saga) -> Event:
-        return Event(type, "/coordinator", data, key=saga.workflow or data.get("workflow"),
+        return Event(type, saga.source, data, key=saga.workflow or data.get("workflow"),
                      time=self.clock())
 
     def _record(self, saga: Saga, events: list[Event], cause: Event) -> list[Event]:
-        """Append `events` to the saga's stream, then the messages they imply: the command of
-        a started step, or the saga's outcome."""
-        stream = f"saga-{saga.workflow}"
+        """Append `events` (already folded into `saga`) to its stream, then the messages they
+        imply: the command of a started step, or the saga's outcome."""
         try:
-            stored = self.store.append(stream, events, expected_version=saga.version)
+            self.store.append(saga.id, events, expected_version=saga.version - len(events))
         except ConcurrencyError:
             self.sagas = None  # another writer moved on: forget and rebuild on the next event
             raise
-        saga.version = stored[-1].version
         self.sagas[saga.workflow] = saga
-        return [m for e in events if (m := self._message(e, cause)) is not None]
+        return [m for e in events if (m := self._message(e, saga, cause)) is not None]
 
-    def _message(self, event: Event, cause: Event) -> Event | None:
+    def _message(self, event: Event, saga: Saga, cause: Event) -> Event | None:
         if event.type == "saga.step_started":
-            kind, _ = COMMANDS[event.data["step"]]
-            return self.participant.emit(kind, event.data["command"], cause=cause)
-        if event.type in FINAL.values():
+            command = saga.commands[event.data["step"]]
+            return self.participant.emit(command, event.data["command"], cause=cause)
+        if event.type.removeprefix("saga.") in saga.finals:
             return self.participant.emit(event.type, event.data, cause=cause)
         return None
 
@@ -282,21 +342,21 @@ class SagaCoordinator:
             return []
         self.recoveries += 1
         self.sagas = {}
+        sagas = Repository(self.store, self.saga)
         resend = []
         for stream in self.store.streams():
-            if stream.startswith("saga-"):
-                stored = self.store.read(stream)
-                self.replayed += len(stored)
-                saga = Saga.replay(stored)
+            if stream.startswith(self.prefix):
+                saga = sagas.load(stream)
+                self.replayed += saga.version
                 self.sagas[saga.workflow] = saga
                 if saga.active:
-                    kind, _ = COMMANDS[saga.step]
-                    resend.append(self.participant.emit(kind, saga.command, cause=cause))
+                    resend.append(self.participant.emit(saga.commands[saga.step], saga.command,
+                                                        cause=cause))
         return resend
 
 
 def timer_ticks(start: datetime, end: datetime, every: float = 30.0) -> list[Event]:
-    """``timer.tick`` events every `every` seconds from `start` to `end` (the coordinator's
+    """``timer.tick`` events every `every` seconds from `start` to `end` (a coordinator's
     clock for timeouts).
 
     >>> from datetime import datetime, timezone
@@ -309,176 +369,3 @@ def timer_ticks(start: datetime, end: datetime, every: float = 30.0) -> list[Eve
     n = int((end - start).total_seconds() // every) + 1
     return [Event("timer.tick", "/timer", {"tick": i}, key="timer",
                   time=start + timedelta(seconds=i * every), id=f"tick-{i}") for i in range(n)]
-
-
-class Orchestration(WorkflowStyle):
-    """The retraining workflow driven by a `SagaCoordinator`, registered in an `App`.
-
-    Parameters
-    ----------
-    services
-        The workflow's steps and state (shared with the choreographed version).
-    store
-        The event store of the sagas.
-    app
-        The app (and so the broker) to run on; a new `App` on a `MemoryBroker` by default.
-    prefix
-        Prefix of every topic, so both styles can share one broker.
-    tick
-        Seconds between timer ticks.
-    timeouts, crash_after
-        Passed to the `SagaCoordinator`.
-    """
-
-    style = "orchestration"
-
-    def __init__(self, services: RetrainingServices, store: EventStore, app: App | None = None,
-                 *, prefix: str = "orchestration", tick: float = 30.0,
-                 timeouts: dict[str, float] | None = None,
-                 crash_after: tuple[str, int] | None = None):
-        self._setup(services, app, prefix,
-                    ("samples", "ticks", "drift", "replies", "outcomes", "collector", "trainer",
-                     "evaluator", "deployer"))
-        self.store = store
-        self.tick = tick
-        self.answers: dict[str, list[tuple[str, dict]]] = {}  # command id -> first answer
-        self.coordinator = self._coordinator(timeouts, crash_after)
-        self._monitor()
-        self._collector()
-        self._trainer()
-        self._evaluator()
-        self._deployer()
-
-    @property
-    def source_topics(self) -> list[str]:
-        """Topics fed from outside the workflow (not counted as its messages)."""
-        return [self.topics["samples"], self.topics["ticks"]]
-
-    def run(self, samples: list[Event], *, batch_size: int = 25) -> RunStats:
-        """Feed `samples` and timer ticks (until the longest timeout after the last sample)
-        and run until every handler is drained (virtual time)."""
-        end = samples[-1].time + timedelta(seconds=2 * max(self.coordinator.timeouts.values()))
-        self.app.source(self.topics["samples"], samples)
-        self.app.source(self.topics["ticks"], timer_ticks(samples[0].time, end, self.tick))
-        return self.app.run(batch_size=batch_size)
-
-    def _coordinator(self, timeouts, crash_after) -> SagaCoordinator:
-        t = self.topics
-        emits = {kind: service for kind, service in COMMANDS.values()}
-        emits.update({final: "outcomes" for final in FINAL.values()})
-        p = self._participant("coordinator", emits)
-        c = SagaCoordinator(self.store, p, margin=self.services.margin, timeouts=timeouts,
-                            crash_after=crash_after)
-        p.on(t["drift"], "drift.detected")(c.on_drift)
-        p.on(t["replies"], *sorted({reply for _, reply in TRANSITIONS}))(c.on_reply)
-        p.on(t["ticks"], "timer.tick")(c.on_tick)
-        return c
-
-    def _service(self, name: str, replies: tuple[str, ...]) -> Participant:
-        return self._participant(name, {r: "replies" for r in replies})
-
-    def _answer(self, p: Participant, command: Event,
-                work: Callable[[], tuple[str, dict] | None], step: str) -> Event | None:
-        """Run `work` once per command id (a repeated command gets the first answer again);
-        a `StepFailed` becomes ``<step>.failed``; None (a hang) answers nothing."""
-        cid = command.data["command"]
-        if cid not in self.answers:
-            try:
-                answer = work()
-            except StepFailed as exc:
-                answer = (f"{step}.failed", {"error": str(exc)})
-            if answer is None:
-                return None
-            self.answers[cid] = answer
-        kind, data = self.answers[cid]
-        return p.emit(kind, {**workflow_ids(command), "command": cid, **data}, cause=command)
-
-    # -- the services (they know their commands and their replies, nothing else) ---------------
-
-    def _collector(self) -> None:
-        s, t = self.services, self.topics
-        p = self._service("collector", ("data.collected", "collection.failed"))
-        waiting: dict[str, Event] = {}
-
-        def collected(done: list[tuple[str, list[dict]]]) -> list[Event]:
-            out = []
-            for workflow, rows in done:
-                command = waiting.pop(workflow)
-                dataset = s.store_dataset(workflow, rows)
-                out.append(self._answer(p, command, lambda d=dataset: ("data.collected",
-                                                                       {"dataset": d}),
-                                        "collection"))
-            return out
-
-        @p.on(t["samples"], "sample.labelled")
-        def collect_samples(event: Event):
-            return collected(s.collector.add(event))
-
-        @p.on(t["collector"], "collect.requested")
-        def collect(event: Event):
-            d = event.data
-            if d["command"] in self.answers:  # a repeated command: the first answer again
-                return self._answer(p, event, lambda: None, "collection")
-            if d["workflow"] in waiting:
-                return None  # already collecting
-            try:
-                if s.check("collect", d["run"]):
-                    return None
-            except StepFailed as exc:
-                failed = ("collection.failed", {"error": str(exc)})
-                return self._answer(p, event, lambda: failed, "collection")
-            waiting[d["workflow"]] = event
-            return collected(s.collector.request(d["workflow"],
-                                                 datetime.fromisoformat(d["after"])))
-
-    def _trainer(self) -> None:
-        s, t = self.services, self.topics
-        p = self._service("trainer", ("challenger.trained", "training.failed",
-                                      "challenger.discarded"))
-
-        @p.on(t["trainer"], "train.requested", "discard.requested")
-        def train(event: Event):
-            d = event.data
-            if event.type == "discard.requested":
-                def undo():
-                    s.registry.discard(d["version"], d["workflow"])
-                    return "challenger.discarded", {"version": d["version"]}
-                return self._answer(p, event, undo, "discard")
-
-            def work():
-                if s.check("train", d["run"]):
-                    return None
-                return ("challenger.trained", {"version": s.train(d["workflow"], d["dataset"],
-                                                                  d["run"])})
-            return self._answer(p, event, work, "training")
-
-    def _evaluator(self) -> None:
-        s, t = self.services, self.topics
-        p = self._service("evaluator", ("challenger.evaluated", "evaluation.failed"))
-
-        @p.on(t["evaluator"], "evaluate.requested")
-        def evaluate(event: Event):
-            d = event.data
-
-            def work():
-                if s.check("evaluate", d["run"]):
-                    return None
-                return ("challenger.evaluated", {"scores": s.evaluate(d["dataset"],
-                                                                      d["version"])})
-            return self._answer(p, event, work, "evaluation")
-
-    def _deployer(self) -> None:
-        s, t = self.services, self.topics
-        p = self._service("deployer", ("model.promoted", "model.rolled_back",
-                                       "deployment.failed"))
-
-        @p.on(t["deployer"], "deploy.requested")
-        def deploy(event: Event):
-            d = event.data
-
-            def work():
-                if s.check("deploy", d["run"]):
-                    return None
-                return (s.deploy(d["workflow"], d["version"], d["action"]),
-                        {"version": d["version"]})
-            return self._answer(p, event, work, "deployment")

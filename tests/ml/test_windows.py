@@ -190,3 +190,16 @@ def test_app_flush_reaches_a_window_downstream_of_another():
     hourly = [r.event.data["n"] for r in app.broker.read("hourly")]
     assert sum(hourly) == len(app.broker.read("second")) == first.stats["closed"] > 0
     assert second.stats["open"] == 0
+
+
+def test_each_window_kind_lives_in_its_own_small_module():
+    from pathlib import Path
+
+    import edalab.ml.windows as package
+
+    kinds = {TumblingWindow: "tumbling", HoppingWindow: "hopping", SessionWindow: "session"}
+    assert {cls.__module__ for cls in kinds} == {f"edalab.ml.windows.{m}" for m in kinds.values()}
+    sizes = {p.name: len(p.read_text().splitlines())
+             for p in Path(package.__file__).parent.glob("*.py")}
+    assert {"base.py", "tumbling.py", "hopping.py", "session.py"} <= set(sizes)
+    assert max(sizes.values()) < 450, sizes

@@ -1,97 +1,136 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from edalab import App, MemoryBroker
+from edalab import App, Event
+from edalab.patterns.aggregate import Aggregate, Repository
 from edalab.patterns.eventstore import MemoryEventStore
-from edalab.patterns.retraining import (
-    FailurePlan,
-    ModelRegistry,
-    RetrainingServices,
-    drifting_stream,
-    train_champion,
-)
-from edalab.patterns.saga import Orchestration, Saga, SagaCoordinator
+from edalab.patterns.participant import Participant
+from edalab.patterns.saga import Saga, SagaCoordinator, timer_ticks
 
-SAMPLES = drifting_stream(3000, drifts=(1500,), seed=1)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def run(failures=None, store=None, **kwargs):
-    services = RetrainingServices(ModelRegistry(train_champion(SAMPLES[:500])),
-                                  failures=failures)
-    store = store if store is not None else MemoryEventStore()
-    flow = Orchestration(services, store, **kwargs)
-    stats = flow.run(SAMPLES[500:])
-    return flow, stats, [s.event for s in store.read("saga-wf-1")]
+class Order(Saga):
+    """A shop order, nothing to do with ML: pay, then ship; a lost or late parcel is refunded."""
+
+    source = "/shop"
+    initial = "paying"
+    steps = {"paying": "pay", "shipping": "ship", "refunding": "refund"}
+    commands = {"pay": "pay.requested", "ship": "ship.requested", "refund": "refund.requested"}
+    transitions = {("paying", "paid"): "shipping", ("paying", "declined"): "failed",
+                   ("shipping", "shipped"): "delivered", ("shipping", "lost"): "refunding",
+                   ("refunding", "refunded"): "refunded"}
+    on_timeout = {"paying": "failed", "shipping": "refunding", "refunding": "refunding"}
+    timeouts = {"pay": 60.0, "ship": 600.0, "refund": 60.0}
+    keep = ("payment",)
 
 
-def replies(flow):
-    return [r.event.type for r in flow.app.broker.read("orchestration.replies")]
+class Shop(SagaCoordinator):
+    def arguments(self, saga, step):
+        return {"payment": saga.results["payment"]} if step == "refund" else {}
 
 
-def test_saga_completes_and_promotes():
-    flow, stats, saga = run()
-    assert replies(flow) == ["data.collected", "challenger.trained", "challenger.evaluated",
-                             "model.promoted"]
-    assert saga[-1].type == "saga.completed"
-    assert flow.services.registry.champion_version == "v2" and stats.dead_letters == 0
+def run_shop(ship_answers: bool, crash_after=None):
+    """Orders o1, o2; payments always answer, shipping only if `ship_answers`."""
+    app, store = App(), MemoryEventStore()
+    p = Participant("coordinator", app, emits={"pay.requested": "pay", "ship.requested": "ship",
+                                               "refund.requested": "pay",
+                                               **{f"saga.{s}": "done" for s in Order.finals}})
+    shop = Shop(Order, store, p, crash_after=crash_after)
+    p.on("orders", "order.placed")(
+        lambda e: shop.start(e.data["order"], e, {"customer": "c1"}, {"amount": 10}))
+    p.on("replies", *sorted({reply for _, reply in Order.transitions}))(shop.on_reply)
+    p.on("ticks", "timer.tick")(shop.on_tick)
+    bank = Participant("bank", app, emits={"paid": "replies", "refunded": "replies"})
+
+    @bank.on("pay", "pay.requested", "refund.requested")
+    def pay(e):
+        kind = "paid" if e.type == "pay.requested" else "refunded"
+        return bank.emit(kind, {"workflow": e.data["workflow"], "command": e.data["command"],
+                                "payment": f"pay-{e.data['workflow']}"}, cause=e)
+
+    courier = Participant("courier", app, emits={"shipped": "replies"})
+
+    @courier.on("ship", "ship.requested")
+    def ship(e):
+        if ship_answers:
+            return courier.emit("shipped", {"workflow": e.data["workflow"],
+                                            "command": e.data["command"]}, cause=e)
+
+    app.source("orders", [Event("order.placed", "/web", {"order": o}, key=o,
+                                time=T0 + timedelta(seconds=i), id=f"order-{o}")
+                          for i, o in enumerate(["o1", "o2"])])
+    app.source("ticks", timer_ticks(T0, T0 + timedelta(seconds=1800), every=30))
+    stats = app.run(batch_size=1)  # one event a step: the clock moves with the ticks
+    return shop, store, stats
 
 
-def test_failed_evaluation_is_compensated_by_the_coordinator():
-    flow, _, saga = run(FailurePlan("evaluate", "error"))
-    assert replies(flow)[-2:] == ["evaluation.failed", "challenger.discarded"]
-    assert saga[-1].type == "saga.compensated"
-    assert flow.services.registry.candidates == set()
+def test_a_saga_runs_any_workflow_given_as_a_table():
+    shop, store, stats = run_shop(ship_answers=True)
+    saga = Repository(store, Order).load("saga-o1")
+    assert saga.status == "delivered" and saga.context == {"customer": "c1"}
+    assert [e.event.type for e in store.read("saga-o2")][-1] == "saga.delivered"
+    assert stats.dead_letters == 0
 
 
-def test_hanging_step_times_out_on_the_virtual_clock_then_compensates():
-    flow, _, saga = run(FailurePlan("deploy", "hang"), timeouts={"deploy": 120})
-    timed_out = next(e for e in saga if e.type == "saga.step_timed_out")
-    started = [e for e in saga if e.type == "saga.step_started"
-               and e.data["step"] == "deploy"][0]
-    assert (timed_out.time - started.time).total_seconds() >= 120
-    assert timed_out.time.isoformat() >= timed_out.data["deadline"]
-    assert saga[-1].type == "saga.compensated" and flow.services.registry.candidates == set()
+def test_a_timed_out_step_takes_the_tables_compensation():
+    _, store, _ = run_shop(ship_answers=False)
+    events = [s.event for s in store.read("saga-o1")]
+    assert [e.data["step"] for e in events if e.type == "saga.step_started"] == [
+        "pay", "ship", "refund"]
+    assert events[-1].type == "saga.refunded"
+    assert events[-1].data == {"workflow": "o1", "customer": "c1", "payment": "pay-o1",
+                               "error": "ship timed out"}
 
 
-def test_timeout_before_a_challenger_exists_fails_without_compensation():
-    _, _, saga = run(FailurePlan("train", "hang"))
-    assert [e.type for e in saga][-2:] == ["saga.step_timed_out", "saga.failed"]
+def test_saga_state_is_the_aggregates_fold_of_its_stream():
+    shop, store, _ = run_shop(ship_answers=False)
+    in_memory = shop.sagas["o1"]
+    replayed = Order.replay("saga-o1", [s.event for s in store.read("saga-o1")])
+    assert isinstance(replayed, Aggregate)
+    assert replayed.state == in_memory.state and replayed.version == store.version("saga-o1")
 
 
-def test_crashed_coordinator_rebuilds_from_its_stream_and_resends():
-    flow, stats, saga = run(crash_after=("challenger.trained", 1))
-    c = flow.coordinator
-    # replayed: started, collect, reply, train, and the crashed reply + the evaluate it started
-    assert c.recoveries == 1 and c.replayed == 6
-    assert saga[-1].type == "saga.completed"
-    assert [e.type for e in saga].count("saga.reply_received") == 4  # redelivery not recorded
-    assert flow.services.registry.champion_version == "v2"
+def test_a_crashed_coordinator_recovers_any_saga_from_its_stream():
+    shop, store, _ = run_shop(ship_answers=True, crash_after=("paid", "o1"))
+    assert shop.recoveries == 1 and shop.replayed > 0
+    assert Repository(store, Order).load("saga-o1").status == "delivered"
 
 
-def test_new_coordinator_process_resumes_a_saga_in_flight():
-    broker, store = MemoryBroker(), MemoryEventStore()
-    services = RetrainingServices(ModelRegistry(train_champion(SAMPLES[:500])))
-    first = Orchestration(services, store, App(broker))
-    first.app.source("orchestration.samples", SAMPLES[500:1600])
-    first.app.run(batch_size=25)
-    first.app.close()  # the process dies: its consumers leave their groups
-    assert Saga.replay(store.read("saga-wf-1")).state == "collecting"
-    recorded = store.version("saga-wf-1")
-    second = Orchestration(services, store, App(broker))  # same groups, store and services
-    second.coordinator.sagas = None  # a new process: nothing in memory
-    second.run(SAMPLES[1600:])
-    assert Saga.replay(store.read("saga-wf-1")).state == "completed"
-    assert second.coordinator.replayed == recorded == 2
+def test_a_saga_table_is_checked_when_the_class_is_defined():
+    with pytest.raises(TypeError, match="state 'b' has no on_timeout"):
+        class Broken(Saga):
+            initial = "a"
+            steps = {"a": "one", "b": "two"}
+            commands = {"one": "one.requested", "two": "two.requested"}
+            transitions = {("a", "ok"): "b", ("b", "ok"): "done"}
+            on_timeout = {"a": "failed"}
+            timeouts = {"one": 1.0, "two": 1.0}
+    with pytest.raises(TypeError, match="initial 'z' is not a step state"):
+        class NoStart(Saga):
+            initial = "z"
+            steps = {"a": "one"}
+            commands = {"one": "one.requested"}
+            on_timeout = {"a": "failed"}
+            timeouts = {"one": 1.0}
 
 
-def test_saga_fold_rejects_unknown_events():
-    from edalab import Event
-    with pytest.raises(ValueError, match="unknown saga event"):
-        Saga().apply(Event("saga.exploded", "/x", {}))
+def test_coordinator_refuses_a_saga_without_a_table():
+    with pytest.raises(TypeError, match="Saga subclass with a table"):
+        SagaCoordinator(Saga, MemoryEventStore(), Participant("c", App(), emits={}))
 
 
-def test_timeouts_must_be_known_positive_steps():
-    flow, _, _ = run()
-    with pytest.raises(ValueError, match="timeouts"):
-        SagaCoordinator(MemoryEventStore(), flow.coordinator.participant, timeouts={"x": 1})
+
+def test_the_generic_saga_knows_nothing_of_the_ml_workflow():
+    import ast
+    from pathlib import Path
+
+    import edalab.patterns.saga as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if "retraining" in m or m.startswith(("river", "edalab.ml"))}

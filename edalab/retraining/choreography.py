@@ -15,8 +15,8 @@ own; the order of the steps exists only in who listens to what:
 A service that hangs stops the workflow where it is: nobody owns a deadline, so nothing times
 out and nothing is compensated (the challenger stays a candidate in the registry).
 
->>> from edalab.patterns.retraining import (ModelRegistry, RetrainingServices,
-...                                         drifting_stream, train_champion)
+>>> from edalab.retraining import (ModelRegistry, RetrainingServices, drifting_stream,
+...                                train_champion)
 >>> samples = drifting_stream(3000, drifts=(1500,), seed=1)
 >>> services = RetrainingServices(ModelRegistry(train_champion(samples[:500])))
 >>> flow = Choreography(services)
@@ -30,13 +30,9 @@ out and nothing is compensated (the challenger stays a candidate in the registry
 from __future__ import annotations
 
 from edalab.events import Event
-from edalab.patterns.retraining import (
-    RetrainingServices,
-    StepFailed,
-    WorkflowStyle,
-    decide,
-    workflow_ids,
-)
+from edalab.retraining.models import decide
+from edalab.retraining.services import RetrainingServices, StepFailed
+from edalab.retraining.workflow import WorkflowStyle, workflow_ids
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
 

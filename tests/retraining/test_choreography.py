@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from edalab import App, Event, MemoryBroker
-from edalab.patterns.choreography import Choreography
-from edalab.patterns.retraining import (
+from edalab import App, MemoryBroker
+from edalab.retraining import (
+    Choreography,
     FailurePlan,
     ModelRegistry,
-    Participant,
     RetrainingServices,
     drifting_stream,
     train_champion,
@@ -65,18 +64,6 @@ def test_runs_on_a_shared_broker_with_prefixed_topics():
     broker = MemoryBroker()
     run(broker=broker)
     assert "choreography.samples" in broker.topics()
-
-
-def test_participant_refuses_to_emit_an_undeclared_type():
-    app = App()
-    p = Participant("p", app, emits={"ok": "out"})
-
-    @p.on("in", "ping")
-    def handle(event):
-        return p.emit("surprise", {"workflow": "w"}, cause=event)
-    app.source("in", [Event("ping", "/t", {"workflow": "w"}, time=SAMPLES[0].time)])
-    stats = app.run()
-    assert stats.dead_letters == 1
 
 
 def test_failure_plan_rejects_unknown_step_and_mode():

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from edalab import MemoryBroker
-from edalab.patterns.compare import compare, coupling, run_style
-from edalab.patterns.retraining import FailurePlan
+from edalab.patterns.participant import coupling
+from edalab.retraining import FailurePlan, compare, run_style
 
 SMALL = {"n": 3000, "drifts": (1500,), "warmup": 500}
 
