@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edalab.fraud import charts as fraud_charts
 from edalab.runtime.stats import RunStats
-from edalab.viz import fraud_charts
+from edalab.viz.run_charts import throughput_and_lag
 
 __all__ = ["fraud_report"]
 
@@ -58,7 +59,7 @@ def fraud_report(pipe: Any, results: Sequence[Mapping[str, Any]], stats: RunStat
          fraud_charts.score_distribution(pipe.predictions.dropna(subset=["score"]), pipe.df,
                                          thresholds=pipe.thresholds)),
         ("Decisions per day", fraud_charts.decisions_over_time(pipe.decisions)),
-        ("Throughput and lag", fraud_charts.throughput_and_lag(stats.timeline)),
+        ("Throughput and lag", throughput_and_lag(stats.timeline)),
     ]
     table = fraud_charts.comparison_frame(results).to_html(float_format="{:.3f}".format)
     handlers = stats.to_frame().to_html(float_format="{:,.3f}".format)

@@ -26,11 +26,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from edalab.events import Event
-from edalab.viz._live import LiveDashboard
-from edalab.viz._style import TEMPLATE
-from edalab.viz._style import color as _color
-from edalab.viz.fraud_charts import DECISIONS, metric_label
-from edalab.viz.stream_charts import _iso
+from edalab.fraud.charts import DECISIONS, metric_label
+from edalab.viz.live import LiveDashboard
+from edalab.viz.style import TEMPLATE
+from edalab.viz.style import color as _color
+from edalab.viz.style import iso_times as _iso
 
 __all__ = ["FraudDashboard"]
 
