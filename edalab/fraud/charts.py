@@ -88,11 +88,11 @@ def metrics_over_time(metrics: pd.DataFrame, models: pd.DataFrame | None = None,
     Parameters
     ----------
     metrics
-        Columns ``time``, ``name``, ``value`` (``metric`` events: `FraudPipeline.metrics`, or
+        Columns ``time``, ``name``, ``value`` (``metric`` events: `FraudPipeline.metrics()`, or
         `events_frame` of them).
     models
         ``drift.detected`` and ``model.version`` events (columns ``time``, ``type``, and
-        ``detector`` / ``version``, ``reason``): `FraudPipeline.models`, or `events_frame` of
+        ``detector`` / ``version``, ``reason``): `FraudPipeline.models()`, or `events_frame` of
         them. Other types are ignored; the initial model version is not drawn.
     names
         Metrics to draw, in this order (default: every name; those of `METRIC_LABELS` first).
@@ -176,7 +176,7 @@ def score_distribution(predictions: pd.DataFrame, transactions: pd.DataFrame | N
         Column ``score`` (in [0, 1]) and, without `transactions`, `label` (1 fraud, 0 genuine).
     transactions
         The transactions frame: each prediction's truth is the ``TX_FRAUD`` of the
-        transaction whose ``TX_ID`` is its ``tx_id`` (as in `FraudPipeline.predictions`).
+        transaction whose ``TX_ID`` is its ``tx_id`` (as in `FraudPipeline.predictions()`).
     label
         The column of `predictions` holding the truth, when `transactions` is not given.
     bins

@@ -95,7 +95,7 @@ def dashboard(tx):
     from edalab.fraud.pipeline import FraudPipeline
 
     def make_pipeline(model):
-        return FraudPipeline(tx, model=model, metrics_every=200, seed=1)
+        return FraudPipeline(model=model, metrics_every=200, seed=1).feed(tx)
 
     return FraudDashboard(make_pipeline, models=["lr", "hst"], chunk=500, speed=1000)
 
@@ -110,10 +110,10 @@ def test_advance_fills_every_chart_with_what_the_pipeline_emitted(dashboard, tx)
     dashboard.run_to_end()
     assert dashboard.finished and dashboard.events == 2 * len(tx)  # transactions + labels
     pipe, traces = dashboard.pipeline, {t.name: t for t in dashboard.figure.data}
-    metrics = pipe.metrics
+    metrics = pipe.metrics()
     assert _points(traces["ROC AUC"]) == (metrics.name == "roc_auc").sum() > 0
     assert _points(traces["card precision@100"]) == (metrics.name == "card_precision@100").sum()
-    alerts = pipe.decisions.decision.value_counts()
+    alerts = pipe.decisions().decision.value_counts()
     assert sum(traces["review"].y) == alerts.get("review", 0)
     assert sum(traces["block"].y) == alerts.get("block", 0) and dashboard.alerts > 0
     assert _points(traces["events/s"]) == _points(traces["lag"]) > 2
@@ -122,12 +122,12 @@ def test_advance_fills_every_chart_with_what_the_pipeline_emitted(dashboard, tx)
 
 def test_threshold_slider_changes_the_next_decisions(dashboard):
     dashboard.advance(1000)
-    decided = len(dashboard.pipeline.decisions)
+    decided = len(dashboard.pipeline.decisions())
     dashboard.threshold.value = (0.0, 0.0)  # every later transaction is blocked
     dashboard.advance(1000)
-    later = dashboard.pipeline.decisions.decision.iloc[decided:]
+    later = dashboard.pipeline.decisions().decision.iloc[decided:]
     assert len(later) > 0 and set(later) == {"block"}
-    assert set(dashboard.pipeline.decisions.decision.iloc[:decided]) != {"block"}
+    assert set(dashboard.pipeline.decisions().decision.iloc[:decided]) != {"block"}
     with pytest.raises(ValueError, match="review <= block"):
         dashboard.set_threshold(0.9, 0.5)
 
@@ -162,7 +162,7 @@ def test_redraws_are_bounded_and_the_last_step_is_drawn(dashboard):
     drawn = dashboard.redraws
     dashboard.run_to_end()
     assert dashboard.redraws == drawn + 1  # only the forced, final one
-    assert _points(dashboard.figure.data[0]) == (dashboard.pipeline.metrics.name
+    assert _points(dashboard.figure.data[0]) == (dashboard.pipeline.metrics().name
                                                  == "roc_auc").sum()
 
 
