@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edalab.health import news2_frame
-from edalab.streams import power_sensors, sensor_registry, transactions, vitals, vitals_episodes
+from edalab.streams import power_sensors, sensor_registry, transactions
 from edalab.viz.stream_charts import (
     amount_histogram,
     label_delay,
-    patient_vitals,
     power_load,
     replay_pacing,
     transactions_per_day,
@@ -45,22 +43,6 @@ def test_label_delay_known_lags_committed_by_the_delay(tx):
     assert committed[-1] == known[-1] == tx.TX_FRAUD.sum()
     assert (known <= committed).all()
     assert (known[7:] == committed[:-7]).all()  # daily counts: known on day d+7 = committed on d
-
-
-def test_patient_vitals_shows_news2_and_marks_the_onset():
-    ward = vitals(patients=20, hours=24, seed=7)
-    episode = vitals_episodes(ward).iloc[0]
-    fig = patient_vitals(ward, episode.patient_id)
-    rows = ward[ward.patient_id == episode.patient_id]
-    news = fig.data[-1]
-    assert news.name == "NEWS2" and news.yaxis == "y3"
-    expected = news2_frame(rows)["total"].tolist()
-    assert [np.nan if v is None else v for v in news.y] == pytest.approx(expected, nan_ok=True)
-    onset = [s for s in fig.layout.shapes if s.type == "line"]
-    assert onset[0].x0 == episode.onset.tz_localize(None).isoformat()
-    assert fig.to_json() == patient_vitals(ward, episode.patient_id).to_json()
-    with pytest.raises(ValueError, match="p999"):
-        patient_vitals(ward, "p999")
 
 
 def test_power_load_groups_sum_to_the_sensors():

@@ -132,8 +132,8 @@ def run(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
     retrain = {"model_factory": _small_boosting} if scale == "quick" else None
     # Retention: the broker holds what is in flight, not the whole run (the pipeline keeps
     # its own frames of predictions, decisions and metrics).
-    pipe = FraudPipeline(df, model="retrain", seed=seed, shadows=shadows, retrain=retrain,
-                         broker=MemoryBroker(retain=10_000))
+    pipe = FraudPipeline(model="retrain", seed=seed, shadows=shadows, retrain=retrain,
+                         broker=MemoryBroker(retain=10_000)).feed(df)
     stats = pipe.run(clock="wall")
     wall = stats.wall_seconds
     frame = stats.to_frame()
@@ -157,7 +157,7 @@ def run(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
     batch_lr = rows[0]
     online = [r for r in rows if r["kind"] == "event-driven"]
     best = max(online, key=lambda r: sum(r[m] - batch_lr[m] for m in METRICS))
-    decisions = pipe.decisions
+    decisions = pipe.decisions()
     return {
         "scale": scale, "seed": seed, "transactions": len(df),
         "generate_s": round(generated, 2), "batch_features_s": round(features_s, 2),

@@ -59,11 +59,11 @@ def fraud(argv: list[str] | None = None) -> int:
         print(table.to_string())
     print()
     print(stats)
-    decisions = demo.pipeline.decisions
+    decisions = demo.pipeline.decisions()
     counts = decisions.decision.value_counts().to_dict()
     print(f"\ndecisions: {counts}; median decision latency "
           f"{decisions.latency_ms.median():.1f} ms ({args.clock} clock); model versions: "
-          f"{len(demo.pipeline.models)}")
+          f"{len(demo.pipeline.models())}")
     print(f"report: {demo.write_report(rows, stats, args.report)}")
     return 0
 

@@ -1,5 +1,6 @@
 """Card-fraud detection on the transaction stream: the handbook's features, computed online and
-in batch, the handbook's evaluation and batch baseline, and the event-driven pipeline.
+in batch, the handbook's evaluation and batch baseline, the event-driven pipeline, and its
+charts, live dashboard, report and demo.
 
 Names load on first use (scikit-learn, for the baselines, takes seconds to import).
 """
@@ -13,6 +14,10 @@ _MODULES = {
     "edalab.fraud.pipeline": ["MODELS", "FraudPipeline", "Snapshot", "make_model"],
     "edalab.fraud.retrain": ["CompiledTrees", "PeriodicRetrainer", "gradient_boosting"],
     "edalab.fraud.report": ["fraud_report"],
+    "edalab.fraud.charts": ["DECISIONS", "METRIC_LABELS", "comparison_frame", "decision_counts",
+                            "decisions_over_time", "metrics_over_time", "model_comparison",
+                            "score_distribution"],
+    "edalab.fraud.dashboard": ["FraudDashboard"],
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = sorted(_LAZY)

@@ -51,8 +51,8 @@ class FraudDemo:
             raise ValueError(f"days must be at least {MIN_DAYS} (a training week, a delay "
                              f"week, a test week), got {self.days}")
         self.df = transactions(self.customers, 2 * self.customers, self.days, seed=self.seed)
-        self.pipeline = FraudPipeline(self.df, model=self.model, review=self.review,
-                                      block=self.block, seed=self.seed)
+        self.pipeline = FraudPipeline(model=self.model, review=self.review, block=self.block,
+                                      seed=self.seed).feed(self.df)
 
     @property
     def train_start(self) -> pd.Timestamp:

@@ -166,7 +166,7 @@ class MetricsStage(Operator):
 
 @dataclass
 class Snapshot:
-    """What `FraudPipeline.steps` yields: the run so far and the events new since the last."""
+    """What `FraudPipeline.stream` yields: the run so far and the events new since the last."""
 
     stats: RunStats
     metrics: list[Event] = field(default_factory=list)
@@ -176,13 +176,11 @@ class Snapshot:
 
 
 class FraudPipeline:
-    """The fraud-detection pipeline over a transactions frame, as an `App`.
+    """The fraud-detection pipeline, as an `App`: feed it transactions, run it, read the
+    results (`predictions`, `decisions`, `metrics`, `models`), as `edalab.health.WardMonitor`.
 
     Parameters
     ----------
-    df
-        Transactions as `edalab.streams.transactions` returns (the labels come from its
-        ``TX_FRAUD``, as ``fraud.label`` events `delay` after each transaction).
     model
         A name of `MODELS` (see `make_model`) or any river classifier.
     delay
@@ -224,15 +222,15 @@ class FraudPipeline:
     --------
     >>> from edalab.streams import transactions
     >>> df = transactions(n_customers=50, n_terminals=100, days=20, seed=3)
-    >>> pipe = FraudPipeline(df, model="lr")
+    >>> pipe = FraudPipeline(model="lr").feed(df)
     >>> stats = pipe.run()
     >>> stats.to_frame()[["events_in", "events_out", "dead_letters"]].loc["features"].tolist()
     [2532, 2532, 0]
-    >>> pipe.decisions.decision.value_counts().to_dict()  # an untrained LR says 0.5: review
+    >>> pipe.decisions().decision.value_counts().to_dict()  # an untrained LR says 0.5: review
     {'review': 630, 'approve': 629, 'block': 7}
     """
 
-    def __init__(self, df: pd.DataFrame, *, model: Any = "lr", delay: Any = "7D",
+    def __init__(self, *, model: Any = "lr", delay: Any = "7D",
                  review: float = 0.5, block: float = 0.9, broker: Broker | None = None,
                  partitions: int = 1, seed: int = 0, drift: str | None = None,
                  retrain: dict | None = None, metrics_every: int = 5000, k: int = 100,
@@ -240,7 +238,7 @@ class FraudPipeline:
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) \
                 or max_in_flight < 1:
             raise ValueError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
-        self.df = df
+        self.df: pd.DataFrame | None = None
         self.delay = pd.Timedelta(delay)
         self.set_threshold(review=review, block=block)
         self.model_name = model if isinstance(model, str) else type(model).__name__
@@ -260,7 +258,7 @@ class FraudPipeline:
             {"roc_auc": river_metrics.ROCAUC(n_thresholds=50),
              "average_precision": AveragePrecision(window_size=20_000)}, every=metrics_every)
         self.card_precision = CardPrecisionAtK(k, delay=self.delay)
-        # What each step made, for the next Snapshot (kept only while `steps` has a reader
+        # What each step made, for the next Snapshot (kept only while `stream` has a reader
         # stepping it: `run` keeps none); and the whole run: predictions and decisions as
         # rows of their frames (a third of an event's memory), the rare others as events.
         self._new: dict[str, list[Event]] = {"metrics": [], "decisions": [], "predictions": [],
@@ -302,18 +300,30 @@ class FraudPipeline:
         self.monitor = None
         if drift is not None:
             self.monitor = self._drift_monitor(drift, model, seed)
+
+    def __repr__(self) -> str:
+        fed = "not fed" if self.df is None else f"transactions={len(self.df):,}"
+        return f"FraudPipeline(model={self.model_name!r}, delay={self.delay}, {fed})"
+
+    def feed(self, df: pd.DataFrame) -> FraudPipeline:
+        """Give the pipeline its transactions, as `edalab.streams.transactions` returns them
+        (the labels come from ``TX_FRAUD``, as ``fraud.label`` events `delay` after each
+        transaction). A pipeline is fed one frame. Returns the pipeline."""
+        if self.df is not None:
+            raise ValueError("this FraudPipeline was already fed a transactions frame; "
+                             "build a new pipeline for another")
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"feed takes a transactions DataFrame, got {type(df).__name__}")
+        self.df = df
         first = pd.Timestamp(df["TX_DATETIME"].min()) if len(df) else None
         if first is not None:
             first = (first.tz_localize("UTC") if first.tz is None else first).to_pydatetime()
-        collect("models", self.classifier.version_event("initial", time=first))
+        self._collect("models", self.classifier.version_event("initial", time=first))
         # Labels first: a label and a transaction of the same instant arrive in that order,
         # as the handbook's windows count a transaction exactly D old.
-        app.source("payments", label_events(df, delay=self.delay))
-        app.source("payments", self._timed(transaction_events(df[TX_FIELDS])))
-
-    def __repr__(self) -> str:
-        return (f"FraudPipeline(model={self.model_name!r}, delay={self.delay}, "
-                f"transactions={len(self.df):,})")
+        self.app.source("payments", label_events(df, delay=self.delay))
+        self.app.source("payments", self._timed(transaction_events(df[TX_FIELDS])))
+        return self
 
     # -- stages -----------------------------------------------------------------------------
 
@@ -426,12 +436,14 @@ class FraudPipeline:
         """The decision thresholds now: ``{"review": ..., "block": ...}``."""
         return {"review": self._review, "block": self._block}
 
-    def steps(self, every: int = 10_000, *, clock: str = "virtual", batch_size: int = 1000,
-              progress: bool = False) -> Iterator[Snapshot]:
+    def stream(self, every: int | None = 10_000, *, clock: str = "virtual",
+               batch_size: int = 1000, progress: bool = False) -> Iterator[Snapshot]:
         """Run the pipeline, yielding a `Snapshot` about every `every` source events (and
         once at the end, after the App's end-of-stream flush has closed the open CP@k days).
         With ``every=None`` (what `run` does) there is one snapshot and it holds no events:
         read the results from `predictions`, `decisions`, `metrics` and `models`."""
+        if self.df is None:
+            raise ValueError("the pipeline has no transactions: call feed(df) first")
         self._keep_new = every is not None
         for stats in self.app.stream(every=every, clock=clock, batch_size=batch_size,
                                      progress=progress):
@@ -440,8 +452,8 @@ class FraudPipeline:
     def run(self, *, clock: str = "virtual", batch_size: int = 1000,
             progress: bool = False) -> RunStats:
         """Run the pipeline to the end of the stream; the run statistics."""
-        *_, last = self.steps(every=None, clock=clock, batch_size=batch_size,
-                              progress=progress)
+        *_, last = self.stream(every=None, clock=clock, batch_size=batch_size,
+                               progress=progress)
         return last.stats
 
     def _snapshot(self, stats: RunStats) -> Snapshot:
@@ -452,7 +464,6 @@ class FraudPipeline:
 
     # -- results ----------------------------------------------------------------------------
 
-    @property
     def predictions(self) -> pd.DataFrame:
         """One row per prediction: tx_id, time, customer_id, day, score, model_version,
         latency_us."""
@@ -464,18 +475,15 @@ class FraudPipeline:
             raise ValueError(f"no shadow model {name!r}; shadows are {list(self.shadows)}")
         return pd.DataFrame(self._shadow_predictions[name], columns=["tx_id", "score"])
 
-    @property
     def decisions(self) -> pd.DataFrame:
         """One row per decision: tx_id, time, customer_id, score, decision, latency_ms."""
         return pd.DataFrame(self._decision_rows, columns=_DECISION_COLUMNS)
 
-    @property
     def metrics(self) -> pd.DataFrame:
         """One row per metric event: time, name, value, n, model_version, day."""
         rows = [{"time": e.time, **e.data} for e in self._all["metrics"]]
         return pd.DataFrame(rows, columns=["time", "name", "value", "n", "model_version", "day"])
 
-    @property
     def models(self) -> pd.DataFrame:
         """The model.version and drift.detected events: time, type, and their data."""
         rows = [{"time": e.time, "type": e.type, **e.data} for e in self._all["models"]]
@@ -486,8 +494,10 @@ class FraudPipeline:
         """The handbook's test-week metrics of this pipeline's predictions, or of the shadow
         model `shadow` (the test set of `train_test_split` with the same arguments, which the
         batch baseline uses too; `features` spares recomputing the batch features)."""
+        if self.df is None:
+            raise ValueError("the pipeline has no transactions: call feed(df) first")
         _, test = train_test_split(self.df, features, **split)
-        frame = self.predictions if shadow is None else self.shadow_predictions(shadow)
+        frame = self.predictions() if shadow is None else self.shadow_predictions(shadow)
         scores = frame.set_index("tx_id")["score"]
         missing = ~test["TX_ID"].isin(scores.index)
         if missing.any():

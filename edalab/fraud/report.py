@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edalab.fraud import charts as fraud_charts
 from edalab.runtime.stats import RunStats
-from edalab.viz import fraud_charts
+from edalab.viz.run_charts import throughput_and_lag
 
 __all__ = ["fraud_report"]
 
@@ -41,7 +42,7 @@ def fraud_report(pipe: Any, results: Sequence[Mapping[str, Any]], stats: RunStat
     >>> import tempfile
     >>> from edalab.fraud.pipeline import FraudPipeline
     >>> from edalab.streams import transactions
-    >>> pipe = FraudPipeline(transactions(n_customers=20, n_terminals=40, days=10, seed=1))
+    >>> pipe = FraudPipeline().feed(transactions(n_customers=20, n_terminals=40, days=10, seed=1))
     >>> stats = pipe.run()
     >>> rows = [{"model": "x", "auc_roc": 0.8, "average_precision": 0.5,
     ...          "card_precision_at_100": 0.2}]
@@ -53,12 +54,12 @@ def fraud_report(pipe: Any, results: Sequence[Mapping[str, Any]], stats: RunStat
     figures = [
         ("Test week: the handbook's protocol", fraud_charts.model_comparison(results)),
         ("Prequential metrics over event time",
-         fraud_charts.metrics_over_time(pipe.metrics, pipe.models)),
+         fraud_charts.metrics_over_time(pipe.metrics(), pipe.models())),
         ("Scores of genuine and fraudulent transactions",
-         fraud_charts.score_distribution(pipe.predictions.dropna(subset=["score"]), pipe.df,
+         fraud_charts.score_distribution(pipe.predictions().dropna(subset=["score"]), pipe.df,
                                          thresholds=pipe.thresholds)),
-        ("Decisions per day", fraud_charts.decisions_over_time(pipe.decisions)),
-        ("Throughput and lag", fraud_charts.throughput_and_lag(stats.timeline)),
+        ("Decisions per day", fraud_charts.decisions_over_time(pipe.decisions())),
+        ("Throughput and lag", throughput_and_lag(stats.timeline)),
     ]
     table = fraud_charts.comparison_frame(results).to_html(float_format="{:.3f}".format)
     handlers = stats.to_frame().to_html(float_format="{:,.3f}".format)
@@ -67,7 +68,7 @@ def fraud_report(pipe: Any, results: Sequence[Mapping[str, Any]], stats: RunStat
              "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right}"
              "</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
-             f"<p>{html.escape(repr(pipe))}; model versions: {len(pipe.models)}</p>",
+             f"<p>{html.escape(repr(pipe))}; model versions: {len(pipe.models())}</p>",
              f"<p>{html.escape(stats.summary())}</p>",
              "<h2>Test week</h2>", table, "<h2>Handlers</h2>", handlers]
     for i, (heading, fig) in enumerate(figures):

@@ -1,5 +1,9 @@
 """Health monitoring: NEWS2 scoring, and the ward monitoring pipeline (validation → streaming
-NEWS2 → per-patient anomaly detection → escalating alerts), scored against ground truth."""
+NEWS2 → per-patient anomaly detection → escalating alerts), scored against ground truth; its
+charts, live dashboard and report.
+
+The charts and the dashboard load on first use (plotly is not needed to score a ward).
+"""
 
 from edalab.health.alerts import LEVELS, METHODS, PAGES, AlertPolicy, level_of
 from edalab.health.monitor import News2Operator, PatientBaseline, WardMonitor
@@ -8,6 +12,23 @@ from edalab.health.report import verdict, write_report
 from edalab.health.scoring import compare, detection, summary
 from edalab.health.validation import Validator
 
-__all__ = ["LEVELS", "METHODS", "PAGES", "TABLES", "AlertPolicy", "News2", "News2Operator",
-           "PatientBaseline", "Validator", "WardMonitor", "compare", "detection", "level_of",
-           "news2", "news2_frame", "summary", "verdict", "write_report"]
+_MODULES = {
+    "edalab.health.charts": ["LEVEL_COLORS", "RISK_BANDS", "episode_detection",
+                             "patient_vitals", "tradeoff", "ward_levels"],
+    "edalab.health.dashboard": ["WardDashboard"],
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = ["LEVELS", "LEVEL_COLORS", "METHODS", "PAGES", "RISK_BANDS", "TABLES", "AlertPolicy",
+           "News2", "News2Operator", "PatientBaseline", "Validator", "WardDashboard",
+           "WardMonitor", "compare", "detection", "episode_detection", "level_of", "news2",
+           "news2_frame", "patient_vitals", "summary", "tradeoff", "verdict", "ward_levels",
+           "write_report"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edalab.health' has no attribute {name!r}")

@@ -291,7 +291,8 @@ def _features(event: Event) -> dict:
 
 
 class WardMonitor:
-    """The monitoring pipeline on an `App`: feed it a ward, run it, read the results.
+    """The monitoring pipeline on an `App`: feed it a ward, run it, read the results
+    (`assessed`, `alerts`, `artefacts`, ...), as `edalab.fraud.FraudPipeline`.
 
     Parameters
     ----------
@@ -371,9 +372,10 @@ class WardMonitor:
         """Run until the stream is drained (keywords as for `App.run`)."""
         return self.app.run(**kwargs)
 
-    def stream(self, **kwargs: Any) -> Iterator[RunStats]:
-        """Run step by step (keywords as for `App.stream`), yielding run statistics."""
-        return self.app.stream(**kwargs)
+    def stream(self, every: int | None = 10_000, **kwargs: Any) -> Iterator[RunStats]:
+        """Run step by step, yielding the run statistics about every `every` source events
+        and at the end (keywords as for `App.stream`)."""
+        return self.app.stream(every=every, **kwargs)
 
     def acknowledge(self, patient_id: str, time: Any, by: str = "nurse") -> None:
         """Publish an acknowledgement of `patient_id`'s alert (handled on the next step)."""

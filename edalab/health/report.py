@@ -54,8 +54,7 @@ def _table_html(frame: pd.DataFrame) -> str:
 def write_report(monitor: WardMonitor, path: str | Path, stats: RunStats | None = None,
                  title: str = "edalab ward monitoring report") -> Path:
     """Write the report of a run `monitor` (fed a `vitals` frame) to `path`; returns it."""
-    from edalab.viz.stream_charts import patient_vitals
-    from edalab.viz.ward_charts import episode_detection, tradeoff, ward_levels
+    from edalab.health.charts import episode_detection, patient_vitals, tradeoff, ward_levels
 
     ward = monitor.ward
     if ward is None:

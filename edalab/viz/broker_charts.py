@@ -27,8 +27,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from edalab.brokers.base import DLQ_SUFFIX, Broker, Consumer, Record
-from edalab.viz._style import color as _color
-from edalab.viz._style import layout as _layout
+from edalab.viz.style import color as _color
+from edalab.viz.style import layout as _layout
 
 __all__ = [
     "OUTCOMES",

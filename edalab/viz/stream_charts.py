@@ -1,5 +1,6 @@
-"""Static plotly figures of the simulated streams: fraud per day, amounts, delayed labels, a
-patient's vitals with NEWS2, power load per sensor or group, and replay pacing.
+"""Static plotly figures of the simulated streams: fraud per day, amounts, delayed labels, power
+load per sensor or group, and replay pacing (a patient's vitals with NEWS2 is a chart of the
+health case study: `edalab.health.patient_vitals`).
 
 Every builder takes a frame as `edalab.streams` returns it and gives a plain
 `plotly.graph_objects.Figure` built only from its inputs (no random ids, no clock), so a notebook
@@ -21,20 +22,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from edalab.health import news2_frame
-from edalab.health.news2 import VALID_RANGES
-from edalab.streams import SensorGroup, vitals_episodes
-from edalab.viz._style import color as _color
-from edalab.viz._style import layout as _layout
+from edalab.streams import SensorGroup
+from edalab.viz.style import color as _color
+from edalab.viz.style import iso_times as _iso
+from edalab.viz.style import layout as _layout
 
 __all__ = [
-    "RISK_BANDS",
     "SCENARIOS",
     "amount_histogram",
     "label_delay",
-    "patient_vitals",
     "power_load",
     "replay_pacing",
     "transactions_per_day",
@@ -43,17 +40,7 @@ __all__ = [
 #: Names of the values of ``TX_FRAUD_SCENARIO`` (0 is a genuine transaction).
 SCENARIOS = {0: "genuine", 1: "scenario 1: amount > 220", 2: "scenario 2: terminal",
              3: "scenario 3: customer"}
-#: NEWS2 risk bands by total score: (label, low, high, colour) for the shaded background.
-RISK_BANDS = (("low", 0, 4.5, "#e8f5e9"), ("medium", 4.5, 6.5, "#fff3e0"),
-              ("high", 6.5, 20, "#ffebee"))
 _SCENARIO_COLORS = ("#b0bec5", "#ef553b", "#ffa15a", "#ab63fa")
-
-def _iso(times: pd.Series | pd.DatetimeIndex) -> list[str]:
-    """Times as ISO strings (UTC for aware ones): the same JSON whatever the pandas version."""
-    index = pd.DatetimeIndex(times)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    return [t.isoformat() for t in index]
 
 
 def transactions_per_day(df: pd.DataFrame, title: str = "Transactions per day") -> go.Figure:
@@ -182,94 +169,6 @@ def label_delay(df: pd.DataFrame, delay: str | pd.Timedelta = "7D",
 def _delay_text(delay: pd.Timedelta) -> str:
     days = delay / pd.Timedelta("1D")
     return f"{days:g} days" if days >= 1 else str(delay)
-
-
-_VITAL_ROWS = (("pulse", 1), ("systolic_bp", 1), ("spo2", 1), ("respiration_rate", 2),
-               ("temperature", 2))
-
-
-def patient_vitals(df: pd.DataFrame, patient_id: str, spo2_scale: int = 1,
-                   title: str | None = None) -> go.Figure:
-    """One patient's vital signs over time, with NEWS2 underneath and the episode marked.
-
-    Row 1 shows pulse, systolic blood pressure and SpO2, row 2 respiration rate and temperature,
-    row 3 the NEWS2 total over the shaded risk bands (`RISK_BANDS`; a red score alone makes
-    "low-medium"); rounds with a value missing or impossible have no total and leave a gap.
-    Physically impossible readings (outside `edalab.health.news2.VALID_RANGES`, such as a
-    transcription error) are left out of the vital-sign lines too, as NEWS2 leaves them out. If
-    the patient has a deterioration episode (`edalab.streams.vitals_episodes`), a dashed line
-    marks its onset and the shaded span the ramp up to its peak.
-
-    Parameters
-    ----------
-    df
-        A frame from `edalab.streams.vitals` (the episodes travel in ``df.attrs``).
-    patient_id
-        The patient to show, e.g. ``"p001"``.
-    spo2_scale
-        NEWS2 SpO2 scale, as for `edalab.health.news2_frame`.
-    title
-        Figure title (default names the patient and the episode).
-
-    Examples
-    --------
-    >>> from edalab.streams import vitals
-    >>> ward = vitals(patients=2, hours=2, seed=5)
-    >>> fig = patient_vitals(ward, "p000")
-    >>> [t.name for t in fig.data]
-    ['pulse', 'systolic_bp', 'spo2', 'respiration_rate', 'temperature', 'NEWS2']
-    >>> len(fig.data[-1].y), int((ward["patient_id"] == "p000").sum())
-    (8, 8)
-    """
-    rows = df[df["patient_id"] == patient_id].sort_values("time", kind="stable")
-    if rows.empty:
-        raise ValueError(f"no observations of patient {patient_id!r}")
-    scores = news2_frame(rows, spo2_scale=spo2_scale)
-    x = _iso(rows["time"])
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        row_heights=[0.4, 0.3, 0.3])
-    for i, (name, row) in enumerate(_VITAL_ROWS):
-        low, high = VALID_RANGES[name]
-        y = [v if low <= v <= high else None for v in rows[name].astype(float).tolist()]
-        fig.add_scatter(name=name, x=x, y=y, mode="lines+markers", marker={"size": 4},
-                        line={"color": _color(i), "width": 1.5}, row=row, col=1)
-    total = [None if v != v else int(v) for v in scores["total"].tolist()]
-    fig.add_scatter(name="NEWS2", x=x, y=total, mode="lines+markers", marker={"size": 4},
-                    line={"color": "black", "width": 1.5, "shape": "hv"},
-                    hovertext=[str(r) for r in scores["risk"].astype(object).tolist()],
-                    row=3, col=1)
-    top = max(8.0, float(np.nanmax(scores["partial_total"].to_numpy())) + 1)
-    for label, lo, hi, color in RISK_BANDS:
-        fig.add_hrect(y0=lo - 0.5 if lo == 0 else lo, y1=min(hi, top), fillcolor=color,
-                      line_width=0, layer="below", row=3, col=1)
-        fig.add_annotation(x=1.0, xref="x domain", y=(lo + min(hi, top)) / 2, yref="y3",
-                           text=label, showarrow=False, xanchor="right",
-                           font={"size": 10, "color": "#757575"})
-    heading = f"Patient {patient_id}"
-    episode = _episode(df, patient_id)
-    if episode is not None:
-        onset, peak = _iso([episode["onset"], episode["peak"]])
-        fig.add_shape(type="rect", xref="x", yref="paper", x0=onset, x1=peak, y0=0, y1=1,
-                      fillcolor="rgba(239,85,59,0.08)", line_width=0, layer="below")
-        fig.add_shape(type="line", xref="x", yref="paper", x0=onset, x1=onset, y0=0, y1=1,
-                      line={"color": "#ef553b", "dash": "dash", "width": 1.5})
-        fig.add_annotation(x=onset, xref="x", y=1.0, yref="paper", text="onset",
-                           showarrow=False, xanchor="left", yanchor="bottom",
-                           font={"color": "#ef553b"})
-        heading += f": {episode['kind']} from {pd.Timestamp(episode['onset']):%d %b %H:%M}"
-    fig.update_yaxes(title_text="/min, mmHg, %", row=1, col=1)
-    fig.update_yaxes(title_text="/min, °C", row=2, col=1)
-    fig.update_yaxes(title_text="NEWS2", range=[-0.5, top], row=3, col=1)
-    return _layout(fig, title or heading, 620)
-
-
-def _episode(df: pd.DataFrame, patient_id: str) -> pd.Series | None:
-    try:
-        episodes = vitals_episodes(df)
-    except ValueError:  # a frame without ground truth (e.g. read back from CSV)
-        return None
-    mine = episodes[episodes["patient_id"] == patient_id]
-    return None if mine.empty else mine.iloc[0]
 
 
 def power_load(df: pd.DataFrame, registry: SensorGroup | None = None, freq: str = "5min",

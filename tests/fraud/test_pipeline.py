@@ -18,14 +18,14 @@ def df() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def pipe(df) -> FraudPipeline:
-    pipe = FraudPipeline(df, model="lr", review=0.3, block=0.6, metrics_every=500)
+    pipe = FraudPipeline(model="lr", review=0.3, block=0.6, metrics_every=500).feed(df)
     pipe.stats = pipe.run()
     return pipe
 
 
 def test_every_transaction_gets_one_prediction_and_one_decision(df, pipe):
-    assert sorted(pipe.predictions.tx_id) == sorted(pipe.decisions.tx_id) == sorted(df.TX_ID)
-    d = pipe.decisions
+    assert sorted(pipe.predictions().tx_id) == sorted(pipe.decisions().tx_id) == sorted(df.TX_ID)
+    d = pipe.decisions()
     assert (d.loc[d.score >= 0.6, "decision"] == "block").all()
     assert (d.loc[(d.score >= 0.3) & (d.score < 0.6), "decision"] == "review").all()
     assert (d.loc[d.score < 0.3, "decision"] == "approve").all()
@@ -41,14 +41,14 @@ def test_each_label_follows_its_prediction_on_the_predictions_topic(df, pipe):
 
 
 def test_metrics_come_every_n_labels_and_once_a_day_for_card_precision(df, pipe):
-    m = pipe.metrics
+    m = pipe.metrics()
     assert set(m.name) == {"roc_auc", "average_precision", "card_precision@100"}
     assert (m[m.name == "roc_auc"].n % 500 == 0).all()
     assert sorted(m[m.name == "card_precision@100"].day) == sorted(df.TX_TIME_DAYS.unique())
 
 
 def test_a_bad_transaction_is_dead_lettered_and_the_pipeline_goes_on(df):
-    pipe = FraudPipeline(df, model="lr")
+    pipe = FraudPipeline(model="lr").feed(df)
     first = next(transaction_events(df))
     bad = [first.replace(id=f"bad-{i}", data={**first.data, "TX_ID": -i, **change})
            for i, change in enumerate([{"TX_AMOUNT": "12.50"}, {"TX_AMOUNT": float("nan")},
@@ -58,25 +58,25 @@ def test_a_bad_transaction_is_dead_lettered_and_the_pipeline_goes_on(df):
     assert stats.dead_letters == 3
     dlq = [r.event.id for r in pipe.app.broker.read(dead_letter_topic("payments"))]
     assert sorted(dlq) == ["bad-1", "bad-2", "bad-3"]
-    assert len(pipe.predictions) == len(df)
+    assert len(pipe.predictions()) == len(df)
 
 
 def test_transactions_that_never_get_a_decision_leave_at_most_max_in_flight_behind(df):
     bad = df.head(600).assign(TX_AMOUNT=float("nan"))  # every one dead-lettered in features
-    pipe = FraudPipeline(bad, model="lr", max_in_flight=50)
+    pipe = FraudPipeline(model="lr", max_in_flight=50).feed(bad)
     stats = pipe.run(batch_size=100)
-    assert stats.dead_letters == 600 and len(pipe.decisions) == 0
+    assert stats.dead_letters == 600 and len(pipe.decisions()) == 0
     assert pipe.buffer_stats == {"in_flight": 50, "in_flight_evicted": 550}
 
 
 def test_max_in_flight_must_be_a_positive_int(df):
     with pytest.raises(ValueError, match="max_in_flight must be an int >= 1, got 0"):
-        FraudPipeline(df, max_in_flight=0)
+        FraudPipeline(max_in_flight=0).feed(df)
 
 
 def test_set_threshold_applies_to_the_decisions_that_follow(df):
-    pipe = FraudPipeline(df, model="lr")
-    snapshots = pipe.steps(every=1000)
+    pipe = FraudPipeline(model="lr").feed(df)
+    snapshots = pipe.stream(every=1000)
     first = next(snapshots)
     pipe.set_threshold(review=0.0, block=0.0)
     later = [e for s in snapshots for e in s.decisions]
@@ -87,17 +87,17 @@ def test_set_threshold_applies_to_the_decisions_that_follow(df):
 
 
 def test_snapshots_carry_each_new_event_once(df):
-    pipe = FraudPipeline(df, model="lr", metrics_every=500)
-    snaps = list(pipe.steps(every=1000))
+    pipe = FraudPipeline(model="lr", metrics_every=500).feed(df)
+    snaps = list(pipe.stream(every=1000))
     assert len(snaps) > 2 and snaps[-1].stats.stopped_by == "drained"
     assert [e.id for s in snaps for e in s.decisions] == [f"decision-{t}" for t in
-                                                          pipe.decisions.tx_id]
-    assert sum(len(s.metrics) for s in snaps) == len(pipe.metrics)
+                                                          pipe.decisions().tx_id]
+    assert sum(len(s.metrics) for s in snaps) == len(pipe.metrics())
     assert snaps[0].models[0].data["reason"] == "initial"
 
 
 def test_shadow_models_score_the_same_transactions(df):
-    pipe = FraudPipeline(df, model="lr", shadows=("hoeffding", "hst"))
+    pipe = FraudPipeline(model="lr", shadows=("hoeffding", "hst")).feed(df)
     pipe.run()
     for name in ("hoeffding", "hst"):
         assert sorted(pipe.shadow_predictions(name).tx_id) == sorted(df.TX_ID)
@@ -111,14 +111,14 @@ def small_boosting(seed: int) -> HistGradientBoostingClassifier:
 
 def test_the_retraining_pipeline_promotes_compiled_challengers():
     df = transactions(n_customers=150, n_terminals=300, days=36, seed=4)
-    pipe = FraudPipeline(df, model="retrain",
-                         retrain={"min_frauds": 20, "model_factory": small_boosting})
+    pipe = FraudPipeline(model="retrain",
+                         retrain={"min_frauds": 20, "model_factory": small_boosting}).feed(df)
     pipe.run()
     history = pipe.retrainer.history
-    versions = pipe.models
+    versions = pipe.models()
     assert len(history) >= 3 and any(h["promoted"] for h in history)
     assert (versions.reason == "retrained").sum() == sum(h["promoted"] for h in history)
-    served = set(pipe.predictions.model_version)
+    served = set(pipe.predictions().model_version)
     assert len(served) > 2 and served <= set(versions.version)
     assert pipe.test_week(start_train="2018-04-09")["auc_roc"] > 0.6
 

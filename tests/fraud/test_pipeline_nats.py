@@ -17,31 +17,31 @@ def df() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def memory_run(df) -> FraudPipeline:
-    pipe = FraudPipeline(df, model="lr-adam", metrics_every=500)
+    pipe = FraudPipeline(model="lr-adam", metrics_every=500).feed(df)
     pipe.run(batch_size=100)
     return pipe
 
 
 def scores(pipe: FraudPipeline) -> pd.DataFrame:
-    frame = pipe.predictions[["tx_id", "score", "model_version"]]
+    frame = pipe.predictions()[["tx_id", "score", "model_version"]]
     return frame.sort_values("tx_id").reset_index(drop=True)
 
 
 def test_one_partition_on_nats_gives_the_in_memory_predictions_exactly(df, memory_run,
                                                                         nats_broker):
-    pipe = FraudPipeline(df, model="lr-adam", metrics_every=500, broker=nats_broker,
-                         partitions=1)
+    pipe = FraudPipeline(model="lr-adam", metrics_every=500, broker=nats_broker,
+                         partitions=1).feed(df)
     stats = pipe.run(batch_size=1000)
     assert stats.dead_letters == 0 and stats.final_lag == 0
     pd.testing.assert_frame_equal(scores(pipe), scores(memory_run), check_exact=True)
-    assert pipe.decisions.decision.tolist() == memory_run.decisions.decision.tolist()
+    assert pipe.decisions().decision.tolist() == memory_run.decisions().decision.tolist()
 
 
 def test_four_partitions_on_nats_agree_on_the_metrics(df, memory_run, nats_broker):
-    pipe = FraudPipeline(df, model="lr-adam", metrics_every=500, broker=nats_broker,
-                         partitions=4)
+    pipe = FraudPipeline(model="lr-adam", metrics_every=500, broker=nats_broker,
+                         partitions=4).feed(df)
     pipe.run(batch_size=20)
-    assert sorted(pipe.predictions.tx_id) == sorted(df.TX_ID)
+    assert sorted(pipe.predictions().tx_id) == sorted(df.TX_ID)
     # Four partitions are read a batch at a time, partition by partition, as the server
     # delivers them: the one model sees the labels of other customers in another order than
     # event time (up to a batch of events apart), which differs from run to run, so it learns

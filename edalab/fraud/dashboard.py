@@ -4,7 +4,7 @@ A `plotly.graph_objects.FigureWidget` (it needs the ``anywidget`` package) insid
 layout, with controls: a play button (an `ipywidgets.Play` whose every tick advances the
 pipeline one chunk, so the kernel is free between ticks and it runs in a browser), the speed
 (events per tick), the decision thresholds (`FraudPipeline.set_threshold`) and the model (a new
-pipeline, from the start). It follows `FraudPipeline.steps`: metrics (ROC AUC, average
+pipeline, from the start). It follows `FraudPipeline.stream`: metrics (ROC AUC, average
 precision, card precision@k), drift detections and model versions, the day's alerts (review
 and block decisions), throughput and lag. Redraws happen inside ``fig.batch_update()`` at most
 every `redraw_s` seconds, and always for the last step.
@@ -26,11 +26,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from edalab.events import Event
-from edalab.viz._live import LiveDashboard
-from edalab.viz._style import TEMPLATE
-from edalab.viz._style import color as _color
-from edalab.viz.fraud_charts import DECISIONS, metric_label
-from edalab.viz.stream_charts import _iso
+from edalab.fraud.charts import DECISIONS, metric_label
+from edalab.viz.live import LiveDashboard
+from edalab.viz.style import TEMPLATE
+from edalab.viz.style import color as _color
+from edalab.viz.style import iso_times as _iso
 
 __all__ = ["FraudDashboard"]
 
@@ -53,7 +53,7 @@ class FraudDashboard(LiveDashboard):
     models
         Model names offered in the dropdown; the first is run first.
     chunk
-        Source events per pipeline step (``steps(every=chunk)``); a tick or `advance` takes
+        Source events per pipeline step (``stream(every=chunk)``); a tick or `advance` takes
         whole steps.
     speed
         Source events per play tick, at first (a slider changes it).
@@ -80,7 +80,7 @@ class FraudDashboard(LiveDashboard):
     ...     thresholds = {"review": 0.5, "block": 0.9}
     ...     def set_threshold(self, review, block):
     ...         self.thresholds = {"review": review, "block": block}
-    ...     def steps(self, every):
+    ...     def stream(self, every):
     ...         for i in range(3):
     ...             t = t0 + timedelta(days=i)
     ...             stats = SimpleNamespace(source_events=every * (i + 1), final_lag=0,
@@ -198,7 +198,7 @@ class FraudDashboard(LiveDashboard):
             self.threshold.value = self._thresholds  # its observer passes them on: a no-op
         else:
             self.pipeline.set_threshold(*self._thresholds)
-        self._steps: Iterator[Any] | None = iter(self.pipeline.steps(every=self.chunk))
+        self._steps: Iterator[Any] | None = iter(self.pipeline.stream(every=self.chunk))
         self.finished = False
         self.stats: Any = None
         self.events = 0
@@ -340,7 +340,7 @@ class FraudDashboard(LiveDashboard):
 
 
 def _snapshot_events(snapshot: Any) -> Iterator[Event]:
-    """The new events a `FraudPipeline.steps` snapshot carries, whatever list holds them."""
+    """The new events a `FraudPipeline.stream` snapshot carries, whatever list holds them."""
     for name in _SNAPSHOT_EVENTS:
         events = getattr(snapshot, name, None)
         if events:

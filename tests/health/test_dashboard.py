@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from edalab.health import WardMonitor
+from edalab.health import WardDashboard, WardMonitor
 from edalab.streams import vitals
-from edalab.viz.ward_dashboard import WardDashboard
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,15 @@
 """Static plotly figures of a fraud-detection run: metrics over event time with drift and model
-versions, score distributions, decisions per day, a model comparison, throughput and lag.
+versions, score distributions, decisions per day, a model comparison (throughput and lag, which
+know no case study, are `edalab.viz.throughput_and_lag`).
 
-Every builder takes a pandas frame (the pipeline's ``metrics`` / ``predictions`` /
-``decisions`` frames, `events_frame` of a list of events, or ``RunStats.timeline``) and returns a
+Every builder takes a pandas frame (the pipeline's ``metrics()`` / ``predictions()`` /
+``decisions()`` frames, or `edalab.viz.events_frame` of a list of events) and returns a
 plain `plotly.graph_objects.Figure` built only from its inputs, so a notebook cell or an HTML
 report showing one is the same on every run.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> from edalab import Event
+>>> from edalab.viz import events_frame
 >>> t0 = datetime(2018, 4, 1, tzinfo=timezone.utc)
 >>> events = [Event("metric", "/metrics", {"name": "roc_auc", "value": v, "n": n,
 ...                                        "model_version": 1},
@@ -20,7 +22,7 @@ report showing one is the same on every run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,10 +30,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from edalab.events import Event
-from edalab.viz._style import color as _color
-from edalab.viz._style import layout as _layout
-from edalab.viz.stream_charts import _iso
+from edalab.viz.style import color as _color
+from edalab.viz.style import iso_times as _iso
+from edalab.viz.style import layout as _layout
 
 __all__ = [
     "DECISIONS",
@@ -39,12 +40,9 @@ __all__ = [
     "comparison_frame",
     "decision_counts",
     "decisions_over_time",
-    "events_frame",
     "metrics_over_time",
     "model_comparison",
     "score_distribution",
-    "throughput_and_lag",
-    "throughput_frame",
 ]
 
 #: How metric names read on a chart (metric events' ``name``, the comparison's columns).
@@ -57,30 +55,6 @@ DECISIONS: dict[str, str] = {"approve": "#b0bec5", "review": "#ffa15a", "block":
 _COMPARED = ("auc_roc", "average_precision", "card_precision_at_100")
 _DRIFT_LINE = {"color": "#d62728", "dash": "dash", "width": 1}
 _VERSION_LINE = {"color": "#2ca02c", "dash": "dot", "width": 1.5}
-
-
-def events_frame(events: Iterable[Event]) -> pd.DataFrame:
-    """One row per event: ``time``, ``type``, ``id``, ``key`` and the fields of its data.
-
-    This turns a list of ``metric``, ``drift.detected``, ``model.version`` or
-    ``fraud.decision`` events into the frame the builders of this module draw.
-
-    Examples
-    --------
-    >>> from edalab import Event
-    >>> e = Event("fraud.decision", "/fraud", {"tx_id": 7, "decision": "block"}, key="3",
-    ...           id="decision-7")
-    >>> events_frame([e])[["type", "id", "key", "tx_id", "decision"]]
-                 type          id key  tx_id decision
-    0  fraud.decision  decision-7   3      7    block
-    """
-    rows: list[dict[str, Any]] = []
-    for e in events:
-        row: dict[str, Any] = {"time": e.time, "type": e.type, "id": e.id, "key": e.key}
-        if isinstance(e.data, Mapping):
-            row.update(e.data)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else ["time", "type", "id", "key"])
 
 
 def metric_label(name: str) -> str:
@@ -114,11 +88,11 @@ def metrics_over_time(metrics: pd.DataFrame, models: pd.DataFrame | None = None,
     Parameters
     ----------
     metrics
-        Columns ``time``, ``name``, ``value`` (``metric`` events: `FraudPipeline.metrics`, or
+        Columns ``time``, ``name``, ``value`` (``metric`` events: `FraudPipeline.metrics()`, or
         `events_frame` of them).
     models
         ``drift.detected`` and ``model.version`` events (columns ``time``, ``type``, and
-        ``detector`` / ``version``, ``reason``): `FraudPipeline.models`, or `events_frame` of
+        ``detector`` / ``version``, ``reason``): `FraudPipeline.models()`, or `events_frame` of
         them. Other types are ignored; the initial model version is not drawn.
     names
         Metrics to draw, in this order (default: every name; those of `METRIC_LABELS` first).
@@ -202,7 +176,7 @@ def score_distribution(predictions: pd.DataFrame, transactions: pd.DataFrame | N
         Column ``score`` (in [0, 1]) and, without `transactions`, `label` (1 fraud, 0 genuine).
     transactions
         The transactions frame: each prediction's truth is the ``TX_FRAUD`` of the
-        transaction whose ``TX_ID`` is its ``tx_id`` (as in `FraudPipeline.predictions`).
+        transaction whose ``TX_ID`` is its ``tx_id`` (as in `FraudPipeline.predictions()`).
     label
         The column of `predictions` holding the truth, when `transactions` is not given.
     bins
@@ -417,80 +391,3 @@ def model_comparison(results: pd.DataFrame | Sequence[Mapping[str, Any]],
     fig.update_layout(barmode="group", yaxis_title="test week", xaxis_title="metric")
     fig.update_yaxes(range=[0, 1.08])
     return _layout(fig, title, 400)
-
-
-def throughput_frame(timeline: pd.DataFrame, points: int = 100) -> pd.DataFrame:
-    """Throughput and lag from ``RunStats.timeline``, in at most `points` rows.
-
-    Consecutive run-loop steps are grouped so that each row covers about the same number of
-    steps; ``events_per_s`` is source events published per wall second over the group (NaN
-    for a group that published none: the run was draining), and ``lag`` the summed lag of
-    every handler stream at its end.
-
-    Examples
-    --------
-    >>> timeline = pd.DataFrame({"step": [1, 1, 2, 2], "wall_seconds": [0.5, 0.5, 1.0, 1.0],
-    ...                          "clock": pd.to_datetime(["2018-04-01"] * 2 + ["2018-04-02"] * 2),
-    ...                          "published": [100, 100, 300, 300], "stream": ["a", "b"] * 2,
-    ...                          "lag": [10, 5, 0, 1]})
-    >>> throughput_frame(timeline)
-       step      clock  published  wall_seconds  events_per_s  lag
-    0     1 2018-04-01        100           0.5         200.0   15
-    1     2 2018-04-02        300           1.0         400.0    1
-    """
-    if points < 1:
-        raise ValueError(f"points must be >= 1, got {points}")
-    steps = (timeline.groupby("step", sort=True)
-             .agg(clock=("clock", "last"), published=("published", "last"),
-                  wall_seconds=("wall_seconds", "last"), lag=("lag", "sum")).reset_index())
-    columns = ["step", "clock", "published", "wall_seconds", "events_per_s", "lag"]
-    if steps.empty:
-        return pd.DataFrame(columns=columns)
-    ends = np.unique(np.linspace(0, len(steps) - 1, min(points, len(steps))).round().astype(int))
-    rows = steps.iloc[ends].reset_index(drop=True)
-    published = np.concatenate([[0], rows["published"].to_numpy()])
-    wall = np.concatenate([[0.0], rows["wall_seconds"].to_numpy(dtype=float)])
-    dt, new = np.diff(wall), np.diff(published)
-    rate = np.divide(new, dt, out=np.full(len(dt), np.nan), where=(dt > 0) & (new > 0))
-    return rows.assign(events_per_s=rate)[columns]
-
-
-def throughput_and_lag(timeline: pd.DataFrame, points: int = 100,
-                       title: str = "Throughput and lag over the run") -> go.Figure:
-    """Two rows against the app's clock (event time under the virtual clock): source events
-    per wall second, and the lag of every handler stream summed (events appended but not yet
-    committed).
-
-    Parameters
-    ----------
-    timeline
-        ``RunStats.timeline`` of a run (or of a `steps` snapshot).
-    points
-        At most this many points (see `throughput_frame`).
-    title
-        Figure title.
-
-    Examples
-    --------
-    >>> from edalab import App, Event
-    >>> app = App()
-    >>> @app.handler("in")
-    ... def sink(event):
-    ...     pass
-    >>> app.source("in", [Event("e", "/t") for _ in range(3000)])
-    >>> fig = throughput_and_lag(app.run(batch_size=500).timeline)
-    >>> [(t.name, len(t.x)) for t in fig.data]
-    [('events/s', 7), ('lag', 7)]
-    """
-    frame = throughput_frame(timeline, points)
-    x = _iso(frame["clock"])
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    fig.add_scatter(name="events/s", x=x,
-                    y=[None if v != v else round(float(v), 1) for v in frame["events_per_s"]],
-                    mode="lines", line={"color": _color(0), "width": 1.5}, row=1, col=1)
-    fig.add_scatter(name="lag", x=x, y=[int(v) for v in frame["lag"]], mode="lines",
-                    line={"color": _color(1), "width": 1.5, "shape": "hv"}, row=2, col=1)
-    fig.update_yaxes(title_text="events/s (wall)", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="lag (events)", rangemode="tozero", row=2, col=1)
-    fig.update_xaxes(title_text="app clock", row=2, col=1)
-    return _layout(fig, title, 440)

@@ -39,12 +39,12 @@ from plotly.subplots import make_subplots
 
 from edalab.events import Event
 from edalab.health.alerts import LEVELS, PAGES
+from edalab.health.charts import LEVEL_COLORS
 from edalab.health.validation import VECTOR
-from edalab.viz._live import LiveDashboard
-from edalab.viz._style import TEMPLATE
-from edalab.viz._style import color as _color
-from edalab.viz.stream_charts import _iso
-from edalab.viz.ward_charts import LEVEL_COLORS
+from edalab.viz.live import LiveDashboard
+from edalab.viz.style import TEMPLATE
+from edalab.viz.style import color as _color
+from edalab.viz.style import iso_times as _iso
 
 __all__ = ["WardDashboard"]
 

@@ -6,17 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edalab import App, Event
-from edalab.viz.fraud_charts import (
+from edalab.fraud import (
     comparison_frame,
     decision_counts,
     decisions_over_time,
-    events_frame,
     metrics_over_time,
     model_comparison,
     score_distribution,
-    throughput_and_lag,
-    throughput_frame,
 )
 
 T = pd.date_range("2018-04-01", periods=6, freq="12h", tz="UTC")
@@ -83,29 +79,6 @@ def test_comparison_marks_the_published_numbers_as_published():
         comparison_frame([{"model": "x", "auc_roc": 1.0, "average_precision": 1.0}])
 
 
-def test_throughput_and_lag_follow_the_run():
-    app = App()
-
-    @app.handler("in")
-    def sink(event):
-        pass
-
-    app.source("in", [Event("e", "/t", time=T[0]) for _ in range(5_000)])
-    stats = app.run(batch_size=250)
-    frame = throughput_frame(stats.timeline, points=5)
-    assert len(frame) == 5 and frame["published"].iloc[-1] == 5_000
-    assert frame["lag"].iloc[-1] == 0 and (frame["events_per_s"] > 0).all()
-    fig = throughput_and_lag(stats.timeline, points=5)
-    assert [len(t.x) for t in fig.data] == [5, 5]
-
-
-def test_events_frame_flattens_event_data():
-    e = Event("metric", "/m", {"name": "roc_auc", "value": 0.8, "n": 10}, time=T[0], id="m1")
-    frame = events_frame([e])
-    assert frame.loc[0, ["id", "name", "value", "n"]].tolist() == ["m1", "roc_auc", 0.8, 10]
-    assert list(events_frame([]).columns) == ["time", "type", "id", "key"]
-
-
 # -- the live dashboard, on a small real pipeline -------------------------------------------
 
 
@@ -118,11 +91,11 @@ def tx():
 
 @pytest.fixture
 def dashboard(tx):
+    from edalab.fraud import FraudDashboard
     from edalab.fraud.pipeline import FraudPipeline
-    from edalab.viz.fraud_dashboard import FraudDashboard
 
     def make_pipeline(model):
-        return FraudPipeline(tx, model=model, metrics_every=200, seed=1)
+        return FraudPipeline(model=model, metrics_every=200, seed=1).feed(tx)
 
     return FraudDashboard(make_pipeline, models=["lr", "hst"], chunk=500, speed=1000)
 
@@ -137,10 +110,10 @@ def test_advance_fills_every_chart_with_what_the_pipeline_emitted(dashboard, tx)
     dashboard.run_to_end()
     assert dashboard.finished and dashboard.events == 2 * len(tx)  # transactions + labels
     pipe, traces = dashboard.pipeline, {t.name: t for t in dashboard.figure.data}
-    metrics = pipe.metrics
+    metrics = pipe.metrics()
     assert _points(traces["ROC AUC"]) == (metrics.name == "roc_auc").sum() > 0
     assert _points(traces["card precision@100"]) == (metrics.name == "card_precision@100").sum()
-    alerts = pipe.decisions.decision.value_counts()
+    alerts = pipe.decisions().decision.value_counts()
     assert sum(traces["review"].y) == alerts.get("review", 0)
     assert sum(traces["block"].y) == alerts.get("block", 0) and dashboard.alerts > 0
     assert _points(traces["events/s"]) == _points(traces["lag"]) > 2
@@ -149,12 +122,12 @@ def test_advance_fills_every_chart_with_what_the_pipeline_emitted(dashboard, tx)
 
 def test_threshold_slider_changes_the_next_decisions(dashboard):
     dashboard.advance(1000)
-    decided = len(dashboard.pipeline.decisions)
+    decided = len(dashboard.pipeline.decisions())
     dashboard.threshold.value = (0.0, 0.0)  # every later transaction is blocked
     dashboard.advance(1000)
-    later = dashboard.pipeline.decisions.decision.iloc[decided:]
+    later = dashboard.pipeline.decisions().decision.iloc[decided:]
     assert len(later) > 0 and set(later) == {"block"}
-    assert set(dashboard.pipeline.decisions.decision.iloc[:decided]) != {"block"}
+    assert set(dashboard.pipeline.decisions().decision.iloc[:decided]) != {"block"}
     with pytest.raises(ValueError, match="review <= block"):
         dashboard.set_threshold(0.9, 0.5)
 
@@ -189,7 +162,7 @@ def test_redraws_are_bounded_and_the_last_step_is_drawn(dashboard):
     drawn = dashboard.redraws
     dashboard.run_to_end()
     assert dashboard.redraws == drawn + 1  # only the forced, final one
-    assert _points(dashboard.figure.data[0]) == (dashboard.pipeline.metrics.name
+    assert _points(dashboard.figure.data[0]) == (dashboard.pipeline.metrics().name
                                                  == "roc_auc").sum()
 
 
