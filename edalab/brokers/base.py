@@ -187,7 +187,7 @@ class Batch(Sequence[Record]):
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records())
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         return self.records()[index]
 
     def __repr__(self) -> str:
