@@ -112,15 +112,15 @@ def _proven_safe(datas: list) -> bool:
     """Whether every item is a JSON scalar, or every item a flat dict of them under str keys,
     with every number finite and within float range (so far inside the int digit limit).
     False means "not proved", never "unsafe"."""
-    kinds = set(map(type, datas))
-    if kinds and all(issubclass(kind, dict) for kind in kinds):  # the broker's read-only too
+    distinct = set(map(type, datas))
+    if distinct and all(issubclass(kind, dict) for kind in distinct):  # the broker's read-only too
         if set(map(type, set(chain.from_iterable(datas)))) - {str}:
             return False
         values = list(chain.from_iterable(map(dict.values, datas)))
         kinds = list(map(type, values))
         if not set(kinds) <= _SCALARS:
             return False
-    elif kinds <= _SCALARS:
+    elif distinct <= _SCALARS:
         values, kinds = datas, list(map(type, datas))
     else:
         return False
@@ -183,6 +183,15 @@ def _check_extensions(extensions: Any) -> dict:
 class _EventSlots:
     __slots__ = ("id", "source", "type", "subject", "time", "datacontenttype", "data", "key",
                  "extensions")
+    id: str
+    source: str
+    type: str
+    subject: str | None
+    time: datetime
+    datacontenttype: str | None
+    data: Any
+    key: str | None
+    extensions: dict[str, Any] | None
 
 
 _new_slots = object.__new__
@@ -258,7 +267,7 @@ class Event(_EventSlots):
         self.time = time
         self.datacontenttype = datacontenttype
         self.data = data
-        self.key = key
+        self.key = key  # type: ignore[assignment]  # _check_str raised for any non-str key
         self.extensions = extensions
         self.__class__ = Event  # sealed again: Event.__setattr__ refuses changes
 
@@ -279,7 +288,7 @@ class Event(_EventSlots):
         event.key = key
         event.extensions = None
         event.__class__ = Event
-        return event
+        return event  # type: ignore[return-value]  # its class is Event from the line above
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Event is immutable; use event.replace({name}=...)")

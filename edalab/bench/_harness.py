@@ -71,7 +71,7 @@ def report(title: str, contenders: list[Contender], targets: list[Target], refer
     """Print the table (or JSON) and check the targets; returns 0 if all targets hold."""
     by_name = {c.name: c for c in contenders}
     ref = by_name[reference].median
-    checks = []
+    checks: list[dict] = []
     for t in targets:
         if t.numerator not in by_name or t.denominator not in by_name:
             checks.append({"target": f"{t.numerator} >= {t.ratio}x {t.denominator}",

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections import deque
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from edalab.bench._harness import Contender, Target, report, run_contenders
 from edalab.brokers.memory import MemoryBroker
@@ -202,7 +203,7 @@ def main(argv: list[str]) -> int:
                                     lambda: reactivex_pipeline(events), n))
     run_contenders(contenders, args.repeats)
     memory = rss_report(args.rss_events) if args.rss_events else None
-    extra = {"python": platform.python_version()}
+    extra: dict[str, Any] = {"python": platform.python_version()}
     if memory and args.json:
         extra["memory"] = memory
     targets = [Target("b", "d1", 0.5), Target("b", "d2", 5.0), Target("c", "b", 0.8)]

@@ -96,7 +96,8 @@ def overhead(df: Any, n: int, repeats: int) -> dict[str, Any]:
     features = FraudFeatures()
     events = [features(e) for e in heapq.merge(label_events(head), transaction_events(head),
                                                key=lambda e: e.time)]
-    result = operator_overhead(lambda: make_model("lr"), events, repeats=repeats,
+    # FraudFeatures gives one event for each event
+    result = operator_overhead(lambda: make_model("lr"), events, repeats=repeats,  # type: ignore[arg-type]
                                x="x", join="tx_id", label_join="tx_id",
                                label_type="fraud.label", label_field="fraud")
     return {k: result[k] for k in ("examples", "raw_us", "operator_us", "overhead",
@@ -106,7 +107,7 @@ def overhead(df: Any, n: int, repeats: int) -> dict[str, Any]:
 def run(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
         overhead_n: int, repeats: int, phishing_limit: int | None) -> dict[str, Any]:
     customers, terminals, days = SCALES[scale]
-    first = {"phishing": phishing(phishing_limit)}  # the short parts first
+    first: dict[str, Any] = {"phishing": phishing(phishing_limit)}  # the short parts first
     began = time.perf_counter()
     df = transactions(customers, terminals, days, start="2018-04-01", seed=seed)
     generated = time.perf_counter() - began
@@ -144,7 +145,7 @@ def run(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
         return round(labels / busy) if busy > 0 else float("nan")
 
     main = pipe.test_week(features=features, **split)
-    promoted = sum(h["promoted"] for h in pipe.retrainer.history)
+    promoted = sum(h["promoted"] for h in pipe.retrainer.history)  # type: ignore[union-attr]
     rows.append({"model": f"event-driven retrain (online LR + weekly HGB, {promoted} promoted)",
                  "kind": "event-driven", **{m: round(main[m], 4) for m in METRICS},
                  "learn_per_s": learn_rate("classifier")})

@@ -164,7 +164,7 @@ def throughput(broker: NatsBroker, raw: RawClient, events: list[Event], repeats:
                run_id: str) -> list[Contender]:
     """Publish and consume contenders, interleaved, `repeats` times (fresh topics each time)."""
     n = len(events)
-    partitions = [key_hash(e.key) % PARTITIONS for e in events]
+    partitions = [key_hash(e.key) % PARTITIONS for e in events]  # type: ignore[arg-type]  # keyed
     payloads = [e.to_json().encode() for e in events]
     expected = [partitions.count(p) for p in range(PARTITIONS)]
     pub_raw = Contender("a1", "raw nats-py publish_async, await all acks", lambda: 0, n)
@@ -180,9 +180,9 @@ def throughput(broker: NatsBroker, raw: RawClient, events: list[Event], repeats:
         order = [0, 1] if r % 2 == 0 else [1, 0]
         for which in order:  # alternate who goes first
             if which == 0:
-                pub.rates.append(_timed(lambda t=mine: broker.publish_many(t, events), n))
+                pub.rates.append(_timed(lambda t=mine: broker.publish_many(t, events), n))  # type: ignore[misc]
             else:
-                pub_raw.rates.append(_timed(lambda s=subjects: raw.publish(s, payloads), n))
+                pub_raw.rates.append(_timed(lambda s=subjects: raw.publish(s, payloads), n))  # type: ignore[misc]
         for which in order:  # both read the stream edalab wrote, in their own groups
             if which == 0:
                 consumer = broker.subscribe(mine, "bench")
@@ -190,7 +190,7 @@ def throughput(broker: NatsBroker, raw: RawClient, events: list[Event], repeats:
                 consumer.close()
             else:
                 subs = raw.pull_subscriptions(mine, "raw")
-                con_raw.rates.append(_timed(lambda s=subs: raw.consume(s, expected), n))
+                con_raw.rates.append(_timed(lambda s=subs: raw.consume(s, expected), n))  # type: ignore[misc]
         broker.delete_topic(mine)
         broker.delete_topic(theirs)
     return [pub_raw, pub, con_raw, con]

@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -115,7 +116,7 @@ def handbook_loop(n_customers: int = 5000, n_terminals: int = 10000, days: int =
     return df
 
 
-def _customer_transactions(profile: tuple, start: str, days: int, seed: int) -> pd.DataFrame:
+def _customer_transactions(profile: Any, start: str, days: int, seed: int) -> pd.DataFrame:
     rs = np.random.RandomState([seed, profile.CUSTOMER_ID])
     rnd = random.Random(seed * 1_000_003 + profile.CUSTOMER_ID)
     rows = []

@@ -153,7 +153,7 @@ class Batch(Sequence[Record]):
     __slots__ = ("events", "timestamps", "runs", "_records")
 
     def __init__(self, events: list[Event], timestamps: list[float],
-                 runs: list[tuple[str, int, int, int] | Record]):
+                 runs: Sequence[tuple[str, int, int, int] | Record]):
         self.events = events
         self.timestamps = timestamps
         self.runs = runs
@@ -187,7 +187,7 @@ class Batch(Sequence[Record]):
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records())
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         return self.records()[index]
 
     def __repr__(self) -> str:

@@ -42,8 +42,9 @@ class ReadOnlyDict(dict):
     """A `dict` whose every change raises `TypeError` (event data as the broker keeps it)."""
 
     __slots__ = ()
-    __setitem__ = __delitem__ = __ior__ = _read_only_dict
-    clear = pop = popitem = setdefault = update = _read_only_dict
+    # every mutator raises: the signatures differ from dict's on purpose
+    __setitem__ = __delitem__ = __ior__ = _read_only_dict  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _read_only_dict  # type: ignore[assignment]
 
     def __reduce__(self):  # pickle and deepcopy give a plain, changeable dict
         return dict, (dict(self),)
@@ -53,7 +54,7 @@ class ReadOnlyList(list):
     """A `list` whose every change raises `TypeError` (event data as the broker keeps it)."""
 
     __slots__ = ()
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only_list
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only_list  # type: ignore[assignment]
     append = extend = insert = pop = remove = reverse = sort = clear = _read_only_list
 
     def __reduce__(self):

@@ -12,6 +12,7 @@ is already running) alike.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -40,7 +41,7 @@ class LoopThread:
             future.cancel()
             raise
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
         """Start `coro` on the loop without waiting (a background task)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 USAGE = """usage: edalab COMMAND [ARGS]
 
@@ -44,6 +45,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _route(command: str, rest: list[str]) -> int:
     # Each command is imported only when run: `edalab demo cards` does not load NATS.
+    run: Callable[[list[str]], int]
     if command == "demo":
         from edalab.cli.demo import main as run
     elif command == "simulate":

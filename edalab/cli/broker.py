@@ -80,7 +80,8 @@ def _run(argv: list[str] | None) -> int:
         while not stop.wait(0.5):
             if not server.running:
                 log = (server.store_dir / "nats-server.log").read_text(errors="replace")
-                raise CliError(f"nats-server exited with {server.process.returncode}: "
+                code = server.process.returncode  # type: ignore[union-attr]  # it was started
+                raise CliError(f"nats-server exited with {code}: "
                                    f"{fatal_line(log)}")
     finally:
         server.cleanup()

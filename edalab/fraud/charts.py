@@ -221,7 +221,7 @@ def score_distribution(predictions: pd.DataFrame, transactions: pd.DataFrame | N
         fig.add_bar(name=f"{name} ({values.size:,})", x=centers,
                     y=(100 * counts / max(values.size, 1)).round(3).tolist(),
                     width=float(edges[1] - edges[0]), marker_color=color, opacity=0.65)
-    for name, value in (thresholds or {}).items():
+    for name, value in (thresholds or {}).items():  # type: ignore[assignment]  # reused name
         fig.add_vline(x=float(value), line={"color": DECISIONS.get(name, "#444"), "dash": "dash"},
                       annotation_text=f"{name} {value:g}", annotation_position="top")
     fig.update_layout(barmode="overlay", xaxis_title="score", yaxis_title="% of the class")

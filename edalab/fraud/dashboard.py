@@ -214,7 +214,7 @@ class FraudDashboard(LiveDashboard):
     def _step(self) -> bool:
         started = time.perf_counter()
         try:
-            snapshot = next(self._steps)
+            snapshot = next(self._steps)  # type: ignore[arg-type]  # set while it runs
         except StopIteration:
             return False
         self._busy += time.perf_counter() - started

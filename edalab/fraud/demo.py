@@ -70,7 +70,7 @@ class FraudDemo:
 
     def comparison(self) -> list[dict[str, Any]]:
         """The test-week rows (model, kind, `METRICS`): the batch baseline, then the pipeline."""
-        split = {"start_train": str(self.train_start.date())}
+        split: dict[str, Any] = {"start_train": str(self.train_start.date())}
         batch = batch_baseline(self.df, **split)
         ours = self.pipeline.test_week(**split)
         return [{"model": "batch LR (handbook)", "kind": "batch",

@@ -240,6 +240,8 @@ class FraudPipeline:
             raise ValueError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
         self.df: pd.DataFrame | None = None
         self.delay = pd.Timedelta(delay)
+        self._review: float  # set, with _block, by set_threshold
+        self._block: float
         self.set_threshold(review=review, block=block)
         self.model_name = model if isinstance(model, str) else type(model).__name__
         river_model = make_model(model, seed) if isinstance(model, str) else model
@@ -292,7 +294,7 @@ class FraudPipeline:
                                           lambda e: collect("metrics", e))
         app.handler("predictions", group="metrics", output="metrics")(self.metrics_stage)
         self.shadows: dict[str, OnlineClassifier] = {}
-        self._shadow_predictions: dict[str, list[Event]] = {}
+        self._shadow_predictions: dict[str, list[tuple[Any, float]]] = {}
         if not isinstance(shadows, dict):
             shadows = {name: make_model(name, seed) for name in shadows}
         for name, shadow_model in shadows.items():
@@ -380,7 +382,7 @@ class FraudPipeline:
         def shadow(event: Event) -> None:
             out = op(event)
             if out is not None:
-                data = out.data
+                data = out.data  # type: ignore[union-attr]  # one event in, one out
                 keep((data["id"], data["score"]))
 
         shadow.__name__ = f"shadow-{name}"

@@ -236,7 +236,7 @@ class AlertPolicy(Operator):
         if data.get("method") not in (None, self.method):
             return []
         patient = event.key or data.get("patient_id")
-        state = self._state.get(patient)
+        state = self._state.get(patient)  # type: ignore[arg-type]  # None finds no state
         if state is None or not state[0] or state[3]:
             return []
         state[3] = True

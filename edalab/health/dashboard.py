@@ -104,7 +104,7 @@ class WardDashboard(LiveDashboard):
             raise ValueError(f"chunk, speed and feed must be >= 1, got chunk={chunk}, "
                              f"speed={speed}, feed={feed}")
         self.monitor = monitor
-        self.method = method
+        self.method: str = method  # type: ignore[assignment]  # one of the monitor's methods
         self.chunk = int(chunk)
         self.feed_size = int(feed)
         self.redraw_s = float(redraw_s)
@@ -133,7 +133,7 @@ class WardDashboard(LiveDashboard):
 
     def _on_assessed(self, event: Event) -> None:
         data = event.data
-        patient = event.key
+        patient: str = event.key  # type: ignore[assignment]  # keyed by patient
         series = self.patients.get(patient)
         if series is None:
             series = self.patients[patient] = _Patient()
@@ -153,7 +153,7 @@ class WardDashboard(LiveDashboard):
 
     def _on_alert(self, event: Event) -> None:
         self.alerts.append(event)
-        series = self.patients.get(event.key)
+        series = self.patients.get(event.key)  # type: ignore[arg-type]  # keyed by patient
         if series is not None:
             series.alerts.append((_iso([event.time])[0], event.type, event.data.get("level"),
                                   event.data.get("news2")))

@@ -207,7 +207,7 @@ class ChallengerPolicy(Operator):
             raise ValueError(f"feature event {event.id!r}: data needs fields {self.x!r} and "
                              f"{self.join!r}") from None
         if self.challenger is None:
-            held = (x, 0, None, None)
+            held: tuple[Any, int, float | None, float | None] = (x, 0, None, None)
         else:
             held = (x, self._trial, self._score(self.classifier.model, x),
                     self._score(self.challenger, x))

@@ -273,7 +273,7 @@ class OnlineClassifier(Operator):
 
     def _extend(self, out: dict, proba: dict, event: Event) -> None:
         if self.emit_label:
-            out["label"] = max(proba, key=proba.get) if proba else None
+            out["label"] = max(proba, key=proba.__getitem__) if proba else None
         data = event.data
         for field in self.passthrough:
             try:

@@ -77,11 +77,12 @@ class AveragePrecision(river_metrics.base.BinaryMetric):
         self._labels: deque = deque(maxlen=window_size)
         self._scores: deque = deque(maxlen=window_size)
 
-    def update(self, y_true: Any, y_pred: Any) -> None:
+    # unweighted (river's `w` is not taken): the window holds labels and scores only
+    def update(self, y_true: Any, y_pred: Any) -> None:  # type: ignore[override]
         self._labels.append(y_true == self.pos_val)
         self._scores.append(y_pred.get(True, 0.0) if isinstance(y_pred, dict) else y_pred)
 
-    def revert(self, y_true: Any, y_pred: Any) -> None:
+    def revert(self, y_true: Any, y_pred: Any) -> None:  # type: ignore[override]
         raise NotImplementedError("AveragePrecision keeps a window; it cannot revert")
 
     def get(self) -> float:
@@ -318,8 +319,9 @@ class CardPrecisionAtK(_Joiner):
         if pd.isna(lateness) or lateness < pd.Timedelta(0):
             raise ValueError(f"lateness must be a duration >= 0, got {lateness!r}")
         self.k = k
-        self.delay = delay.to_pytimedelta()
-        self.lateness = lateness.to_pytimedelta()
+        # both are pd.Timedelta since their checks above
+        self.delay = delay.to_pytimedelta()  # type: ignore[union-attr]
+        self.lateness = lateness.to_pytimedelta()  # type: ignore[union-attr]
         self.expired = 0  # days closed by the predictions: their labels were overdue
         self.card = card
         self.day = day

@@ -29,7 +29,7 @@ __all__ = ["dataset_events", "operator_overhead", "progressive_score"]
 START = datetime(2000, 1, 1, tzinfo=UTC)
 SOURCE = "/edalab/ml/progressive"
 #: How `dataset_events` lays out its events: the options an `OnlineClassifier` reads them with.
-EVENT_FIELDS = {"x": "x", "join": "id", "label_join": "id", "label_type": "label",
+EVENT_FIELDS: dict[str, Any] = {"x": "x", "join": "id", "label_join": "id", "label_type": "label",
                 "label_field": "y", "feature_type": "features"}
 
 
@@ -176,14 +176,14 @@ def operator_overhead(model_factory: Callable[[], Any], events: list[Event], *,
                 flip = not flip
                 if flip:
                     t0 = timer()
-                    out += op(part)
+                    out += op(part)  # type: ignore[arg-type]  # a list in, a list out
                     op_time += timer() - t0
                 t0 = timer()
                 river_loop(part)
                 raw_time += timer() - t0
                 if not flip:
                     t0 = timer()
-                    out += op(part)
+                    out += op(part)  # type: ignore[arg-type]  # a list in, a list out
                     op_time += timer() - t0
             return out
 

@@ -42,9 +42,9 @@ one event (it returns None, an event or a list, the handler protocol), and with
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from edalab.events import Event
 from edalab.runtime.app import as_events
@@ -59,6 +59,8 @@ class Operator:
     `App`. A base class that implements neither path is declared with
     ``class Base(Operator, abstract=True)``.
     """
+
+    _abstract: ClassVar[bool]  # set on each subclass by __init_subclass__
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -81,7 +83,7 @@ class Operator:
         return out
 
     @property
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Mapping[str, Any]:
         """Counters of what the operator has done."""
         return {}
 
@@ -106,5 +108,5 @@ class Operator:
         batch handler's call) gives the batch path's list."""
         if event.__class__ is list:
             return self.process_batch(event)
-        out = self.process(event)
+        out = self.process(event)  # type: ignore[arg-type]  # not a list: one event
         return out[0] if len(out) == 1 else out or None

@@ -119,7 +119,7 @@ class EventMesh:
             return self
         servers = [NatsServer(name=name) for name in self.names]
         taken = {server.port for server in servers}
-        routes = []
+        routes: list[int] = []
         while len(routes) < 2:
             port = free_port()
             if port not in taken:
@@ -324,7 +324,7 @@ async def _wait_for_jetstream(url: str, deadline: float) -> None:
         await nc.close()
 
 
-async def _stream_leader(url: str, topic: str) -> str:
+async def _stream_leader(url: str, topic: str) -> str | None:
     nc = await nats.connect(url, connect_timeout=2.0, allow_reconnect=False)
     try:
         info = await nc.jetstream().stream_info(stream_name(topic))

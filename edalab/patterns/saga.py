@@ -249,7 +249,7 @@ class SagaCoordinator:
         """Start the saga of `workflow` (caused by `cause`; nothing if it exists already: a
         redelivered trigger) at the table's initial step with `arguments`."""
         out = self._recover(cause)
-        if workflow in self.sagas:
+        if workflow in self.sagas:  # type: ignore[operator]  # _recover made it a dict
             return out
         saga = self.saga(f"{self.prefix}{workflow}")
         started = self._event("saga.started", {"workflow": workflow, **context,
@@ -261,7 +261,7 @@ class SagaCoordinator:
 
     def on_reply(self, event: Event) -> list[Event]:
         out = self._recover(event)
-        saga = self.sagas.get(event.data["workflow"])
+        saga = self.sagas.get(event.data["workflow"])  # type: ignore[union-attr]  # recovered
         if saga is None or (saga.status, event.type) not in saga.transitions:
             return out  # late (after a timeout) or repeated: the saga has moved on
         if event.data.get("command") != saga.command.get("command"):
@@ -280,7 +280,7 @@ class SagaCoordinator:
     def on_tick(self, event: Event) -> list[Event]:
         out = self._recover(event)
         now = self.clock()
-        for saga in list(self.sagas.values()):
+        for saga in list(self.sagas.values()):  # type: ignore[union-attr]  # recovered
             if saga.active and saga.deadline is not None and now >= saga.deadline:
                 timed_out = self._event("saga.step_timed_out", {
                     "step": saga.step, "deadline": saga.state["deadline"]}, saga)
@@ -324,7 +324,7 @@ class SagaCoordinator:
         except ConcurrencyError:
             self.sagas = None  # another writer moved on: forget and rebuild on the next event
             raise
-        self.sagas[saga.workflow] = saga
+        self.sagas[saga.workflow] = saga  # type: ignore[index]  # recovered before the handler ran
         return [m for e in events if (m := self._message(e, saga, cause)) is not None]
 
     def _message(self, event: Event, saga: Saga, cause: Event) -> Event | None:
@@ -350,7 +350,7 @@ class SagaCoordinator:
                 self.replayed += saga.version
                 self.sagas[saga.workflow] = saga
                 if saga.active:
-                    resend.append(self.participant.emit(saga.commands[saga.step], saga.command,
+                    resend.append(self.participant.emit(saga.commands[saga.step], saga.command,  # type: ignore[index]  # active: it has a step
                                                         cause=cause))
         return resend
 

@@ -75,10 +75,10 @@ class StyleRun:
                 continue
             for r in broker.read(topic):
                 e = r.event
-                rows.append({"wallns": e.extensions["wallns"], "workflow": e.data["workflow"],
+                rows.append({"wallns": e.extensions["wallns"], "workflow": e.data["workflow"],  # type: ignore[index]
                              "type": e.type, "topic": topic, "sender": e.source.lstrip("/"),
                              "receivers": receivers.get((topic, e.type), []), "time": e.time,
-                             "id": e.id, "causation": e.extensions["causation"],
+                             "id": e.id, "causation": e.extensions["causation"],  # type: ignore[index]
                              "message": True})
         store = getattr(self.flow, "store", None)
         if store is not None:

@@ -32,7 +32,8 @@ def drifting_stream(n: int = 6000, *, drifts: tuple[int, ...] = (2000, 4000), wi
         raise ValueError(f"n must be >= 1, got {n}")
     if list(drifts) != sorted(drifts) or any(not 0 < d < n for d in drifts):
         raise ValueError(f"drifts must be increasing positions in (0, {n}), got {drifts}")
-    stream = synth.Sine(classification_function=len(drifts) % 2, seed=seed + len(drifts))
+    stream: synth.Sine | synth.ConceptDriftStream = synth.Sine(
+        classification_function=len(drifts) % 2, seed=seed + len(drifts))
     for k in range(len(drifts) - 1, -1, -1):  # nest: concept k until drifts[k], then the next
         before = synth.Sine(classification_function=k % 2, seed=seed + k)
         stream = synth.ConceptDriftStream(before, stream, position=drifts[k] - (drifts[k - 1]

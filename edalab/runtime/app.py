@@ -60,7 +60,7 @@ class HandlerError(EdalabError, TypeError):
 class Handler:
     """A registered handler: the function, where it reads, where its events go."""
 
-    def __init__(self, fn: Callable[[Event], Any], topic: str, group: str, output: Output,
+    def __init__(self, fn: Callable[[Any], Any], topic: str, group: str, output: Output,
                  max_attempts: int, batch: bool = False):
         self.fn = fn
         self.batch = batch
@@ -162,7 +162,7 @@ class App:
 
     def handler(self, topic: str, *, group: str | None = None, output: Output = None,
                 max_attempts: int = 3, batch: bool = False
-                ) -> Callable[[Callable[[Event], Any]], Handler]:
+                ) -> Callable[[Callable[[Any], Any]], Handler]:
         """Decorator: run the function on each event of `topic`, in consumer group `group`
         (default: the function's name). Returned events go to `output`.
 
@@ -174,8 +174,8 @@ class App:
         the state changes of a call that raised, or should raise `BatchFailure` saying how
         many events it handled (only the rest is run again).
         """
-        def register(fn: Callable[[Event], Any]) -> Handler:
-            h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,
+        def register(fn: Callable[[Any], Any]) -> Handler:
+            h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,  # type: ignore[arg-type]
                         max_attempts, batch)
             self.handlers.append(h)
             return h
@@ -261,7 +261,7 @@ class App:
                 if not exhausted:
                     room = batch_size if max_events is None else min(batch_size,
                                                                      max_events - published)
-                    chunk = take(room) if room > 0 else []
+                    chunk = take(room) if room > 0 else []  # type: ignore[misc]  # None: exhausted
                     if len(chunk) < batch_size or room <= 0:
                         exhausted = True
                         if max_events is not None and published + len(chunk) >= max_events:
@@ -294,7 +294,7 @@ class App:
                     break
                 if next_yield is not None and published >= next_yield:
                     while next_yield <= published:
-                        next_yield += every
+                        next_yield += every  # type: ignore[operator]  # set as next_yield is
                     yield self._stats(now - started, published, timeline.rows(), "running")
             final = self._stats(time.perf_counter() - started, published, timeline.rows(),
                                 stopped_by)
@@ -354,7 +354,7 @@ class App:
         if not isinstance(self.broker, MemoryBroker):
             return  # a networked group hands partitions over during the run
         for h in self.handlers:
-            if not h.consumer.assignment():
+            if not h.consumer.assignment():  # type: ignore[union-attr]  # started above
                 warnings.warn(
                     f"handler {h.name!r} got no partition of {h.topic!r}: consumer group "
                     f"{h.group!r} has {len(self.broker.members(h.topic, h.group)) - 1} other "
@@ -399,7 +399,7 @@ class App:
 
     def _lag_totals(self) -> dict[str, int]:
         """Per handler stream (``topic/group``): its lag summed over partitions."""
-        return {f"{h.topic}/{h.group}": sum(h.consumer.lag().values()) for h in self.handlers}
+        return {f"{h.topic}/{h.group}": sum(h.consumer.lag().values()) for h in self.handlers}  # type: ignore[union-attr]
 
     def _start(self) -> None:
         self._output_topics = set()
@@ -433,7 +433,7 @@ class App:
                     position += n
                     return events[position - n:position]
                 return take_slice
-            iterator = iter(events)
+            iterator: Iterator[Any] = iter(events)
         else:
             tagged = [zip(repeat(topic), events) for topic, events in self._sources]
             iterator = heapq.merge(*tagged, key=lambda item: item[1].time)
@@ -472,7 +472,7 @@ class App:
 
     def _step(self, h: Handler, batch_size: int, virtual: bool, wait: float = 0.0) -> int:
         """Poll one batch for `h`, run it, publish what it emitted, ack; returns the count."""
-        consumer = h.consumer
+        consumer: Consumer = h.consumer  # type: ignore[assignment]  # the app has started
         batch: Batch = consumer.poll(batch_size, wait)
         events = batch.events
         if not events:
@@ -489,7 +489,7 @@ class App:
                 failed.clear()
                 out, results = self._run_each(h, h.__call__, events, failed)
                 sent = self._emit(h, out, results, failed) if out else 0
-            stats.events_out += sent
+            stats.events_out += sent  # type: ignore[operator]  # None only with unowned
             failed.sort(key=_first)
         if failed:
             records = batch.records()
@@ -612,7 +612,7 @@ class App:
     def _route(self, h: Handler, out: list[Event]) -> dict[str, list[Event]]:
         """Each output's topic by `h.output`, one batch per topic (in order within each);
         `_OutputError` for the first the function fails on or sends to an unusable topic."""
-        route = h.output
+        route: Callable[[Event], str] = h.output  # type: ignore[assignment]  # not a str here
         try:
             topics = list(map(route, out))
         except Exception:
@@ -652,7 +652,7 @@ class App:
 
     def _stats(self, wall: float, published: int, timeline: list[tuple],
                stopped_by: str) -> RunStats:
-        lag = {f"{h.topic}/{h.group}": h.consumer.lag() for h in self.handlers}
+        lag = {f"{h.topic}/{h.group}": h.consumer.lag() for h in self.handlers}  # type: ignore[union-attr]
         dead = sum(len(self.broker.read(dead_letter_topic(t)))
                    for t in {h.topic for h in self.handlers}
                    if dead_letter_topic(t) in self.broker.topics())
@@ -698,6 +698,6 @@ def _all_events(items: list) -> bool:
 
 def _known_length(sources: list[tuple[str, Iterable[Event]]]) -> int | None:
     try:
-        return sum(len(events) for _, events in sources)  # type: ignore[arg-type]
+        return sum(len(events) for _, events in sources)  # type: ignore[arg-type, misc]
     except TypeError:
         return None

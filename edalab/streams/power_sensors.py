@@ -295,7 +295,7 @@ def sensor_registry(
     root = SensorGroup("root", "All sensors")
     level_groups = [root]
     for level in range(1, depth):
-        next_groups = []
+        next_groups: list[SensorGroup] = []
         for parent in level_groups:
             for _ in range(fanout):
                 i = len(next_groups)

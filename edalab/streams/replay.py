@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 import time as _time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import repeat, starmap
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -74,6 +74,7 @@ def _iso_strings(column: pd.Series) -> list:
     missing = np.isnat(us)
     ticks = us[~missing].astype(np.int64)
     # One precision for the whole column, the coarsest that loses nothing.
+    unit: Literal["s", "ms", "us"]
     unit = "s" if not (ticks % 1_000_000).any() else "ms" if not (ticks % 1000).any() else "us"
     text = np.datetime_as_string(us, unit=unit, timezone="UTC" if aware else "naive").tolist()
     if missing.any():
@@ -184,7 +185,7 @@ class Replay:
 
     def _paced(self, events: Iterator[Event]) -> Iterator[Event]:
         # Each event's due time is computed from one origin, so sleep errors never add up.
-        scale = 1.0 / (self.speed * 1e6)
+        scale = 1.0 / (self.speed * 1e6)  # type: ignore[operator]  # paced only with a speed
         monotonic, sleep = _time.monotonic, _time.sleep
         origin_wall = None
         first = self._times_us[0] if self._times_us else 0
@@ -317,7 +318,8 @@ def replay(
     else:
         ids = [str(v) for v in order.tolist()]
     if type in df.columns:
-        types = [None if v is None else str(v) for v in _column_values(ordered[type])]
+        types: Iterable[str | None] = [None if v is None else str(v)
+                                       for v in _column_values(ordered[type])]
         if None in types:
             raise ValueError(f"replay: type column {type!r} has missing values")
     else:
@@ -325,7 +327,7 @@ def replay(
     rows = starmap(_record_maker(names), zip(*cols, strict=True)) if cols else (
         {} for _ in py_times)
     events = (
-        Event(t, source, d, key=k, time=tm, id=i)
+        Event(t, source, d, key=k, time=tm, id=i)  # type: ignore[arg-type]  # None raised above
         for t, d, k, tm, i in zip(types, rows, keys, py_times, ids, strict=False)
     )
     return Replay(events, times_us, speed)

@@ -127,7 +127,7 @@ def transactions(
     seconds += day * DAY
     del cell, counts, keep, mean, pick  # peak memory: only what the frame needs from here on
     order = np.argsort(seconds, kind="stable")
-    columns = {"TX_ID": np.arange(order.size, dtype=np.int64)}
+    columns: dict[str, np.ndarray] = {"TX_ID": np.arange(order.size, dtype=np.int64)}
     for name, values in (("TX_TIME_SECONDS", seconds), ("CUSTOMER_ID", customer),
                          ("TERMINAL_ID", terminal), ("TX_AMOUNT", amount),
                          ("TX_TIME_DAYS", day), ("TX_FRAUD", fraud),
@@ -290,7 +290,8 @@ class _World:
             raise ValueError(f"seed must be >= 0, got {seed}")
         # Independent streams: the customers do not change when `days` or `n_terminals` do.
         rng_c, rng_t, self.rng_transactions, self.rng_frauds = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
+            # any Integral seed (numpy's too) was accepted above
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))  # type: ignore[arg-type]
         self.customer_xy = rng_c.uniform(0, 100, (self.n_customers, 2))
         self.mean_amount = rng_c.uniform(5, 100, self.n_customers)
         self.std_amount = self.mean_amount / 2

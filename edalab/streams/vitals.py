@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -252,7 +253,7 @@ def vitals(
     def flat(a: np.ndarray) -> np.ndarray:
         return a.ravel()[order]
 
-    columns: dict[str, object] = {
+    columns: dict[str, Any] = {
         "time": pd.DatetimeIndex(start_ts.value + flat(seconds) * 1_000_000_000, tz="UTC"),
         "patient_id": ids[patient],
     }
@@ -262,13 +263,13 @@ def vitals(
             columns[name] = pd.array(np.where(ok, flat(on_oxygen), False), dtype="boolean")
             columns[name][~ok] = pd.NA
         elif name == "consciousness":
-            columns[name] = np.where(ok, flat(consciousness), None)
+            columns[name] = np.where(ok, flat(consciousness), None)  # type: ignore[call-overload]
         else:
             columns[name] = np.where(ok, flat(values[name]), np.nan)
     columns["artefact"] = np.array(ARTEFACTS)[flat(problem)]
     det = flat(deteriorating)
     columns["deteriorating"] = det
-    columns["episode_id"] = np.where(det, episode_ids[patient], None)
+    columns["episode_id"] = np.where(det, episode_ids[patient], None)  # type: ignore[call-overload]
     df = pd.DataFrame(columns)
 
     # JSON text, not a DataFrame: pandas deep-copies attrs on every operation and compares

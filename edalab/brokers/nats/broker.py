@@ -224,6 +224,7 @@ class NatsBroker:
     # -- producing -------------------------------------------------------------------------
 
     def _route(self, topic: str, n: int, key: str | None) -> int:
+        p: int | None
         if key is None:
             p = self._unkeyed.get(topic, 0)
             self._unkeyed[topic] = (p + 1) % n

@@ -196,7 +196,7 @@ class NatsConsumer(Membership):
         `max_attempts` times without being settled (its consumers crashed)."""
         event, error = decode(msg.data, self.topic)  # not an event: its bytes, and why
         if error is None:
-            error = f"delivered {attempt} times without an ack or a nack"
+            error = f"delivered {attempt} times without an ack or a nack"  # type: ignore[assignment]
         await self._dead_letter(p, seq, attempt, event, error)
         await msg.term()
 
@@ -315,7 +315,7 @@ def _deliver_from(position: Position) -> dict[str, Any]:
     if position == "end":
         return {"deliver_policy": api.DeliverPolicy.NEW}
     return {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
-            "opt_start_seq": max(1, int(position))}
+            "opt_start_seq": max(1, int(position))}  # type: ignore[arg-type]  # _seek made times offsets
 
 
 def _batch(records: list[Record]) -> Batch:

@@ -151,7 +151,7 @@ class Membership:
                 else:  # our lease expired and another member took p over
                     await self._drop(p, hand_back=False)
             for p in sorted(mine):
-                owner, revision = leases.get(p, (None, 0))
+                owner, revision = leases.get(p, (None, 0))  # type: ignore[assignment]  # None: no lease
                 if owner and owner != self.member and owner in members:
                     if p in self._owned:  # taken over after our lease expired
                         await self._drop(p, hand_back=False)

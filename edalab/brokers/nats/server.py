@@ -112,7 +112,7 @@ class NatsServer:
             raise ValueError("a password needs a user")
         self.port = port or free_port()
         self._tmp = None if store_dir else tempfile.mkdtemp(prefix="edalab-nats-")
-        self.store_dir = Path(store_dir or self._tmp)
+        self.store_dir = Path(store_dir or self._tmp)  # type: ignore[arg-type]  # one is set
         self.user, self.password, self.token = user, password, token
         self.name = name or f"edalab-{self.port}"
         self.extra_args = list(extra_args or [])

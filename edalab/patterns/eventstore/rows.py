@@ -23,9 +23,12 @@ reading builds each `Event` directly from its trusted columns (no re-validation)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from json.encoder import c_make_encoder, encode_basestring_ascii
+from json.encoder import (  # type: ignore[attr-defined]  # the C encoder has no stub
+    c_make_encoder,
+    encode_basestring_ascii,
+)
 from json.scanner import make_scanner
 from typing import NoReturn
 
@@ -45,9 +48,10 @@ _join = "".join
 _std = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 # The C encoder json.dumps builds on every call, built once. No circular-reference markers: a
 # cyclic value ends in RecursionError, which `raise_unstorable` turns into the EventError.
+_chunks: Callable[..., Iterable[str]]
 _chunks = c_make_encoder(None, _std.default, encode_basestring_ascii, None, ":", ",",
                          False, False, False) if c_make_encoder is not None else _std.iterencode
-_scan = make_scanner(json.JSONDecoder())
+_scan = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # the stub misnames it
 _TEXT_FIELDS = ("id", "type", "source", "subject", "key", "datacontenttype")
 
 
@@ -116,7 +120,7 @@ def stored_events(rows: Iterable[tuple]) -> list[StoredEvent]:
     The rows come from our own store, so each `Event` is built from its columns directly,
     without the constructor's checks (as `Event.__init__` itself does, through `_EventSlots`).
     """
-    out = []
+    out: list[StoredEvent] = []
     append = out.append
     last_ts = last_at = None
     for (stream_id, version, position, ts, id_, type_, source, subject, micros, key,

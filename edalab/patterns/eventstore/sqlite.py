@@ -252,7 +252,8 @@ class SqliteEventStore(EventStore):
                 if rows is None:
                     rows = event_rows(stream_id, current + 1, now, events)
                 elif expected_version != current:
-                    raise ConcurrencyError(stream_id, expected_version, current)
+                    # rows were built ahead only from a given expected_version
+                    raise ConcurrencyError(stream_id, expected_version, current)  # type: ignore[arg-type]
                 con.executemany(INSERT, rows)
                 con.execute("COMMIT")
             except sqlite3.IntegrityError:
