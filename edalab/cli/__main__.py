@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from edalab.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # importing the module (as a package walk does) runs nothing
+    raise SystemExit(main())
