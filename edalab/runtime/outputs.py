@@ -3,6 +3,7 @@ cannot be routed or written, all but those of the input that emitted it (`_Outpu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from edalab.brokers.base import Broker
@@ -18,6 +19,7 @@ class OutputsMixin:
 
     broker: Broker
     _output_topics: set[str]
+    topic: Callable[..., str]
 
     def _emit(self, h: Handler, out: list[Event], results: list[Any], failed: list[tuple[int,
               BaseException]], unowned: int = 0) -> int | None:

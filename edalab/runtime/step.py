@@ -23,6 +23,7 @@ class StepMixin:
 
     clock: Clock
     latency_samples: int
+    _emit: Callable[..., int | None]
 
     def _step(self, h: Handler, batch_size: int, virtual: bool, wait: float = 0.0) -> int:
         """Poll one batch for `h`, run it, publish what it emitted, ack; returns the count."""
