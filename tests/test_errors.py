@@ -20,7 +20,7 @@ BUILTIN_BASES = {
     "edalab.brokers.base.BrokerError": RuntimeError,
     "edalab.brokers.base.UnknownTopicError": LookupError,
     "edalab.brokers.base.ConsumerClosedError": RuntimeError,
-    "edalab.runtime.app.HandlerError": TypeError,
+    "edalab.runtime.handler.HandlerError": TypeError,
     "edalab.errors.StoreClosedError": RuntimeError,
     "edalab.patterns.eventstore.base.ConcurrencyError": RuntimeError,
     "edalab.patterns.eventstore.base.EventStoreFileError": OSError,

@@ -4,5 +4,5 @@ from __future__ import annotations
 
 from edalab.cli import main
 
-if __name__ == "__main__":  # not when a tool imports every module of the package
+if __name__ == "__main__":  # importing the module (as a package walk does) runs nothing
     raise SystemExit(main())

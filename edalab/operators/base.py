@@ -5,7 +5,7 @@ parameters and `repr`, bytewax's ``StatefulLogic`` for the lifecycle):
 
 - ``process(event)``: the per-event path, the events it emits (a list);
 - ``process_batch(events)``: the batch path (default: `process` on each event); an operator
-  with a real batch path overrides it, and raises `edalab.runtime.app.BatchFailure` when a
+  with a real batch path overrides it, and raises `edalab.errors.BatchFailure` when a
   batch fails part-way;
 - ``stats``: a plain dict of counters (numbers) that change as events are processed;
 - ``flush(now)``: what the operator still holds when the stream ends (windows still open, a
@@ -47,7 +47,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from edalab.events import Event
-from edalab.runtime.app import as_events
+from edalab.runtime.handler import as_events
 
 __all__ = ["Operator"]
 

@@ -22,109 +22,27 @@ never calls another handler: pipelines are chains of topics.
 
 from __future__ import annotations
 
-import heapq
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
-from itertools import islice, repeat
-from operator import attrgetter
+from datetime import datetime
 from typing import Any
 
-from edalab.brokers.base import (
-    Batch,
-    Broker,
-    Consumer,
-    Record,
-    dead_letter_topic,
-    unpublishable,
-)
+from edalab.brokers.base import Broker, dead_letter_topic, unpublishable
 from edalab.brokers.memory import MemoryBroker
-from edalab.errors import BatchFailure, EdalabError
-from edalab.events import Event, EventError, check_serialisable
+from edalab.events import Event
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
+from edalab.runtime.handler import Handler, Output
+from edalab.runtime.outputs import OutputsMixin, _OutputError
+from edalab.runtime.sources import SourcesMixin
 from edalab.runtime.stats import HandlerStats, RunStats, Timeline
+from edalab.runtime.step import StepMixin
 
-__all__ = ["App", "Handler", "HandlerError", "as_events"]
-
-Output = str | Callable[[Event], str] | None
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_event_time = attrgetter("time")
+__all__ = ["App"]
 
 
-class HandlerError(EdalabError, TypeError):
-    """A handler returned something that is not an event, or events with nowhere to go."""
-
-
-class Handler:
-    """A registered handler: the function, where it reads, where its events go."""
-
-    def __init__(self, fn: Callable[[Any], Any], topic: str, group: str, output: Output,
-                 max_attempts: int, batch: bool = False):
-        self.fn = fn
-        self.batch = batch
-        self.name = getattr(fn, "__name__", repr(fn))
-        self.topic = topic
-        self.group = group
-        self.output = output
-        self.max_attempts = max_attempts
-        self.consumer: Consumer | None = None
-        self.stats = HandlerStats(self.name, topic, group)
-
-    def __repr__(self) -> str:
-        return (f"Handler({self.name!r}, topic={self.topic!r}, group={self.group!r}, "
-                f"output={self.output!r})")
-
-    def __call__(self, event: Event) -> Any:
-        if not self.batch:
-            return self.fn(event)
-        try:
-            return self.fn([event])
-        except BatchFailure as exc:  # a batch of one failed at its event: that event's error
-            raise (exc.__cause__ or exc) from None
-
-    def test(self, event: Event) -> list[Event]:
-        """Run one event through the handler with no broker: the events it would emit."""
-        return as_events(self(event), self.name)
-
-    def flush(self, now: datetime) -> list[Event]:
-        """What the handler still holds when the stream ends: its function's ``flush(now)``
-        (an operator's), normalised; [] for a function that has none."""
-        flush = getattr(self.fn, "flush", None)
-        return [] if flush is None else as_events(flush(now), self.name)
-
-
-def as_events(result: Any, name: str) -> list[Event]:
-    """What a handler returned (None, an Event or an iterable of them) as a list of events;
-    `HandlerError` naming the handler for anything else.
-
-    >>> from edalab import Event
-    >>> as_events(None, "h"), len(as_events(Event("t", "/s", 1), "h"))
-    ([], 1)
-    >>> as_events("text", "h")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    edalab.runtime.app.HandlerError: handler 'h' returned str; return None, an Event or ...
-    """
-    if result is None:
-        return []
-    if result.__class__ is Event:
-        return [result]
-    if isinstance(result, Event):
-        return [result]
-    if isinstance(result, (str, bytes, dict)) or not isinstance(result, Iterable):
-        raise HandlerError(f"handler {name!r} returned {type(result).__name__}; return None, "
-                           "an Event or an iterable of Events")
-    events = list(result)
-    for item in events:
-        if not isinstance(item, Event):
-            raise HandlerError(f"handler {name!r} returned a {type(item).__name__} among its "
-                               "events; every item must be an Event")
-    return events
-
-
-class App:
+class App(SourcesMixin, StepMixin, OutputsMixin):
     """Handlers on topics in consumer groups, sources that feed topics, and a run loop.
 
     Parameters
@@ -418,238 +336,6 @@ class App:
             if isinstance(h.output, str):
                 self.topic(h.output)
 
-    def _feeder(self) -> Callable[[int], list] | None:
-        """``take(n)``: the next n source items. One source gives its events (a list is
-        sliced, not iterated); several give (topic, event) pairs merged by event time."""
-        if not self._sources:
-            return None
-        if len(self._sources) == 1:
-            events = self._sources[0][1]
-            if isinstance(events, list):
-                position = 0
-
-                def take_slice(n: int) -> list:
-                    nonlocal position
-                    position += n
-                    return events[position - n:position]
-                return take_slice
-            iterator: Iterator[Any] = iter(events)
-        else:
-            tagged = [zip(repeat(topic), events) for topic, events in self._sources]
-            iterator = heapq.merge(*tagged, key=lambda item: item[1].time)
-        return lambda n: list(islice(iterator, n))
-
-    def _publish(self, chunk: list, virtual: bool) -> None:
-        if len(self._sources) == 1:
-            self._publish_source(self._sources[0][0], chunk)
-            events = chunk
-        else:
-            events = [e for _, e in chunk]
-            start = 0
-            for i in range(1, len(chunk) + 1):  # consecutive runs of one topic, in order
-                if i == len(chunk) or chunk[i][0] != chunk[start][0]:
-                    self._publish_source(chunk[start][0], events[start:i])
-                    start = i
-        if virtual:
-            self.clock.advance(max(map(_event_time, events)))
-
-    def _publish_source(self, topic: str, events: list[Event]) -> None:
-        """Publish source events; one no broker can carry (its data is not JSON) goes to the
-        topic's dead-letter topic as `unpublishable`, and the rest are published."""
-        while events:
-            try:
-                self.broker.publish_many(topic, events)
-                return
-            except EventError as exc:
-                if exc.index is None:
-                    raise
-                i = exc.index  # nothing of the batch was appended: the ones before it are fine
-                if i:
-                    self.broker.publish_many(topic, events[:i])
-                self.broker.publish(dead_letter_topic(topic), unpublishable(
-                    events[i], topic, _write_error(events[i], exc)))
-                events = events[i + 1:]
-
-    def _step(self, h: Handler, batch_size: int, virtual: bool, wait: float = 0.0) -> int:
-        """Poll one batch for `h`, run it, publish what it emitted, ack; returns the count."""
-        consumer: Consumer = h.consumer  # type: ignore[assignment]  # the app has started
-        batch: Batch = consumer.poll(batch_size, wait)
-        events = batch.events
-        if not events:
-            return 0
-        failed: list[tuple[int, BaseException]] = []
-        t0 = time.perf_counter()
-        out, results, unowned = self._handle(h, events, failed)
-        done = time.perf_counter()
-        stats = h.stats
-        stats.busy_seconds += done - t0
-        if out:
-            sent = self._emit(h, out, results, failed, unowned)
-            if sent is None:  # a batch call emitted what cannot be published: one at a time
-                failed.clear()
-                out, results = self._run_each(h, h.__call__, events, failed)
-                sent = self._emit(h, out, results, failed) if out else 0
-            stats.events_out += sent  # type: ignore[operator]  # None only with unowned
-            failed.sort(key=_first)
-        if failed:
-            records = batch.records()
-            bad = {i for i, _ in failed}
-            consumer.ack([r for i, r in enumerate(records) if i not in bad])
-            for i, exc in failed:
-                record: Record = records[i]
-                consumer.nack(record, error=exc)
-                stats.errors += 1
-                if record.attempt >= h.max_attempts:
-                    stats.dead_letters += 1
-        else:
-            consumer.ack(batch)
-        stats.events_in += len(events)
-        sample = slice(None, None, max(1, len(events) // self.latency_samples))
-        if virtual:  # how far the stream's clock had moved past each event's own time
-            stats.sample(self.clock.now(), [e.time for e in events[sample]])
-        else:  # broker append to handler done, in seconds
-            stats.sample(done, batch.timestamps[sample])
-        return len(events)
-
-    def _handle(self, h: Handler, events: list[Event], failed: list[tuple[int, BaseException]]
-                ) -> tuple[list[Event], list[Any], int]:
-        """Run `h` on the batch: its output events, per input event what it emitted (None
-        where it failed or emitted nothing), and how many leading outputs came from a batch
-        call (so belong to no one input)."""
-        fn = h.fn
-        if h.batch:
-            try:
-                out = as_events(fn(events), h.name)
-            except BatchFailure as exc:  # handled up to exc.done: the rest one at a time
-                done = exc.done
-                head = as_events(exc.results, h.name)
-                rest: list[tuple[int, BaseException]] = []
-                tail, results = self._run_each(h, h.__call__, events[done:], rest)
-                failed += [(i + done, error) for i, error in rest]
-                return head + tail, [None] * done + results, len(head)
-            except Exception:  # find the failing events: one at a time
-                fn = h.__call__
-            else:
-                return out, [], len(out)
-        return (*self._run_each(h, fn, events, failed), 0)
-
-    @staticmethod
-    def _run_each(h: Handler, fn: Callable[[Event], Any], events: list[Event],
-                  failed: list[tuple[int, BaseException]]) -> tuple[list[Event], list[Any]]:
-        """`fn` on each event; failures are appended to `failed` as (index, error). Returns
-        the output events and each input's result (an Event, a list of them, or None)."""
-        results: list[Any] = []
-        # map() runs the handler in a C loop; extend() keeps the results made before a
-        # failure, so len(results) is the failing event's index.
-        rest = events
-        while rest:
-            try:
-                results.extend(map(fn, rest))
-                break
-            except Exception as exc:  # a failing handler must not stop the app
-                i = len(results)
-                failed.append((i, exc))
-                results.append(None)
-                rest = events[i + 1:]
-        # Not results.count(None): that calls Event.__eq__ (Python) on every event.
-        out = [r for r in results if r is not None]
-        if out and not _all_events(out):
-            out = []
-            for i, r in enumerate(results):
-                try:  # a generator runs here: if it raises, what it yielded goes with it
-                    results[i] = events_i = as_events(r, h.name)
-                except Exception as exc:  # a bad return value fails that event only
-                    results[i] = None
-                    failed.append((i, exc))
-                else:
-                    out += events_i
-            failed.sort(key=_first)
-        return out, results
-
-    def _emit(self, h: Handler, out: list[Event], results: list[Any], failed: list[tuple[int,
-              BaseException]], unowned: int = 0) -> int | None:
-        """Publish `out`, all of it or none: an output that cannot be routed or written
-        fails the input event that emitted it (`results[i]` holds its outputs), with all its
-        outputs, and the rest is published. Returns how many were published; None, having
-        published nothing, when the failing output is one of the first `unowned` (a batch
-        call's: no one input emitted it)."""
-        while True:
-            try:
-                self._publish_out(h, out)
-                return len(out)
-            except _OutputError as exc:
-                if exc.index < unowned:
-                    return None
-                i = _owners(results)[exc.index - unowned]
-                failed.append((i, exc.error))
-                results[i] = None
-                out = out[:unowned] + [e for r in results if r is not None
-                                       for e in ((r,) if r.__class__ is Event else r)]
-                if not out:
-                    return 0
-
-    def _publish_out(self, h: Handler, out: list[Event]) -> None:
-        """Route and publish `out`; raises `_OutputError` for the first output that cannot be
-        routed or written, before anything is published."""
-        if h.output is None:
-            raise HandlerError(f"handler {h.name!r} returned events but has no output topic; "
-                               f"register it with @app.handler(..., output='topic')")
-        routed = {h.output: out} if isinstance(h.output, str) else self._route(h, out)
-        try:
-            if len(routed) > 1:  # several publishes: check them all before the first
-                check_serialisable(out)
-            for topic, events in routed.items():
-                self.broker.publish_many(topic, events)
-        except EventError as exc:
-            if exc.index is None:
-                raise
-            # The one check these events get: the broker's (or, for several topics, ours),
-            # on all of `out` in order either way, so the index is the output's.
-            raise _OutputError(exc.index, HandlerError(
-                f"handler {h.name!r} emitted an event that cannot be published: "
-                f"{_write_error(out[exc.index], exc)}")) from None
-
-    def _route(self, h: Handler, out: list[Event]) -> dict[str, list[Event]]:
-        """Each output's topic by `h.output`, one batch per topic (in order within each);
-        `_OutputError` for the first the function fails on or sends to an unusable topic."""
-        route: Callable[[Event], str] = h.output  # type: ignore[assignment]  # not a str here
-        try:
-            topics = list(map(route, out))
-        except Exception:
-            topics = []
-            for k, event in enumerate(out):
-                try:
-                    topics.append(route(event))
-                except Exception as exc:
-                    raise _OutputError(k, HandlerError(
-                        f"handler {h.name!r}: its output function failed on an emitted "
-                        f"{event.type!r} event: {type(exc).__name__}: {exc}")) from None
-        routed: dict[str, list[Event]] = {}
-        for k, (topic, event) in enumerate(zip(topics, out, strict=True)):
-            events = routed.get(topic)
-            if events is None:
-                self._check_output_topic(h, topic, k, event)
-                events = routed[topic] = []
-            events.append(event)
-        return routed
-
-    def _check_output_topic(self, h: Handler, topic: Any, k: int, event: Event) -> None:
-        if topic in self._output_topics:
-            return
-        problem = None
-        if not isinstance(topic, str) or not topic:
-            problem = "it must return a topic name (a non-empty str)"
-        else:
-            try:
-                self.topic(topic)
-            except Exception as exc:
-                problem = f"that topic cannot be used: {type(exc).__name__}: {exc}"
-        if problem is not None:
-            raise _OutputError(k, HandlerError(
-                f"handler {h.name!r}: its output function returned {topic!r} for an emitted "
-                f"{event.type!r} event; {problem}"))
-        self._output_topics.add(topic)
-
     def _stats(self, wall: float, published: int, timeline: list[tuple],
                stopped_by: str) -> RunStats:
         lag = {f"{h.topic}/{h.group}": h.consumer.lag() for h in self.handlers}  # type: ignore[union-attr]
@@ -658,42 +344,6 @@ class App:
                    if dead_letter_topic(t) in self.broker.topics())
         return RunStats(self.clock.name, wall, published, [h.stats for h in self.handlers],
                         lag, dead, timeline, stopped_by)
-
-
-class _OutputError(EdalabError):
-    """Output `index` of a batch cannot be routed or written; `error` says why."""
-
-    def __init__(self, index: int, error: BaseException):
-        super().__init__(index, error)
-        self.index = index
-        self.error = error
-
-
-def _owners(results: list[Any]) -> list[int]:
-    """For each output event, the index of the input whose result holds it."""
-    owners: list[int] = []
-    for i, r in enumerate(results):
-        if r is not None:
-            owners += [i] * (1 if r.__class__ is Event else len(r))
-    return owners
-
-
-def _write_error(event: Event, error: EventError) -> EventError:
-    """Why `event` cannot be written, as `to_json` says it of that event alone (a batch check
-    names its position in the batch)."""
-    try:
-        event.to_json()
-    except EventError as exc:
-        return exc
-    return error
-
-
-def _first(item: tuple) -> Any:
-    return item[0]
-
-
-def _all_events(items: list) -> bool:
-    return set(map(type, items)) == {Event}
 
 
 def _known_length(sources: list[tuple[str, Iterable[Event]]]) -> int | None:
