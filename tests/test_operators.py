@@ -143,7 +143,8 @@ FACTORIES: dict[type, Callable[[], tuple[Operator, list[Event]]]] = {
 
 def _all_operators() -> set[type]:
     for module in pkgutil.walk_packages(edalab.__path__, "edalab."):
-        importlib.import_module(module.name)
+        if not module.name.endswith(".__main__"):  # running it would run the CLI
+            importlib.import_module(module.name)
     found, todo = set(), [Operator]
     while todo:
         for sub in todo.pop().__subclasses__():

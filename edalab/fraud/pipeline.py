@@ -38,7 +38,7 @@ from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
 from edalab.streams.transactions import label_events, transaction_events
 
-__all__ = ["MODELS", "FraudPipeline", "Snapshot", "make_model"]
+__all__ = ["MODELS", "FraudPipeline", "FraudProgress", "make_model"]
 
 _PREDICTION_COLUMNS = ["tx_id", "time", "customer_id", "day", "score", "model_version",
                        "latency_us"]
@@ -165,7 +165,7 @@ class MetricsStage(Operator):
 
 
 @dataclass
-class Snapshot:
+class FraudProgress:
     """What `FraudPipeline.steps` yields: the run so far and the events new since the last."""
 
     stats: RunStats
@@ -260,7 +260,7 @@ class FraudPipeline:
             {"roc_auc": river_metrics.ROCAUC(n_thresholds=50),
              "average_precision": AveragePrecision(window_size=20_000)}, every=metrics_every)
         self.card_precision = CardPrecisionAtK(k, delay=self.delay)
-        # What each step made, for the next Snapshot (kept only while `steps` has a reader
+        # What each step made, for the next FraudProgress (kept only while `steps` has a reader
         # stepping it: `run` keeps none); and the whole run: predictions and decisions as
         # rows of their frames (a third of an event's memory), the rare others as events.
         self._new: dict[str, list[Event]] = {"metrics": [], "decisions": [], "predictions": [],
@@ -427,8 +427,8 @@ class FraudPipeline:
         return {"review": self._review, "block": self._block}
 
     def steps(self, every: int = 10_000, *, clock: str = "virtual", batch_size: int = 1000,
-              progress: bool = False) -> Iterator[Snapshot]:
-        """Run the pipeline, yielding a `Snapshot` about every `every` source events (and
+              progress: bool = False) -> Iterator[FraudProgress]:
+        """Run the pipeline, yielding a `FraudProgress` about every `every` source events (and
         once at the end, after the App's end-of-stream flush has closed the open CP@k days).
         With ``every=None`` (what `run` does) there is one snapshot and it holds no events:
         read the results from `predictions`, `decisions`, `metrics` and `models`."""
@@ -444,10 +444,10 @@ class FraudPipeline:
                               progress=progress)
         return last.stats
 
-    def _snapshot(self, stats: RunStats) -> Snapshot:
+    def _snapshot(self, stats: RunStats) -> FraudProgress:
         new = self._new
         self._new = {name: [] for name in new}
-        return Snapshot(stats, new["metrics"], new["decisions"], new["predictions"],
+        return FraudProgress(stats, new["metrics"], new["decisions"], new["predictions"],
                         new["models"])
 
     # -- results ----------------------------------------------------------------------------
