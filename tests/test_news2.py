@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edalab.health.news2 import PARAMETERS, RESPONSES, news2, news2_frame
+from edalab import Event
+from edalab.health.monitor import News2Operator
+from edalab.health.news2 import PARAMETERS, RESPONSES, TABLES, news2, news2_frame
 
 NORMAL = dict(respiration_rate=16, spo2=97, on_oxygen=False, systolic_bp=125, pulse=75,
               consciousness="A", temperature=37.0)
@@ -200,3 +203,21 @@ def test_frame_rejects_missing_columns_and_bad_scales():
 def test_frame_of_no_rows_is_empty():
     out = news2_frame(pd.DataFrame({p: [] for p in PARAMETERS}))
     assert len(out) == 0 and "total" in out
+
+
+def test_every_news2_scorer_reads_the_one_band_table(monkeypatch):
+    # A pulse of 95 scores 1 on the chart; with a table that scores every pulse 3, the scalar,
+    # the vectorised and both streaming scorers must all say 3 (none keeps a copy of its own).
+    bounds, _ = TABLES["pulse"]
+    monkeypatch.setitem(TABLES, "pulse", (bounds, (3,) * (len(bounds) + 1)))
+    obs = dict(NORMAL, pulse=95)
+    values = [16.0, 97.0, 0.0, 125.0, 95.0, 0.0, 37.0]  # obs as a validated vector
+    event = Event("vitals.validated", "/t", {"patient_id": "p", "values": values,
+                                             "carried": []}, key="p",
+                  time=datetime(2024, 1, 1, tzinfo=UTC))
+    op = News2Operator()
+    got = {"news2": news2(**obs).points["pulse"],
+           "news2_frame": news2_frame(pd.DataFrame([obs]))["pulse_points"].iloc[0],
+           "process": op.process(event)[0].data["partial"],
+           "process_batch": op.process_batch([event])[0].data["partial"]}
+    assert got == dict.fromkeys(got, 3)
