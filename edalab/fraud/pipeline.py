@@ -36,6 +36,7 @@ from edalab.ml.metrics import AveragePrecision, CardPrecisionAtK, PrequentialMet
 from edalab.operators.base import Operator
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
+from edalab.streams.frames import events_frame
 from edalab.streams.transactions import label_events, transaction_events
 
 __all__ = ["MODELS", "FraudPipeline", "FraudProgress", "make_model"]
@@ -472,14 +473,13 @@ class FraudPipeline:
     @property
     def metrics(self) -> pd.DataFrame:
         """One row per metric event: time, name, value, n, model_version, day."""
-        rows = [{"time": e.time, **e.data} for e in self._all["metrics"]]
-        return pd.DataFrame(rows, columns=["time", "name", "value", "n", "model_version", "day"])
+        fields = ["name", "value", "n", "model_version", "day"]
+        return events_frame(self._all["metrics"], fields)[["time", *fields]]
 
     @property
     def models(self) -> pd.DataFrame:
         """The model.version and drift.detected events: time, type, and their data."""
-        rows = [{"time": e.time, "type": e.type, **e.data} for e in self._all["models"]]
-        return pd.DataFrame(rows)
+        return events_frame(self._all["models"]).drop(columns=["id", "key"])
 
     def test_week(self, shadow: str | None = None, *, features: pd.DataFrame | None = None,
                   **split: Any) -> dict[str, float]:

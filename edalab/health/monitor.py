@@ -47,6 +47,7 @@ from edalab.ml.anomaly import AnomalyDetector
 from edalab.operators.base import Operator
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
+from edalab.streams.frames import events_frame
 from edalab.streams.vitals import vitals_events
 
 __all__ = ["FEATURES", "News2Operator", "PatientBaseline", "WardMonitor", "news2_values"]
@@ -371,14 +372,8 @@ class WardMonitor:
 
     def assessed(self) -> pd.DataFrame:
         """Every assessed observation: time, patient, NEWS2, level and anomaly score."""
-        events = self._events("vitals.assessed")
-        cols = ("news2", "partial", "red", "level")
-        frame = pd.DataFrame({
-            "time": pd.DatetimeIndex([e.time for e in events], tz="UTC")
-            if events else pd.DatetimeIndex([], tz="UTC"),
-            "patient_id": [e.key for e in events],
-            **{c: [e.data[c] for e in events] for c in cols},
-            "score": [e.data["score"] for e in events]})
+        cols = ["patient_id", "news2", "partial", "red", "level", "score"]
+        frame = _keyed_by_patient(self._events("vitals.assessed"), cols[1:])[["time", *cols]]
         frame["news2"] = frame["news2"].astype("Float64")
         return frame.sort_values(["time", "patient_id"], kind="stable", ignore_index=True)
 
@@ -396,12 +391,8 @@ class WardMonitor:
 
     def artefacts(self) -> pd.DataFrame:
         """The flagged artefacts: time, patient, kind and the readings removed."""
-        events = self._events("vitals.artefacts")
-        return pd.DataFrame({"time": pd.DatetimeIndex([e.time for e in events], tz="UTC")
-                             if events else pd.DatetimeIndex([], tz="UTC"),
-                             "patient_id": [e.key for e in events],
-                             "kind": [e.data["kind"] for e in events],
-                             "readings": [e.data["readings"] for e in events]})
+        cols = ["patient_id", "kind", "readings"]
+        return _keyed_by_patient(self._events("vitals.artefacts"), cols[1:])[["time", *cols]]
 
     def dead_letters(self) -> list[Event]:
         """Events moved to the dead-letter topic of ``vitals`` (malformed input)."""
@@ -422,12 +413,12 @@ class WardMonitor:
 
 
 def _alert_frame(events: list[Event]) -> pd.DataFrame:
-    cols = ("patient_id", "level", "previous", "news2", "score")
-    return pd.DataFrame({
-        "time": pd.DatetimeIndex([e.time for e in events], tz="UTC")
-        if events else pd.DatetimeIndex([], tz="UTC"),
-        "type": [e.type for e in events], "id": [e.id for e in events],
-        **{c: [e.data.get(c) for e in events] for c in cols}})
+    cols = ["patient_id", "level", "previous", "news2", "score"]
+    return events_frame(events, cols)[["time", "type", "id", *cols]]
+
+
+def _keyed_by_patient(events: list[Event], fields: list[str]) -> pd.DataFrame:
+    return events_frame(events, fields).rename(columns={"key": "patient_id"})
 
 
 def pages(alerts: pd.DataFrame) -> pd.DataFrame:

@@ -20,7 +20,7 @@ report showing one is the same on every run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from edalab.events import Event
+from edalab.streams.frames import events_frame  # re-exported: the charts draw its frames
 from edalab.viz._style import color as _color
 from edalab.viz._style import layout as _layout
 from edalab.viz.stream_charts import _iso
@@ -57,30 +57,6 @@ DECISIONS: dict[str, str] = {"approve": "#b0bec5", "review": "#ffa15a", "block":
 _COMPARED = ("auc_roc", "average_precision", "card_precision_at_100")
 _DRIFT_LINE = {"color": "#d62728", "dash": "dash", "width": 1}
 _VERSION_LINE = {"color": "#2ca02c", "dash": "dot", "width": 1.5}
-
-
-def events_frame(events: Iterable[Event]) -> pd.DataFrame:
-    """One row per event: ``time``, ``type``, ``id``, ``key`` and the fields of its data.
-
-    This turns a list of ``metric``, ``drift.detected``, ``model.version`` or
-    ``fraud.decision`` events into the frame the builders of this module draw.
-
-    Examples
-    --------
-    >>> from edalab import Event
-    >>> e = Event("fraud.decision", "/fraud", {"tx_id": 7, "decision": "block"}, key="3",
-    ...           id="decision-7")
-    >>> events_frame([e])[["type", "id", "key", "tx_id", "decision"]]
-                 type          id key  tx_id decision
-    0  fraud.decision  decision-7   3      7    block
-    """
-    rows: list[dict[str, Any]] = []
-    for e in events:
-        row: dict[str, Any] = {"time": e.time, "type": e.type, "id": e.id, "key": e.key}
-        if isinstance(e.data, Mapping):
-            row.update(e.data)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else ["time", "type", "id", "key"])
 
 
 def metric_label(name: str) -> str:
