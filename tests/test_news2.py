@@ -205,19 +205,23 @@ def test_frame_of_no_rows_is_empty():
     assert len(out) == 0 and "total" in out
 
 
-def test_every_news2_scorer_reads_the_one_band_table(monkeypatch):
-    # A pulse of 95 scores 1 on the chart; with a table that scores every pulse 3, the scalar,
-    # the vectorised and both streaming scorers must all say 3 (none keeps a copy of its own).
-    bounds, _ = TABLES["pulse"]
-    monkeypatch.setitem(TABLES, "pulse", (bounds, (3,) * (len(bounds) + 1)))
-    obs = dict(NORMAL, pulse=95)
-    values = [16.0, 97.0, 0.0, 125.0, 95.0, 0.0, 37.0]  # obs as a validated vector
-    event = Event("vitals.validated", "/t", {"patient_id": "p", "values": values,
-                                             "carried": []}, key="p",
-                  time=datetime(2024, 1, 1, tzinfo=UTC))
+def test_news2_tables_are_read_only():
+    # Every scorer is built from TABLES; changing it at run time used to move some of them.
+    with pytest.raises(TypeError):
+        TABLES["pulse"] = ((40, 50, 90, 110, 130), (3, 3, 3, 3, 3, 3))
+
+
+def test_every_news2_scorer_gives_the_same_points_at_every_band_edge():
     op = News2Operator()
-    got = {"news2": news2(**obs).points["pulse"],
-           "news2_frame": news2_frame(pd.DataFrame([obs]))["pulse_points"].iloc[0],
-           "process": op.process(event)[0].data["partial"],
-           "process_batch": op.process_batch([event])[0].data["partial"]}
-    assert got == dict.fromkeys(got, 3)
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    for name, (bounds, _) in TABLES.items():
+        for value in [v + d for v in bounds for d in (-0.5, 0, 0.5)]:
+            obs = dict(NORMAL, **{name: value})
+            vector = [float(obs[p]) if p not in ("consciousness",) else 0.0 for p in PARAMETERS]
+            event = Event("vitals.validated", "/t", {"patient_id": "p", "values": vector,
+                                                     "carried": []}, key="p", time=t)
+            got = {news2(**obs).total,
+                   int(news2_frame(pd.DataFrame([obs]))["total"].iloc[0]),
+                   op.process(event)[0].data["news2"],
+                   op.process_batch([event])[0].data["news2"]}
+            assert len(got) == 1, (name, value, got)

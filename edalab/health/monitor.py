@@ -74,10 +74,11 @@ def news2_values(values: list) -> tuple[int | None, int, bool]:
     (None, 8, True)
     """
     points = news2_row_points(values)
-    if None in points:
+    try:
+        total = sum(points)
+    except TypeError:  # a None: incomplete
         partial = sum([p for p in points if p is not None])
         return None, partial, 3 in points
-    total = sum(points)
     return total, total, 3 in points
 
 

@@ -48,8 +48,9 @@ _TABLES: dict[str, tuple[tuple[float, ...], tuple[int, ...]]] = {
     "pulse": ((40, 50, 90, 110, 130), (3, 1, 0, 1, 2, 3)),
     "temperature": ((35.0, 36.0, 38.0, 39.0), (3, 1, 0, 1, 2)),
 }
-#: NEWS2's scale-1 threshold tables: parameter -> (inclusive upper bounds, points).
-TABLES = _TABLES
+#: NEWS2's scale-1 threshold tables: parameter -> (inclusive upper bounds, points). Read-only:
+#: every scorer is built from them, so none can drift from another.
+TABLES: Mapping[str, tuple[tuple[float, ...], tuple[int, ...]]] = MappingProxyType(_TABLES)
 # Scale 2 (hypercapnic respiratory failure, target 88-92 %): <= 92 scores the same on air or
 # oxygen; above 92 scores 0 on air and, on oxygen, by the second table.
 _SCALE2_LOW = ((83, 85, 87, 92), (3, 2, 1, 0, 0))
@@ -60,6 +61,8 @@ ACVPU = "ACVPU"
 _LETTERS = tuple(ACVPU)
 _OXYGEN_POINTS, _CONFUSED_POINTS = 2, 3
 _BANDED = tuple((PARAMETERS.index(name), name) for name in _TABLES)
+_ROW = tuple(TABLES[name] for name in
+             ("respiration_rate", "spo2", "systolic_bp", "pulse", "temperature"))
 _SPO2, _OXYGEN, _ACVPU = (PARAMETERS.index(n) for n in ("spo2", "on_oxygen", "consciousness"))
 #: Physically possible values; anything outside is a recording error, not a patient.
 VALID_RANGES: dict[str, tuple[float, float]] = {
@@ -134,14 +137,15 @@ def news2_row_points(values: Sequence[float | None], spo2_scale: int = 1) -> lis
     [3, None, 2, 3, 3, 3, 3]
     """
     rr, spo2, oxygen, sbp, pulse, acvpu, temp = values
-    t = TABLES
-    out = [None if rr is None else _pick(t["respiration_rate"], rr),
-           None if spo2 is None else _pick(t["spo2"], spo2),
+    # Unrolled: this runs once per streamed event.
+    (rr_b, rr_p), (spo2_b, spo2_p), (sbp_b, sbp_p), (pulse_b, pulse_p), (temp_b, temp_p) = _ROW
+    out = [None if rr is None else rr_p[bisect_left(rr_b, rr)],
+           None if spo2 is None else spo2_p[bisect_left(spo2_b, spo2)],
            None if oxygen is None else _OXYGEN_POINTS if oxygen else 0,
-           None if sbp is None else _pick(t["systolic_bp"], sbp),
-           None if pulse is None else _pick(t["pulse"], pulse),
+           None if sbp is None else sbp_p[bisect_left(sbp_b, sbp)],
+           None if pulse is None else pulse_p[bisect_left(pulse_b, pulse)],
            None if acvpu is None else _CONFUSED_POINTS if acvpu else 0,
-           None if temp is None else _pick(t["temperature"], temp)]
+           None if temp is None else temp_p[bisect_left(temp_b, temp)]]
     if spo2_scale != 1 and out[_SPO2] is not None:
         spo2, oxygen = values[_SPO2], values[_OXYGEN]
         if spo2 <= 92:
