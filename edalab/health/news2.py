@@ -366,7 +366,7 @@ def news2_frame(df: pd.DataFrame, spo2_scale: int | Any = 1) -> pd.DataFrame:
     n = len(df)
     if np.ndim(spo2_scale) == 0:
         _check_scale(spo2_scale)
-        scale = np.full(n, int(spo2_scale))
+        scale = int(spo2_scale)
     else:
         scale = np.asarray(spo2_scale)
         if scale.shape != (n,) or not np.isin(scale, (1, 2)).all():
