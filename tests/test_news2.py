@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edalab.health.news2 import PARAMETERS, RESPONSES, news2, news2_frame
+from edalab import Event
+from edalab.health.monitor import News2Operator
+from edalab.health.news2 import PARAMETERS, RESPONSES, TABLES, news2, news2_frame
 
 NORMAL = dict(respiration_rate=16, spo2=97, on_oxygen=False, systolic_bp=125, pulse=75,
               consciousness="A", temperature=37.0)
@@ -200,3 +203,25 @@ def test_frame_rejects_missing_columns_and_bad_scales():
 def test_frame_of_no_rows_is_empty():
     out = news2_frame(pd.DataFrame({p: [] for p in PARAMETERS}))
     assert len(out) == 0 and "total" in out
+
+
+def test_news2_tables_are_read_only():
+    # Every scorer is built from TABLES; changing it at run time used to move some of them.
+    with pytest.raises(TypeError):
+        TABLES["pulse"] = ((40, 50, 90, 110, 130), (3, 3, 3, 3, 3, 3))
+
+
+def test_every_news2_scorer_gives_the_same_points_at_every_band_edge():
+    op = News2Operator()
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    for name, (bounds, _) in TABLES.items():
+        for value in [v + d for v in bounds for d in (-0.5, 0, 0.5)]:
+            obs = dict(NORMAL, **{name: value})
+            vector = [float(obs[p]) if p not in ("consciousness",) else 0.0 for p in PARAMETERS]
+            event = Event("vitals.validated", "/t", {"patient_id": "p", "values": vector,
+                                                     "carried": []}, key="p", time=t)
+            got = {news2(**obs).total,
+                   int(news2_frame(pd.DataFrame([obs]))["total"].iloc[0]),
+                   op.process(event)[0].data["news2"],
+                   op.process_batch([event])[0].data["news2"]}
+            assert len(got) == 1, (name, value, got)

@@ -31,7 +31,7 @@ from edalab.events import Event
 from edalab.runtime.app import App
 
 
-def make_events(n: int, keys: int = 1000) -> list[Event]:
+def tick_events(n: int, keys: int = 1000) -> list[Event]:
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     return [Event("bench.tick", "/bench", i, key=f"k{i % keys}", time=t0 + timedelta(
         microseconds=i), id=str(i)) for i in range(n)]
@@ -182,7 +182,7 @@ def main(argv: list[str]) -> int:
                         help="events of the memory measurement (0: skip it)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
-    events = make_events(args.events)
+    events = tick_events(args.events)
     n, p, b = args.events, args.partitions, args.batch
     contenders = [
         Contender("a", "deque producer/consumer (floor)", lambda: floor_deque(events), n),

@@ -29,7 +29,7 @@ from edalab.patterns.eventstore.sqlite import INSERT, SCHEMA
 STREAMS = 100
 
 
-def make_events(n: int) -> list[Event]:
+def card_events(n: int) -> list[Event]:
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     return [Event("card.authorised", "/bench", {"amount": round(i * 0.37 % 500, 2),
                                                 "merchant": f"m{i % 977}"},
@@ -77,7 +77,7 @@ def timed_on_fresh(backend: str, folder: str, fill, data) -> int:
         store.close()
 
 
-def replay(store: EventStore, page: int = 1000) -> int:
+def read_all_pages(store: EventStore, page: int = 1000) -> int:
     seen, position = 0, 1
     while batch := store.read_all(position, page):
         seen += len(batch)
@@ -123,7 +123,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
-    events = make_events(args.events)
+    events = card_events(args.events)
     single = events[:args.single]
     chunks = batches(events, args.batch)
     prepared = store_rows(chunks, time.time())
@@ -148,7 +148,7 @@ def main(argv: list[str]) -> int:
                           lambda k=backend: timed_on_fresh(k, folder, append_batched, chunks),  # type: ignore[misc]
                           n),
                 Contender(f"{backend[0]}r", f"{backend}: full replay (read_all, pages of 1,000)",
-                          lambda st=replay_stores[backend]: replay(st), n),  # type: ignore[misc]
+                          lambda st=replay_stores[backend]: read_all_pages(st), n),  # type: ignore[misc]
             ]
         run_contenders(contenders, args.repeats)
         for store in replay_stores.values():

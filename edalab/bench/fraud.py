@@ -104,7 +104,7 @@ def overhead(df: Any, n: int, repeats: int) -> dict[str, Any]:
                                    "operator_alone", "clock", "segment")}
 
 
-def run(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
+def measure(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
         overhead_n: int, repeats: int, phishing_limit: int | None) -> dict[str, Any]:
     customers, terminals, days = SCALES[scale]
     first: dict[str, Any] = {"phishing": phishing(phishing_limit)}  # the short parts first
@@ -196,7 +196,7 @@ def main(argv: list[str]) -> int:
     start = "2018-07-25" if days == 183 else str((__import__("pandas").Timestamp(
         "2018-04-01") + __import__("pandas").Timedelta(days=days - 21)).date())
     shadows = tuple(m for m in args.models.split(",") if m)
-    result = run(scale, args.seed, shadows, start,
+    result = measure(scale, args.seed, shadows, start,
                  overhead_n=3000 if args.quick else 30_000, repeats=args.repeats,
                  phishing_limit=300 if args.quick else None)
     result["python"] = platform.python_version()

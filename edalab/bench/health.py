@@ -43,7 +43,7 @@ import psutil
 
 from edalab.health.monitor import News2Operator, WardMonitor, _gather, _score_matrix
 from edalab.health.news2 import news2_frame
-from edalab.health.scoring import compare
+from edalab.health.scoring import compare_methods
 from edalab.health.validation import Validator
 from edalab.streams.vitals import vitals, vitals_events
 
@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
     stats = monitor.run(clock="wall", batch_size=args.batch)
     wall = time.perf_counter() - t0
     peak = _mib_peak()
-    table = compare({m: monitor.alerts(m) for m in monitor.methods}, ward)
+    table = compare_methods({m: monitor.alerts(m) for m in monitor.methods}, ward)
     frame = stats.to_frame()
     gc.unfreeze()
     overhead = timings["operator"] / timings["frame"] - 1

@@ -76,7 +76,7 @@ def health(argv: list[str] | None = None) -> int:
 
     from edalab.health.monitor import WardMonitor
     from edalab.health.report import verdict, write_report
-    from edalab.health.scoring import compare
+    from edalab.health.scoring import compare_methods
     from edalab.streams.vitals import vitals
 
     parser = _parser("health", HEALTH)
@@ -93,7 +93,7 @@ def health(argv: list[str] | None = None) -> int:
     monitor = WardMonitor().feed(ward)
     stats = monitor.run(clock=args.clock, progress=True)
     print(stats)
-    table = compare({m: monitor.alerts(m) for m in monitor.methods}, ward)
+    table = compare_methods({m: monitor.alerts(m) for m in monitor.methods}, ward)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print("\n" + table.to_string())
     print("\n" + verdict(table))

@@ -11,7 +11,7 @@ _MODULES = {
     "edalab.fraud.features": ["FEATURES", "WINDOWS", "FraudFeatures", "handbook_features"],
     "edalab.fraud.handbook": ["HANDBOOK_LR", "batch_baseline", "handbook_metrics",
                               "train_test_split"],
-    "edalab.fraud.pipeline": ["MODELS", "FraudPipeline", "Snapshot", "make_model"],
+    "edalab.fraud.pipeline": ["MODELS", "FraudPipeline", "FraudProgress", "make_model"],
     "edalab.fraud.retrain": ["CompiledTrees", "PeriodicRetrainer", "gradient_boosting"],
     "edalab.fraud.report": ["fraud_report"],
     "edalab.fraud.charts": ["DECISIONS", "METRIC_LABELS", "comparison_frame", "decision_counts",

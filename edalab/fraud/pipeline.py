@@ -36,9 +36,10 @@ from edalab.ml.metrics import AveragePrecision, CardPrecisionAtK, PrequentialMet
 from edalab.operators.base import Operator
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
+from edalab.streams.frames import events_frame
 from edalab.streams.transactions import label_events, transaction_events
 
-__all__ = ["MODELS", "FraudPipeline", "Snapshot", "make_model"]
+__all__ = ["MODELS", "FraudPipeline", "FraudProgress", "make_model"]
 
 _PREDICTION_COLUMNS = ["tx_id", "time", "customer_id", "day", "score", "model_version",
                        "latency_us"]
@@ -165,7 +166,7 @@ class MetricsStage(Operator):
 
 
 @dataclass
-class Snapshot:
+class FraudProgress:
     """What `FraudPipeline.stream` yields: the run so far and the events new since the last."""
 
     stats: RunStats
@@ -260,7 +261,7 @@ class FraudPipeline:
             {"roc_auc": river_metrics.ROCAUC(n_thresholds=50),
              "average_precision": AveragePrecision(window_size=20_000)}, every=metrics_every)
         self.card_precision = CardPrecisionAtK(k, delay=self.delay)
-        # What each step made, for the next Snapshot (kept only while `stream` has a reader
+        # What each step made, for the next FraudProgress (kept only while `stream` has a reader
         # stepping it: `run` keeps none); and the whole run: predictions and decisions as
         # rows of their frames (a third of an event's memory), the rare others as events.
         self._new: dict[str, list[Event]] = {"metrics": [], "decisions": [], "predictions": [],
@@ -439,8 +440,8 @@ class FraudPipeline:
         return {"review": self._review, "block": self._block}
 
     def stream(self, every: int | None = 10_000, *, clock: str = "virtual",
-               batch_size: int = 1000, progress: bool = False) -> Iterator[Snapshot]:
-        """Run the pipeline, yielding a `Snapshot` about every `every` source events (and
+               batch_size: int = 1000, progress: bool = False) -> Iterator[FraudProgress]:
+        """Run the pipeline, yielding a `FraudProgress` about every `every` source events (and
         once at the end, after the App's end-of-stream flush has closed the open CP@k days).
         With ``every=None`` (what `run` does) there is one snapshot and it holds no events:
         read the results from `predictions`, `decisions`, `metrics` and `models`."""
@@ -458,10 +459,10 @@ class FraudPipeline:
                                progress=progress)
         return last.stats
 
-    def _snapshot(self, stats: RunStats) -> Snapshot:
+    def _snapshot(self, stats: RunStats) -> FraudProgress:
         new = self._new
         self._new = {name: [] for name in new}
-        return Snapshot(stats, new["metrics"], new["decisions"], new["predictions"],
+        return FraudProgress(stats, new["metrics"], new["decisions"], new["predictions"],
                         new["models"])
 
     # -- results ----------------------------------------------------------------------------
@@ -483,13 +484,12 @@ class FraudPipeline:
 
     def metrics(self) -> pd.DataFrame:
         """One row per metric event: time, name, value, n, model_version, day."""
-        rows = [{"time": e.time, **e.data} for e in self._all["metrics"]]
-        return pd.DataFrame(rows, columns=["time", "name", "value", "n", "model_version", "day"])
+        fields = ["name", "value", "n", "model_version", "day"]
+        return events_frame(self._all["metrics"], fields)[["time", *fields]]
 
     def models(self) -> pd.DataFrame:
         """The model.version and drift.detected events: time, type, and their data."""
-        rows = [{"time": e.time, "type": e.type, **e.data} for e in self._all["models"]]
-        return pd.DataFrame(rows)
+        return events_frame(self._all["models"]).drop(columns=["id", "key"])
 
     def test_week(self, shadow: str | None = None, *, features: pd.DataFrame | None = None,
                   **split: Any) -> dict[str, float]:

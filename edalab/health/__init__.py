@@ -9,7 +9,7 @@ from edalab.health.alerts import LEVELS, METHODS, PAGES, AlertPolicy, level_of
 from edalab.health.monitor import News2Operator, PatientBaseline, WardMonitor
 from edalab.health.news2 import TABLES, News2, news2, news2_frame
 from edalab.health.report import verdict, write_report
-from edalab.health.scoring import compare, detection, summary
+from edalab.health.scoring import compare_methods, detection, summary
 from edalab.health.validation import Validator
 
 _MODULES = {
@@ -21,7 +21,7 @@ _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = ["LEVELS", "LEVEL_COLORS", "METHODS", "PAGES", "RISK_BANDS", "TABLES", "AlertPolicy",
            "News2", "News2Operator", "PatientBaseline", "Validator", "WardDashboard",
-           "WardMonitor", "compare", "detection", "episode_detection", "level_of", "news2",
+           "WardMonitor", "compare_methods", "detection", "episode_detection", "level_of", "news2",
            "news2_frame", "patient_vitals", "summary", "tradeoff", "verdict", "ward_levels",
            "write_report"]
 

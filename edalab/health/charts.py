@@ -71,7 +71,7 @@ def ward_levels(assessed: pd.DataFrame, freq: str = "1h",
 
 
 def tradeoff(table: pd.DataFrame, title: str = "Lead time against false alerts") -> go.Figure:
-    """One point per row of a comparison table (`edalab.health.scoring.compare`, or a sweep
+    """One point per row of a comparison table (`edalab.health.scoring.compare_methods`, or a sweep
     with a ``label`` column): false alerts per patient-day against median lead time."""
     fig = go.Figure()
     for i, (name, row) in enumerate(table.iterrows()):

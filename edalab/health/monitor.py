@@ -24,7 +24,6 @@ baseline, run per patient by `edalab.ml.anomaly.AnomalyDetector`; `WardMonitor` 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -36,12 +35,19 @@ from river.base import AnomalyDetector as RiverAnomalyDetector
 
 from edalab.events import Event, EventError
 from edalab.health.alerts import LEVELS, METHODS, PAGES, AlertPolicy
-from edalab.health.news2 import PARAMETERS, TABLES, risk_code, risk_codes
+from edalab.health.news2 import (
+    PARAMETERS,
+    news2_points,
+    news2_row_points,
+    risk_code,
+    risk_codes,
+)
 from edalab.health.validation import Validator
 from edalab.ml.anomaly import AnomalyDetector
 from edalab.operators.base import Operator
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
+from edalab.streams.frames import events_frame
 from edalab.streams.vitals import vitals_events
 
 __all__ = ["FEATURES", "News2Operator", "PatientBaseline", "WardMonitor", "news2_values"]
@@ -50,12 +56,6 @@ __all__ = ["FEATURES", "News2Operator", "PatientBaseline", "WardMonitor", "news2
 FEATURES = {"respiration_rate": 1, "spo2": -1, "systolic_bp": -1, "pulse": 1, "temperature": 1}
 _FLOORS = {"respiration_rate": 1.0, "spo2": 1.0, "systolic_bp": 5.0, "pulse": 3.0,
            "temperature": 0.2}
-_NUMERIC = tuple((PARAMETERS.index(name), bounds, pts) for name, (bounds, pts) in
-                 TABLES.items())
-_NUMERIC_NP = tuple((i, np.asarray(bounds, float), np.asarray(pts, np.int64))
-                    for i, bounds, pts in _NUMERIC)
-_OXYGEN = PARAMETERS.index("on_oxygen")
-_ACVPU = PARAMETERS.index("consciousness")
 _FEATURE_INDEX = tuple((name, PARAMETERS.index(name)) for name in FEATURES)
 _LEVEL_NAMES = np.array(LEVELS, dtype=object)
 _DATA, _KEY, _TIME, _ID = (attrgetter(a) for a in ("data", "key", "time", "id"))
@@ -73,27 +73,13 @@ def news2_values(values: list) -> tuple[int | None, int, bool]:
     >>> news2_values([22.0, None, 0.0, 105.0, 95.0, 1.0, 38.3])
     (None, 8, True)
     """
-    partial, red, complete = 0, False, True
-    for i, bounds, pts in _NUMERIC:
-        v = values[i]
-        if v is None:
-            complete = False
-            continue
-        p = pts[bisect_left(bounds, v)]
-        partial += p
-        if p == 3:
-            red = True
-    oxygen, acvpu = values[_OXYGEN], values[_ACVPU]
-    if oxygen is None:
-        complete = False
-    elif oxygen:
-        partial += 2
-    if acvpu is None:
-        complete = False
-    elif acvpu:
-        partial += 3
-        red = True
-    return (partial if complete else None), partial, red
+    points = news2_row_points(values)
+    try:
+        total = sum(points)  # type: ignore[arg-type]  # a None raises: incomplete
+    except TypeError:  # a None: incomplete
+        partial = sum([p for p in points if p is not None])
+        return None, partial, 3 in points
+    return total, total, 3 in points
 
 
 class News2Operator(Operator):
@@ -192,14 +178,11 @@ def _gather(datas: list) -> np.ndarray:
 
 
 def _score_matrix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    missing = np.isnan(x)
-    points = np.zeros(x.shape, dtype=np.int64)
-    for i, bounds, pts in _NUMERIC_NP:
-        points[:, i] = pts[np.searchsorted(bounds, x[:, i])]
-    points[:, _OXYGEN] = (x[:, _OXYGEN] == 1) * 2
-    points[:, _ACVPU] = (x[:, _ACVPU] > 0) * 3
+    """(partial totals, complete, red) of an (n, 7) matrix of validated vectors."""
+    points = news2_points(x)
+    missing = np.isnan(points)
     points[missing] = 0
-    return points.sum(axis=1), ~missing.any(axis=1), (points == 3).any(axis=1)
+    return points.sum(axis=1).astype(np.int64), ~missing.any(axis=1), (points == 3).any(axis=1)
 
 
 class PatientBaseline(RiverAnomalyDetector):
@@ -392,14 +375,8 @@ class WardMonitor:
 
     def assessed(self) -> pd.DataFrame:
         """Every assessed observation: time, patient, NEWS2, level and anomaly score."""
-        events = self._events("vitals.assessed")
-        cols = ("news2", "partial", "red", "level")
-        frame = pd.DataFrame({
-            "time": pd.DatetimeIndex([e.time for e in events], tz="UTC")
-            if events else pd.DatetimeIndex([], tz="UTC"),
-            "patient_id": [e.key for e in events],
-            **{c: [e.data[c] for e in events] for c in cols},
-            "score": [e.data["score"] for e in events]})
+        cols = ["patient_id", "news2", "partial", "red", "level", "score"]
+        frame = _keyed_by_patient(self._events("vitals.assessed"), cols[1:])[["time", *cols]]
         frame["news2"] = frame["news2"].astype("Float64")
         return frame.sort_values(["time", "patient_id"], kind="stable", ignore_index=True)
 
@@ -417,12 +394,8 @@ class WardMonitor:
 
     def artefacts(self) -> pd.DataFrame:
         """The flagged artefacts: time, patient, kind and the readings removed."""
-        events = self._events("vitals.artefacts")
-        return pd.DataFrame({"time": pd.DatetimeIndex([e.time for e in events], tz="UTC")
-                             if events else pd.DatetimeIndex([], tz="UTC"),
-                             "patient_id": [e.key for e in events],
-                             "kind": [e.data["kind"] for e in events],
-                             "readings": [e.data["readings"] for e in events]})
+        cols = ["patient_id", "kind", "readings"]
+        return _keyed_by_patient(self._events("vitals.artefacts"), cols[1:])[["time", *cols]]
 
     def dead_letters(self) -> list[Event]:
         """Events moved to the dead-letter topic of ``vitals`` (malformed input)."""
@@ -443,12 +416,12 @@ class WardMonitor:
 
 
 def _alert_frame(events: list[Event]) -> pd.DataFrame:
-    cols = ("patient_id", "level", "previous", "news2", "score")
-    return pd.DataFrame({
-        "time": pd.DatetimeIndex([e.time for e in events], tz="UTC")
-        if events else pd.DatetimeIndex([], tz="UTC"),
-        "type": [e.type for e in events], "id": [e.id for e in events],
-        **{c: [e.data.get(c) for e in events] for c in cols}})
+    cols = ["patient_id", "level", "previous", "news2", "score"]
+    return events_frame(events, cols)[["time", "type", "id", *cols]]
+
+
+def _keyed_by_patient(events: list[Event], fields: list[str]) -> pd.DataFrame:
+    return events_frame(events, fields).rename(columns={"key": "patient_id"})
 
 
 def pages(alerts: pd.DataFrame) -> pd.DataFrame:

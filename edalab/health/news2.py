@@ -1,10 +1,11 @@
 """NEWS2: the National Early Warning Score 2 (Royal College of Physicians, 2017).
 
 `news2` scores one set of observations and validates it; `news2_frame` scores a whole
-DataFrame at once (numpy, no row loop). Both read the same threshold tables, taken from the
-RCP's chart 1: a value scores the points of the first band whose upper bound it does not
-exceed, so non-integer values fall cleanly between bands (a temperature of 36.05 °C is above
-36.0 and scores 0; a pulse of 90.5 is above 90 and scores 1).
+DataFrame at once (numpy, no row loop); `edalab.health.News2Operator` scores a stream. All of
+them turn values into points with one kernel, `news2_points`, which reads the threshold tables
+(`TABLES`, taken from the RCP's chart 1): a value scores the points of the first band whose
+upper bound it does not exceed, so non-integer values fall cleanly between bands (a
+temperature of 36.05 °C is above 36.0 and scores 0; a pulse of 90.5 is above 90 and scores 1).
 
 >>> s = news2(respiration_rate=22, spo2=95, on_oxygen=False, systolic_bp=105, pulse=95,
 ...           consciousness="A", temperature=38.3)
@@ -19,16 +20,17 @@ from __future__ import annotations
 import math
 import numbers
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["PARAMETERS", "RESPONSES", "RISKS", "TABLES", "VALID_RANGES", "News2", "news2",
-           "news2_frame", "risk_code", "risk_codes"]
+__all__ = ["ACVPU", "PARAMETERS", "RESPONSES", "RISKS", "TABLES", "VALID_RANGES", "News2",
+           "news2", "news2_frame", "news2_points", "news2_row_points", "risk_code", "risk_codes"]
 
 #: The seven NEWS2 parameters, in chart order; also the column names `news2_frame` reads.
 PARAMETERS = (
@@ -46,13 +48,22 @@ _TABLES: dict[str, tuple[tuple[float, ...], tuple[int, ...]]] = {
     "pulse": ((40, 50, 90, 110, 130), (3, 1, 0, 1, 2, 3)),
     "temperature": ((35.0, 36.0, 38.0, 39.0), (3, 1, 0, 1, 2)),
 }
-#: NEWS2's scale-1 threshold tables: parameter -> (inclusive upper bounds, points).
-TABLES = _TABLES
+#: NEWS2's scale-1 threshold tables: parameter -> (inclusive upper bounds, points). Read-only:
+#: every scorer is built from them, so none can drift from another.
+TABLES: Mapping[str, tuple[tuple[float, ...], tuple[int, ...]]] = MappingProxyType(_TABLES)
 # Scale 2 (hypercapnic respiratory failure, target 88-92 %): <= 92 scores the same on air or
 # oxygen; above 92 scores 0 on air and, on oxygen, by the second table.
 _SCALE2_LOW = ((83, 85, 87, 92), (3, 2, 1, 0, 0))
 _SCALE2_ON_OXYGEN = ((92, 94, 96), (0, 1, 2, 3))
-_CONSCIOUSNESS = {"A": 0, "C": 3, "V": 3, "P": 3, "U": 3}
+#: The ACVPU scale, in order: alert, new confusion, voice, pain, unresponsive. The kernel reads
+#: consciousness as an index into it: alert (0) scores 0, anything else 3.
+ACVPU = "ACVPU"
+_LETTERS = tuple(ACVPU)
+_OXYGEN_POINTS, _CONFUSED_POINTS = 2, 3
+_BANDED = tuple((PARAMETERS.index(name), name) for name in _TABLES)
+_ROW = tuple(TABLES[name] for name in
+             ("respiration_rate", "spo2", "systolic_bp", "pulse", "temperature"))
+_SPO2, _OXYGEN, _ACVPU = (PARAMETERS.index(n) for n in ("spo2", "on_oxygen", "consciousness"))
 #: Physically possible values; anything outside is a recording error, not a patient.
 VALID_RANGES: dict[str, tuple[float, float]] = {
     "respiration_rate": (0, 80), "spo2": (0, 100), "systolic_bp": (0, 300),
@@ -90,6 +101,83 @@ def risk_code(total: float, red: bool) -> int:
 def risk_codes(total: np.ndarray, red: np.ndarray) -> np.ndarray:
     """`risk_code` of arrays (a NaN total counts as below 5)."""
     return np.where(total >= 7, 3, np.where(total >= 5, 2, np.where(red, 1, 0)))
+
+
+def news2_points(x: np.ndarray, spo2_scale: int | np.ndarray = 1) -> np.ndarray:
+    """The NEWS2 points of each value of observation rows: the one kernel every scorer uses.
+
+    `x` is an (n, 7) float array in `PARAMETERS` order, with ``on_oxygen`` as 1.0 / 0.0 and
+    ``consciousness`` as an index into `ACVPU` (NaN: missing); `spo2_scale` is 1, 2 or one
+    scale per row. The result has `x`'s shape: the points of each value, NaN where the value
+    is missing (and on scale 2 above 92 % when the oxygen flag is). It does not validate:
+    the scorers check their input first.
+
+    >>> news2_points(np.array([[22, 95, 0, 105, 95, 0, 38.3], [8, np.nan, 1, 90, 40, 2, 35]]))
+    array([[ 2.,  1.,  0.,  1.,  1.,  0.,  1.],
+           [ 3., nan,  2.,  3.,  3.,  3.,  3.]])
+    """
+    out = np.empty(x.shape)
+    for i, name in _BANDED:
+        out[:, i] = _band_points(TABLES[name], x[:, i])
+    out[:, _OXYGEN] = (x[:, _OXYGEN] != 0) * float(_OXYGEN_POINTS)
+    out[:, _ACVPU] = (x[:, _ACVPU] != 0) * float(_CONFUSED_POINTS)
+    if np.ndim(spo2_scale) or spo2_scale != 1:
+        out[:, _SPO2] = np.where(np.asarray(spo2_scale) == 1, out[:, _SPO2], _scale2_points(x))
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+def news2_row_points(values: Sequence[float | None], spo2_scale: int = 1) -> list[int | None]:
+    """`news2_points` of one row given as a list (None: missing), in plain Python: the form
+    the per-event scorers use, where a numpy call would cost more than the scoring.
+
+    >>> news2_row_points([22, 95, 0, 105, 95, 0, 38.3])
+    [2, 1, 0, 1, 1, 0, 1]
+    >>> news2_row_points([8, None, 1, 90, 40, 2, 35])
+    [3, None, 2, 3, 3, 3, 3]
+    """
+    rr, spo2, oxygen, sbp, pulse, acvpu, temp = values
+    # Unrolled: this runs once per streamed event.
+    (rr_b, rr_p), (spo2_b, spo2_p), (sbp_b, sbp_p), (pulse_b, pulse_p), (temp_b, temp_p) = _ROW
+    out = [None if rr is None else rr_p[bisect_left(rr_b, rr)],
+           None if spo2 is None else spo2_p[bisect_left(spo2_b, spo2)],
+           None if oxygen is None else _OXYGEN_POINTS if oxygen else 0,
+           None if sbp is None else sbp_p[bisect_left(sbp_b, sbp)],
+           None if pulse is None else pulse_p[bisect_left(pulse_b, pulse)],
+           None if acvpu is None else _CONFUSED_POINTS if acvpu else 0,
+           None if temp is None else temp_p[bisect_left(temp_b, temp)]]
+    if spo2_scale != 1 and out[_SPO2] is not None:
+        spo2, oxygen = cast(float, values[_SPO2]), values[_OXYGEN]  # present: scored above
+        if spo2 <= 92:
+            out[_SPO2] = _pick(_SCALE2_LOW, spo2)
+        elif oxygen is None:
+            out[_SPO2] = None  # an unknown air/oxygen flag: undefined above 92 %
+        else:
+            out[_SPO2] = _pick(_SCALE2_ON_OXYGEN if oxygen else _SCALE2_LOW, spo2)
+    return out
+
+
+def _pick(table: tuple[tuple[float, ...], tuple[int, ...]], value: float) -> int:
+    return table[1][bisect_left(table[0], value)]
+
+
+@lru_cache(maxsize=32)
+def _arrays(table: tuple[tuple[float, ...], tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(table[0], dtype=float), np.asarray(table[1], dtype=float)
+
+
+def _band_points(table: tuple[tuple[float, ...], tuple[int, ...]], x: np.ndarray) -> np.ndarray:
+    bounds, pts = _arrays(table)
+    return pts[np.searchsorted(bounds, x)]
+
+
+def _scale2_points(x: np.ndarray) -> np.ndarray:
+    spo2, oxygen = x[:, _SPO2], x[:, _OXYGEN]
+    above = spo2 > 92
+    out = np.where(above & (oxygen != 0), _band_points(_SCALE2_ON_OXYGEN, spo2),
+                   _band_points(_SCALE2_LOW, spo2))
+    out[above & np.isnan(oxygen)] = np.nan  # an unknown air/oxygen flag: undefined above 92 %
+    return out
 
 
 @dataclass(frozen=True, repr=False)
@@ -210,41 +298,19 @@ def news2(
         raise ValueError(f"on_oxygen must be a bool, got {type(on_oxygen).__name__} "
                          f"{on_oxygen!r}")
     oxygen = bool(on_oxygen)
-    if not isinstance(consciousness, str) or consciousness not in _CONSCIOUSNESS:
+    if not isinstance(consciousness, str) or consciousness not in _LETTERS:
         raise ValueError(f"consciousness must be one of 'A', 'C', 'V', 'P', 'U', got "
                          f"{consciousness!r}")
-
-    def score(table: tuple[tuple[float, ...], tuple[int, ...]], value: float) -> int:
-        bounds, pts = table
-        return pts[bisect_left(bounds, value)]
-
-    if spo2_scale == 1:
-        spo2_points = score(_TABLES["spo2"], x["spo2"])
-    elif oxygen and x["spo2"] > 92:
-        spo2_points = score(_SCALE2_ON_OXYGEN, x["spo2"])
-    else:
-        spo2_points = score(_SCALE2_LOW, x["spo2"])
-    points = {
-        "respiration_rate": score(_TABLES["respiration_rate"], x["respiration_rate"]),
-        "spo2": spo2_points,
-        "on_oxygen": 2 if oxygen else 0,
-        "systolic_bp": score(_TABLES["systolic_bp"], x["systolic_bp"]),
-        "pulse": score(_TABLES["pulse"], x["pulse"]),
-        "consciousness": _CONSCIOUSNESS[consciousness],
-        "temperature": score(_TABLES["temperature"], x["temperature"]),
-    }
+    row = [x["respiration_rate"], x["spo2"], oxygen, x["systolic_bp"], x["pulse"],
+           ACVPU.index(consciousness), x["temperature"]]
+    # Every value is present (checked above), so every parameter has its points.
+    points = dict(zip(PARAMETERS, cast(list[int], news2_row_points(row, spo2_scale)),
+                      strict=True))
     total = sum(points.values())
     red = 3 in points.values()
     risk = RISKS[risk_code(total, red)]
     response = RESPONSES["none" if total == 0 else risk]
     return News2(total, MappingProxyType(points), red, risk, response)
-
-
-def _table_points(table: tuple[tuple[float, ...], tuple[int, ...]], x: np.ndarray) -> np.ndarray:
-    bounds, pts = table
-    out = np.asarray(pts, dtype=float)[np.searchsorted(bounds, np.nan_to_num(x), side="left")]
-    out[np.isnan(x)] = np.nan
-    return out
 
 
 def _numeric(df: pd.DataFrame, name: str) -> np.ndarray:
@@ -300,40 +366,27 @@ def news2_frame(df: pd.DataFrame, spo2_scale: int | Any = 1) -> pd.DataFrame:
     if missing:
         raise ValueError(f"df lacks the NEWS2 column(s) {missing}")
     n = len(df)
+    scale: Any
     if np.ndim(spo2_scale) == 0:
         _check_scale(spo2_scale)
-        scale = np.full(n, int(spo2_scale))
+        scale = int(spo2_scale)
     else:
         scale = np.asarray(spo2_scale)
         if scale.shape != (n,) or not np.isin(scale, (1, 2)).all():
             raise ValueError("spo2_scale must be 1, 2 or an array of 1s and 2s, one per row")
 
-    x = {name: _numeric(df, name) for name in VALID_RANGES}
-    oxygen_col = df["on_oxygen"]
-    oxygen_known = oxygen_col.notna().to_numpy()
-    oxygen = np.zeros(n, dtype=bool)
-    oxygen[oxygen_known] = oxygen_col[oxygen_known].astype(bool).to_numpy()
+    oxygen = df["on_oxygen"]
+    known = oxygen.notna().to_numpy()
+    columns = {name: _numeric(df, name) for name in VALID_RANGES}
+    columns["on_oxygen"] = np.full(n, np.nan)
+    columns["on_oxygen"][known] = oxygen[known].astype(bool).to_numpy()
     letters = df["consciousness"].astype(object).to_numpy()
-    consciousness = np.full(n, np.nan)
-    for letter, pts in _CONSCIOUSNESS.items():
-        consciousness[letters == letter] = pts
-
-    spo2 = x["spo2"]
-    scale1 = _table_points(_TABLES["spo2"], spo2)
-    scale2 = np.where(oxygen & (spo2 > 92), _table_points(_SCALE2_ON_OXYGEN, spo2),
-                      _table_points(_SCALE2_LOW, spo2))
-    # An unknown air/oxygen flag makes scale 2 undefined above 92 %.
-    scale2[~oxygen_known & (spo2 > 92)] = np.nan
-    points = {
-        "respiration_rate": _table_points(_TABLES["respiration_rate"], x["respiration_rate"]),
-        "spo2": np.where(scale == 1, scale1, scale2),
-        "on_oxygen": np.where(oxygen_known, np.where(oxygen, 2.0, 0.0), np.nan),
-        "systolic_bp": _table_points(_TABLES["systolic_bp"], x["systolic_bp"]),
-        "pulse": _table_points(_TABLES["pulse"], x["pulse"]),
-        "consciousness": consciousness,
-        "temperature": _table_points(_TABLES["temperature"], x["temperature"]),
-    }
-    matrix = np.column_stack([points[name] for name in PARAMETERS]) if n else np.empty((0, 7))
+    columns["consciousness"] = np.full(n, np.nan)
+    for index, letter in enumerate(ACVPU):
+        columns["consciousness"][letters == letter] = index
+    x = np.column_stack([columns[name] for name in PARAMETERS]) if n else np.empty((0, 7))
+    matrix = news2_points(x, scale)
+    points = dict(zip(PARAMETERS, matrix.T, strict=True))
     incomplete = np.isnan(matrix).any(axis=1)
     partial = np.nansum(matrix, axis=1)
     red = (matrix == 3).any(axis=1)

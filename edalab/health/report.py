@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from edalab.health.monitor import WardMonitor
-from edalab.health.scoring import compare, detection
+from edalab.health.scoring import compare_methods, detection
 from edalab.runtime.stats import RunStats
 from edalab.streams.vitals import vitals_episodes
 
@@ -60,7 +60,7 @@ def write_report(monitor: WardMonitor, path: str | Path, stats: RunStats | None 
     if ward is None:
         raise ValueError("the monitor was not fed a vitals frame: no ground truth to score")
     alerts = {m: monitor.alerts(m) for m in monitor.methods}
-    table = compare(alerts, ward)
+    table = compare_methods(alerts, ward)
     episodes = vitals_episodes(ward)
     end = pd.to_datetime(ward["time"], utc=True).max()
     found = {m: detection(a, episodes, end=end) for m, a in alerts.items()}

@@ -42,7 +42,7 @@ import pandas as pd
 
 from edalab.health.alerts import PAGES
 
-__all__ = ["compare", "detection", "summary"]
+__all__ = ["compare_methods", "detection", "summary"]
 
 
 def detection(alerts: pd.DataFrame, episodes: pd.DataFrame,
@@ -114,7 +114,7 @@ def summary(alerts: pd.DataFrame, episodes: pd.DataFrame, *, patients: int, hour
     }
 
 
-def compare(alerts: Mapping[str, pd.DataFrame], ward: pd.DataFrame, *,
+def compare_methods(alerts: Mapping[str, pd.DataFrame], ward: pd.DataFrame, *,
             before: str | pd.Timedelta = "1h", patients_per_nurse: float = 8.0,
             min_observed: str | pd.Timedelta = "4h") -> pd.DataFrame:
     """The methods side by side: one `summary` row per method, for a `vitals` ward (its

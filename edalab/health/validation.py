@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from edalab.events import Event, EventError
-from edalab.health.news2 import PARAMETERS, VALID_RANGES
+from edalab.health.news2 import ACVPU, PARAMETERS, VALID_RANGES
 from edalab.operators.base import Operator
 
 __all__ = ["ACVPU", "VECTOR", "Validator"]
@@ -49,8 +49,6 @@ __all__ = ["ACVPU", "VECTOR", "Validator"]
 #: Order of the values in a validated event's ``values`` list: NEWS2's `PARAMETERS`, with
 #: ``on_oxygen`` as 1.0 / 0.0 and ``consciousness`` as its index in `ACVPU`.
 VECTOR = PARAMETERS
-#: The ACVPU scale, in order: alert, new confusion, voice, pain, unresponsive.
-ACVPU = "ACVPU"
 _NUMERIC = tuple((i, name, *VALID_RANGES[name]) for i, name in enumerate(PARAMETERS)
                  if name in VALID_RANGES)
 _OXYGEN = PARAMETERS.index("on_oxygen")

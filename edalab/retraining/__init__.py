@@ -10,7 +10,7 @@ Names load on first use (river and plotly take a while to import).
 from __future__ import annotations
 
 _MODULES = {
-    "edalab.retraining.models": ["decide", "drifting_stream", "evaluate", "make_model",
+    "edalab.retraining.models": ["decide", "drifting_stream", "evaluate", "logistic_model",
                                  "train_challenger", "train_champion"],
     "edalab.retraining.services": ["STEPS", "DriftWatch", "FailurePlan", "LabelCollector",
                                    "ModelRegistry", "RetrainingServices", "StepFailed"],

@@ -13,7 +13,7 @@ from river.datasets import synth
 
 from edalab.events import Event
 
-__all__ = ["T0", "decide", "drifting_stream", "evaluate", "make_model", "sample_xy",
+__all__ = ["T0", "decide", "drifting_stream", "evaluate", "logistic_model", "sample_xy",
            "train_challenger", "train_champion"]
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -45,7 +45,7 @@ def drifting_stream(n: int = 6000, *, drifts: tuple[int, ...] = (2000, 4000), wi
             for i, (x, y) in enumerate(stream.take(n))]
 
 
-def make_model(lr: float = 0.1):
+def logistic_model(lr: float = 0.1):
     """The model of both champion and challenger: ``StandardScaler | LogisticRegression``."""
     return preprocessing.StandardScaler() | linear_model.LogisticRegression(
         optimizer=optim.SGD(lr))
@@ -58,20 +58,20 @@ def sample_xy(event_or_row: Any) -> tuple[dict, int]:
 
 
 def train_champion(events: list[Event]):
-    """The first champion: `make_model` trained on `events` in one pass."""
-    model = make_model()
+    """The first champion: `logistic_model` trained on `events` in one pass."""
+    model = logistic_model()
     for e in events:
         model.learn_one(*sample_xy(e))
     return model
 
 
 def train_challenger(rows: list[dict], *, epochs: int = 2, seed: int = 0):
-    """A fresh `make_model` trained on `rows` (``{"x", "y"}`` dicts) for `epochs` seeded
+    """A fresh `logistic_model` trained on `rows` (``{"x", "y"}`` dicts) for `epochs` seeded
     shuffled passes."""
     if not rows:
         raise ValueError("cannot train a challenger on no rows")
     rng = random.Random(seed)
-    model = make_model()
+    model = logistic_model()
     order = list(rows)
     for _ in range(epochs):
         rng.shuffle(order)

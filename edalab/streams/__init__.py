@@ -1,6 +1,7 @@
 """Simulated event streams and replay: each simulator returns a seeded pandas DataFrame, and a
 converter turns it into `Event`s in event-time order."""
 
+from edalab.streams.frames import events_frame
 from edalab.streams.power_sensors import (
     SensorGroup,
     power_sensors,
@@ -16,6 +17,6 @@ from edalab.streams.transactions import (
 )
 from edalab.streams.vitals import vitals, vitals_episodes, vitals_events
 
-__all__ = ["Replay", "SensorGroup", "label_events", "power_sensors", "replay", "sensor_events",
-           "sensor_registry", "transaction_events", "transaction_profiles", "transactions",
-           "vitals", "vitals_episodes", "vitals_events"]
+__all__ = ["Replay", "SensorGroup", "events_frame", "label_events", "power_sensors", "replay",
+           "sensor_events", "sensor_registry", "transaction_events", "transaction_profiles",
+           "transactions", "vitals", "vitals_episodes", "vitals_events"]

@@ -1,5 +1,6 @@
-"""Static plotly figures of a run that know no case study: events as a frame, and the
-throughput and lag of a run over its clock (``RunStats.timeline``).
+"""Static plotly figures of a run that know no case study: the throughput and lag of a run
+over its clock (``RunStats.timeline``); `events_frame` (from `edalab.streams`, re-exported
+here) turns events into the frames the charts draw.
 
 Every builder returns a plain `plotly.graph_objects.Figure` built only from its inputs, so a
 notebook cell or a report showing one is the same on every run.
@@ -13,42 +14,15 @@ notebook cell or a report showing one is the same on every run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from edalab.events import Event
+from edalab.streams.frames import events_frame
 from edalab.viz.style import color, iso_times, layout
 
 __all__ = ["events_frame", "throughput_and_lag", "throughput_frame"]
-
-
-def events_frame(events: Iterable[Event]) -> pd.DataFrame:
-    """One row per event: ``time``, ``type``, ``id``, ``key`` and the fields of its data.
-
-    This turns a list of events (``metric``, ``drift.detected``, ``model.version``,
-    ``fraud.decision`` ...) into the frame the chart builders draw.
-
-    Examples
-    --------
-    >>> from edalab import Event
-    >>> e = Event("fraud.decision", "/fraud", {"tx_id": 7, "decision": "block"}, key="3",
-    ...           id="decision-7")
-    >>> events_frame([e])[["type", "id", "key", "tx_id", "decision"]]
-                 type          id key  tx_id decision
-    0  fraud.decision  decision-7   3      7    block
-    """
-    rows: list[dict[str, Any]] = []
-    for e in events:
-        row: dict[str, Any] = {"time": e.time, "type": e.type, "id": e.id, "key": e.key}
-        if isinstance(e.data, Mapping):
-            row.update(e.data)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else ["time", "type", "id", "key"])
 
 
 def throughput_frame(timeline: pd.DataFrame, points: int = 100) -> pd.DataFrame:

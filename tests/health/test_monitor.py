@@ -12,7 +12,7 @@ import pytest
 from edalab import Event
 from edalab.health import news2_frame
 from edalab.health.monitor import News2Operator, WardMonitor
-from edalab.health.scoring import compare
+from edalab.health.scoring import compare_methods
 from edalab.health.validation import ACVPU, VECTOR
 from edalab.streams import vitals, vitals_events
 
@@ -62,7 +62,7 @@ def test_every_input_event_is_accounted_for(ward, monitor):
 
 
 def test_combined_policy_detects_every_observable_episode_earlier_than_news2(ward, monitor):
-    table = compare({m: monitor.alerts(m) for m in monitor.methods}, ward)
+    table = compare_methods({m: monitor.alerts(m) for m in monitor.methods}, ward)
     combined, alone = table.loc["combined"], table.loc["news2"]
     assert combined["detected"] == combined["episodes"] > 0
     assert combined["median_lead_minutes"] > alone["median_lead_minutes"]

@@ -9,8 +9,8 @@ import time
 from edalab.bench.eventstore import (
     append_batched,
     batches,
+    card_events,
     main,
-    make_events,
     raw_sqlite_insert,
     store_rows,
 )
@@ -30,7 +30,7 @@ def test_bench_json_has_the_contract_keys(capsys):
 
 
 def test_raw_baseline_inserts_exactly_the_rows_the_store_writes(tmp_path):
-    chunks = batches(make_events(30), 7)
+    chunks = batches(card_events(30), 7)
     with SqliteEventStore(tmp_path / "store.db") as store:
         append_batched(store, chunks)
         stored = store._con().execute("SELECT * FROM events ORDER BY position").fetchall()
