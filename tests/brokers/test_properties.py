@@ -8,7 +8,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from .conftest import BACKENDS, drain, ev
+from edalab.testing.brokers import drain
+from edalab.testing.samples import numbered_event as ev
+
+from .conftest import BACKENDS
 
 MAX_ATTEMPTS = 3
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edalab import EventError
-from tests.brokers.conftest import ev
+from edalab.testing.samples import numbered_event as ev
 
 
 @pytest.mark.parametrize("bad", [float("nan"), -float("inf"), np.int64(1), 10**5000],
