@@ -324,8 +324,11 @@ class BrokerSuite:
         strict = self.redelivers_only_unacked
         rng = random.Random(seed)
         broker.create_topic("t", partitions=3)
-        members, held = [], {}
-        published, acked, seen = [], set(), {}
+        members: list[Consumer] = []
+        held: dict[int, list[Record]] = {}
+        published: list[str] = []
+        acked: set[str] = set()
+        seen: dict[str, int] = {}
         for _ in range(60):
             op = rng.choice(["publish", "publish", "join", "crash", "poll", "poll", "settle"])
             live = [i for i, m in enumerate(members) if not m.closed]
