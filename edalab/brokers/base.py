@@ -223,6 +223,10 @@ class Consumer(Protocol):
     def close(self) -> None:
         """Leave the group; un-acked records go to the partitions' next owners."""
 
+    @property
+    def closed(self) -> bool:
+        """Whether this member has left its group (`close`)."""
+
 
 @runtime_checkable
 class Broker(Protocol):
