@@ -93,7 +93,7 @@ class GroupMachine(RuleBasedStateMachine):
         for i in self.live():
             self.members[i].close()
         final = self.broker.subscribe("t", group="g", max_attempts=MAX_ATTEMPTS)
-        records = drain(final, ack=False, max_events=1000)
+        records = drain(final, ack=False, max_events=1000, wait=0)
         self._record(records)
         final.ack(records)
         self.acked.update(r.event.id for r in records)
