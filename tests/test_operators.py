@@ -16,7 +16,8 @@ from river import anomaly, drift, linear_model, metrics, preprocessing, stats
 import edalab
 from edalab import Event
 from edalab.fraud.features import FraudFeatures
-from edalab.fraud.pipeline import MetricsStage, make_model
+from edalab.fraud.metrics_stage import MetricsStage
+from edalab.fraud.models import make_model
 from edalab.fraud.retrain import PeriodicRetrainer
 from edalab.health.alerts import AlertPolicy, level_of
 from edalab.health.monitor import News2Operator

@@ -31,7 +31,7 @@ def fraud(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from edalab.fraud.demo import MIN_DAYS, FraudDemo
-    from edalab.fraud.pipeline import MODELS
+    from edalab.fraud.models import MODELS
 
     parser = _parser("fraud", FRAUD)
     parser.add_argument("--customers", type=positive(int), default=500)

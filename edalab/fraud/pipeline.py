@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -31,138 +30,24 @@ from edalab.brokers.base import Broker
 from edalab.events import Event
 from edalab.fraud.features import FraudFeatures
 from edalab.fraud.handbook import handbook_metrics, train_test_split
+from edalab.fraud.metrics_stage import MetricsStage
+from edalab.fraud.models import make_model
 from edalab.ml.classifier import OnlineClassifier
 from edalab.ml.metrics import AveragePrecision, CardPrecisionAtK, PrequentialMetrics
-from edalab.operators.base import Operator
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
 from edalab.streams.frames import events_frame
 from edalab.streams.transactions import label_events, transaction_events
 
-__all__ = ["MODELS", "FraudPipeline", "FraudProgress", "make_model"]
+__all__ = ["FraudPipeline", "FraudProgress"]
 
 _PREDICTION_COLUMNS = ["tx_id", "time", "customer_id", "day", "score", "model_version",
                        "latency_us"]
 _DECISION_COLUMNS = ["time", "tx_id", "customer_id", "score", "decision", "latency_ms"]
 
-#: The named models of `make_model`.
-MODELS = ("lr", "lr-adam", "hoeffding", "arf", "hst", "retrain")
 #: Columns of the transaction events (the fraud label is not among them: it arrives later).
 TX_FIELDS = ["TX_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_TIME_DAYS"]
 _SOURCE = "/edalab/fraud/pipeline"
-
-
-class _AnomalyScorer:
-    """An unsupervised river anomaly detector behind the classifier interface: the score is
-    the anomaly score, and a label only teaches it the features (never the label)."""
-
-    def __init__(self, model: Any):
-        self.model = model
-
-    def __repr__(self) -> str:
-        return f"anomaly({self.model})"
-
-    def predict_proba_one(self, x: dict) -> dict[bool, float]:
-        score = self.model.score_one(x)
-        return {False: 1.0 - score, True: score}
-
-    def learn_one(self, x: dict, y: Any) -> None:
-        self.model.learn_one(x)
-
-
-def make_model(name: str, seed: int = 0) -> Any:
-    """A river model by name, tuned for the handbook's data.
-
-    - ``"lr"``: ``StandardScaler | LogisticRegression(optim.SGD(0.001))`` (the step that matches
-      a batch logistic regression; river's default 0.01 loses about 0.03 AP);
-    - ``"lr-adam"``: the same with ``optim.Adam(0.001)``;
-    - ``"hoeffding"``: ``HoeffdingTreeClassifier(max_share_to_split=1.0)`` (the default 0.99
-      never splits when 99.2 % of the labels are genuine);
-    - ``"arf"``: ``ARFClassifier`` learning from every fraud and about 10 % of the genuine
-      labels (river's ``RandomUnderSampler``): splits happen, and it learns ~9x faster;
-    - ``"hst"``: ``MinMaxScaler | HalfSpaceTrees``, unsupervised: the score is the anomaly
-      score;
-    - ``"retrain"``: ``"lr"`` as the first champion; `FraudPipeline` then wraps its classifier
-      in a `PeriodicRetrainer`.
-
-    Examples
-    --------
-    >>> str(make_model("lr"))
-    'StandardScaler | LogisticRegression'
-    """
-    from river import anomaly, forest, imblearn, linear_model, optim, preprocessing, tree
-
-    if name in ("lr", "retrain"):
-        return preprocessing.StandardScaler() | linear_model.LogisticRegression(
-            optimizer=optim.SGD(0.001))
-    if name == "lr-adam":
-        return preprocessing.StandardScaler() | linear_model.LogisticRegression(
-            optimizer=optim.Adam(0.001))
-    if name == "hoeffding":
-        return tree.HoeffdingTreeClassifier(max_share_to_split=1.0)
-    if name == "arf":
-        return imblearn.RandomUnderSampler(
-            forest.ARFClassifier(n_models=10, seed=seed, max_share_to_split=1.0),
-            desired_dist={0: 0.9, 1: 0.1}, seed=seed)
-    if name == "hst":
-        return _AnomalyScorer(preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(seed=seed))
-    raise ValueError(f"unknown model {name!r}; choose from {MODELS} or pass a river model")
-
-
-class MetricsStage(Operator):
-    """The pipeline's ``metrics`` handler: metric operators run on the same events, their
-    metric events handed to `collect` as they are emitted, and at the end of the stream
-    their flushes (the last days of card precision@k).
-
-    Examples
-    --------
-    >>> from datetime import datetime, timezone
-    >>> from edalab.ml.metrics import CardPrecisionAtK
-    >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    >>> kept = []
-    >>> stage = MetricsStage([CardPrecisionAtK(k=1, delay="0s")], lambda e: kept.append(e))
-    >>> stage.test(Event("prediction", "/p", {"id": 1, "score": 0.9, "day": 0,
-    ...                                       "customer_id": "a"}, time=t))
-    []
-    >>> _ = stage.test(Event("fraud.label", "/l", {"tx_id": 1, "fraud": 1}, time=t))
-    >>> [(e.data["day"], e.data["value"]) for e in stage.flush(t)], len(kept), stage.stats
-    ([(0, 1.0)], 1, {'events': 2, 'metrics': 1})
-    """
-
-    def __init__(self, operators: list[Operator], collect: Callable[[Event], Any],
-                 name: str = "metrics"):
-        self.operators = list(operators)
-        self.collect = collect
-        self.__name__ = name
-        self._events = self._metrics = 0
-
-    def __repr__(self) -> str:
-        return f"MetricsStage({self.operators!r})"
-
-    @property
-    def stats(self) -> dict[str, int]:
-        """Events handled, metric events emitted."""
-        return {"events": self._events, "metrics": self._metrics}
-
-    def process(self, event: Event) -> list[Event]:
-        self._events += 1
-        out: list[Event] = []
-        for op in self.operators:
-            out += op.process(event)
-        return self._collected(out)
-
-    def flush(self, now: datetime | None = None) -> list[Event]:
-        out: list[Event] = []
-        for op in self.operators:
-            out += op.flush(now)
-        return self._collected(out)
-
-    def _collected(self, out: list[Event]) -> list[Event]:
-        if out:
-            self._metrics += len(out)
-            for e in out:
-                self.collect(e)
-        return out
 
 
 @dataclass

@@ -7,7 +7,8 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from edalab.brokers.base import dead_letter_topic
-from edalab.fraud.pipeline import MODELS, FraudPipeline, make_model
+from edalab.fraud.models import MODELS, make_model
+from edalab.fraud.pipeline import FraudPipeline
 from edalab.streams import transaction_events, transactions
 
 
