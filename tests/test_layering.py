@@ -1,8 +1,9 @@
 """The import graph of edalab, read from every module's source (module-level imports and those
-inside functions alike): no cycle between modules, and no module imports a higher layer.
+inside functions alike): no cycle between modules, and no module imports a higher layer; and no
+module is over 450 lines.
 
 A module's layer is the layer of its top-level package under ``edalab`` (``edalab.health.charts``
-is in ``health``: layer 5), as /work/shared/DESIGN.md ("Layers") names them. The package
+is in ``health``: layer 5), as the design ("Layers") names them. The package
 ``edalab`` itself is the public facade (`from edalab import App, Event, ...`): its layer is the
 highest layer it imports, so a low module that imports a name from the facade instead of from
 its home module is caught too.
@@ -196,3 +197,12 @@ def test_no_module_imports_a_higher_layer(graph):
 def test_known_exceptions_are_still_needed(graph):
     stale = [pair for pair in KNOWN_UPWARD if pair[1] not in graph.get(pair[0], ())]
     assert not stale, f"remove these from KNOWN_UPWARD, they no longer import: {stale}"
+
+
+MAX_LINES = 450  # one concept per file: a module past this is two concepts, or more
+
+
+def test_no_module_is_over_450_lines():
+    long = {name: n for name, path in _modules().items()
+            if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"split these modules (lines): {long}"
