@@ -102,29 +102,162 @@ def phishing(limit: int | None = None) -> dict[str, Any]:
             and ours_sgd["accuracy"] == river_acc and ours_sgd["f1"] == river_f1}
 
 
-def classifier_events(df: Any, n: int, spread: bool = False) -> list[Event]:
-    """The classifier stage's input for `n` transactions: their ``fraud.features`` and
-    ``fraud.label`` events (a label comes 7 days after its transaction), in event-time order.
-
-    The first `n` transactions, or with `spread` `n` taken evenly over the whole of `df`, so
-    that labels come between predictions (the model learns while it predicts) and not all
-    after the last one."""
-    head = df.iloc[::max(1, len(df) // n)].head(n) if spread else df.head(n)
-    features = FraudFeatures()
-    return [features(e) for e in heapq.merge(label_events(head), transaction_events(head),
-                                             key=lambda e: e.time)]
-
-
-def overhead(events: list[Event], repeats: int) -> dict[str, Any]:
+def overhead(df: Any, n: int, repeats: int) -> dict[str, Any]:
     """`operator_overhead` of the fraud classifier stage (online LR) on the pipeline's own
-    feature and label events (`classifier_events`)."""
+    feature and label events for the first `n` transactions."""
     from edalab.ml.progressive import operator_overhead
 
+    head = df.head(n)
+    features = FraudFeatures()
+    events = [features(e) for e in heapq.merge(label_events(head), transaction_events(head),
+                                               key=lambda e: e.time)]
     result = operator_overhead(lambda: make_model("lr"), events, repeats=repeats,
                                x="x", join="tx_id", label_join="tx_id",
                                label_type="fraud.label", label_field="fraud")
     return {k: result[k] for k in ("examples", "raw_us", "operator_us", "overhead",
                                    "operator_alone", "clock", "segment")}
+
+
+def run(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
+        overhead_n: int, repeats: int, phishing_limit: int | None) -> dict[str, Any]:
+    customers, terminals, days = SCALES[scale]
+    first = {"phishing": phishing(phishing_limit)}  # the short parts first
+    began = time.perf_counter()
+    df = transactions(customers, terminals, days, start="2018-04-01", seed=seed)
+    generated = time.perf_counter() - began
+    try:
+        detail = overhead(df, overhead_n, repeats)
+        first["overhead_vs_raw_river"] = round(detail["overhead"], 4)
+    except Exception as exc:  # a failed measurement is reported, not fatal to the run
+        first["overhead_vs_raw_river"] = None
+        detail = {"error": f"{type(exc).__name__}: {exc}"}
+    first["overhead_detail"] = detail
+    try:
+        against = peers(classifier_events(df, overhead_n), repeats)
+        first["peers"] = against.pop("peers")
+    except Exception as exc:  # reported, and the run exits non-zero (see main)
+        first["peers"] = None
+        against = {"error": f"{type(exc).__name__}: {exc}"}
+    first["peers_detail"] = against
+    t0 = time.perf_counter()
+    features = handbook_features(df)
+    features_s = time.perf_counter() - t0
+    split = {"start_train": start_train}
+    rows = []
+    for name in ("lr", "rf"):
+        result = batch_baseline(df, features, model=name, seed=0, **split)
+        rows.append({"model": result["model"], "kind": "batch",
+                     **{m: round(result[m], 4) for m in METRICS},
+                     "learn_per_s": round(result["learn_per_s"])})
+
+    memory_before = _peak_mib()
+    retrain = {"model_factory": _small_boosting} if scale == "quick" else None
+    # Retention: the broker holds what is in flight, not the whole run (the pipeline keeps
+    # its own frames of predictions, decisions and metrics).
+    pipe = FraudPipeline(df, model="retrain", seed=seed, shadows=shadows, retrain=retrain,
+                         broker=MemoryBroker(retain=10_000))
+    stats = pipe.run(clock="wall")
+    wall = stats.wall_seconds
+    frame = stats.to_frame()
+    labels = len(df)
+
+    def learn_rate(handler: str) -> float:
+        busy = frame.loc[handler, "busy_s"]
+        return round(labels / busy) if busy > 0 else float("nan")
+
+    main = pipe.test_week(features=features, **split)
+    promoted = sum(h["promoted"] for h in pipe.retrainer.history)
+    rows.append({"model": f"event-driven retrain (online LR + weekly HGB, {promoted} promoted)",
+                 "kind": "event-driven", **{m: round(main[m], 4) for m in METRICS},
+                 "learn_per_s": learn_rate("classifier")})
+    for name in shadows:
+        result = pipe.test_week(name, features=features, **split)
+        rows.append({"model": f"event-driven {name}", "kind": "event-driven",
+                     **{m: round(result[m], 4) for m in METRICS},
+                     "learn_per_s": learn_rate(f"shadow-{name}")})
+    print(json.dumps(rows), file=sys.stderr, flush=True)  # kept even if a later part fails
+    batch_lr = rows[0]
+    online = [r for r in rows if r["kind"] == "event-driven"]
+    best = max(online, key=lambda r: sum(r[m] - batch_lr[m] for m in METRICS))
+    decisions = pipe.decisions
+    return {
+        "scale": scale, "seed": seed, "transactions": len(df),
+        "generate_s": round(generated, 2), "batch_features_s": round(features_s, 2),
+        "handbook_published_lr": HANDBOOK_LR,
+        "handbook_test_week": rows,
+        "quality_target": {"best_event_driven": best["model"], "batch": batch_lr["model"],
+                           "ok": all(best[m] >= batch_lr[m] for m in METRICS)},
+        "pipeline": {"wall_s": round(wall, 1), "source_events": stats.source_events,
+                     "events_per_s": round(stats.throughput), "dead_letters":
+                     stats.dead_letters, "handler_busy_s": {h: round(v, 1) for h, v in
+                                                            frame["busy_s"].items()},
+                     "decision_latency_ms_p50": round(float(decisions.latency_ms.median()), 1),
+                     "decisions": decisions.decision.value_counts().to_dict()},
+        "wall_s": round(wall, 1),
+        "peak_mib": round(_peak_mib()),
+        "pipeline_peak_mib_growth": round(_peak_mib() - memory_before),
+        **first,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="edalab bench fraud",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", choices=["book", "small"], default="book")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small run (100 customers, 50 days) for tests")
+    parser.add_argument("--seed", type=int, default=BOOK_SEED)
+    parser.add_argument("--models", default=",".join(SHADOWS),
+                        help="online models scored beside the pipeline's (comma-separated)")
+    parser.add_argument("--repeats", type=int, default=3, help="overhead measurement repeats")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    scale = "quick" if args.quick else args.scale
+    days = SCALES[scale][2]
+    start = "2018-07-25" if days == 183 else str((__import__("pandas").Timestamp(
+        "2018-04-01") + __import__("pandas").Timedelta(days=days - 21)).date())
+    shadows = tuple(m for m in args.models.split(",") if m)
+    result = run(scale, args.seed, shadows, start,
+                 overhead_n=3000 if args.quick else 30_000, repeats=args.repeats,
+                 phishing_limit=300 if args.quick else None)
+    result["python"] = platform.python_version()
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        _print(result)
+    return 0 if result["quality_target"]["ok"] and result["peers"] is not None else 1
+
+
+def _print(r: dict[str, Any]) -> None:
+    print(f"edalab bench fraud: {r['scale']} setting, seed {r['seed']}, "
+          f"{r['transactions']:,} transactions")
+    print(f"  {'model':<62}{'AUC ROC':>9}{'AP':>8}{'CP@100':>8}{'learn/s':>11}")
+    for row in r["handbook_test_week"]:
+        print(f"  {row['model']:<62}{row['auc_roc']:>9.3f}{row['average_precision']:>8.3f}"
+              f"{row['card_precision_at_100']:>8.3f}{row['learn_per_s']:>11,}")
+    pub = r["handbook_published_lr"]
+    print(f"  {'(handbook, published LR)':<62}{pub['auc_roc']:>9.3f}"
+          f"{pub['average_precision']:>8.3f}{pub['card_precision_at_100']:>8.3f}")
+    q = r["quality_target"]
+    print(f"  target: best event-driven ({q['best_event_driven']}) >= {q['batch']} on all "
+          f"three: {'ok' if q['ok'] else 'MISSED'}")
+    p = r["pipeline"]
+    print(f"  pipeline: {p['source_events']:,} events in {r['wall_s']} s wall "
+          f"({p['events_per_s']:,} events/s), peak {r['peak_mib']:,} MiB, dead letters "
+          f"{p['dead_letters']}, decision latency p50 {p['decision_latency_ms_p50']} ms")
+    print(f"  handler busy seconds: {p['handler_busy_s']}")
+    o = r["overhead_detail"]
+    if "error" in o:
+        print(f"  App + OnlineClassifier vs raw river loop: failed ({o['error']})")
+    else:
+        print(f"  App + OnlineClassifier vs raw river loop: {o['operator_us']:.1f} vs "
+              f"{o['raw_us']:.1f} us/example, overhead {o['overhead']:.1%} (target <= 10%; "
+              f"the operator's calls alone {o['operator_alone']:.1%})")
+    _print_peers(r["peers"], r["peers_detail"])
+    ph = r["phishing"]
+    print(f"  Phishing: ROC AUC {ph['roc_auc']:.4f}, accuracy {ph['accuracy']:.4f}, SGD(0.005) "
+          f"accuracy {ph['sgd_accuracy']:.4f}, F1 {ph['sgd_f1']:.4f}; equal to river: "
+          f"{ph['equal_to_river']}")
 
 
 # -- the classifier path against its peers --------------------------------------------------
@@ -133,6 +266,17 @@ def overhead(events: list[Event], repeats: int) -> dict[str, Any]:
 LABEL, JOIN = "fraud.label", "tx_id"  # any other event is a feature event
 #: Targets of the peers comparison: edalab's overhead over the bare loop (and the goal).
 PEER_OVERHEAD_TARGET, PEER_OVERHEAD_GOAL = 0.15, 0.10
+
+
+def classifier_events(df: Any, n: int) -> list[Event]:
+    """The classifier stage's input for `n` transactions taken evenly over the whole of `df`:
+    their ``fraud.features`` and ``fraud.label`` events (a label comes 7 days after its
+    transaction) in event-time order, so labels come between predictions and the model learns
+    while it predicts."""
+    sample = df.iloc[::max(1, len(df) // n)].head(n)
+    features = FraudFeatures()
+    return [features(e) for e in heapq.merge(label_events(sample), transaction_events(sample),
+                                             key=lambda e: e.time)]
 
 
 Scores = Callable[[], list]  # what a contender gives: its scores, read after the timing
@@ -276,148 +420,6 @@ def peers(events: list[Event], repeats: int, batch: int = 1000) -> dict[str, Any
             "overhead_within_target": over <= PEER_OVERHEAD_TARGET,
             "overhead_within_goal": over <= PEER_OVERHEAD_GOAL},
     }
-
-
-def run(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
-        overhead_n: int, repeats: int, phishing_limit: int | None) -> dict[str, Any]:
-    customers, terminals, days = SCALES[scale]
-    first = {"phishing": phishing(phishing_limit)}  # the short parts first
-    began = time.perf_counter()
-    df = transactions(customers, terminals, days, start="2018-04-01", seed=seed)
-    generated = time.perf_counter() - began
-    try:
-        detail = overhead(classifier_events(df, overhead_n), repeats)
-        first["overhead_vs_raw_river"] = round(detail["overhead"], 4)
-    except Exception as exc:  # a failed measurement is reported, not fatal to the run
-        first["overhead_vs_raw_river"] = None
-        detail = {"error": f"{type(exc).__name__}: {exc}"}
-    first["overhead_detail"] = detail
-    try:
-        against = peers(classifier_events(df, overhead_n, spread=True), repeats)
-        first["peers"] = against.pop("peers")
-    except Exception as exc:  # reported, and the run exits non-zero (see main)
-        first["peers"] = None
-        against = {"error": f"{type(exc).__name__}: {exc}"}
-    first["peers_detail"] = against
-    t0 = time.perf_counter()
-    features = handbook_features(df)
-    features_s = time.perf_counter() - t0
-    split = {"start_train": start_train}
-    rows = []
-    for name in ("lr", "rf"):
-        result = batch_baseline(df, features, model=name, seed=0, **split)
-        rows.append({"model": result["model"], "kind": "batch",
-                     **{m: round(result[m], 4) for m in METRICS},
-                     "learn_per_s": round(result["learn_per_s"])})
-
-    memory_before = _peak_mib()
-    retrain = {"model_factory": _small_boosting} if scale == "quick" else None
-    # Retention: the broker holds what is in flight, not the whole run (the pipeline keeps
-    # its own frames of predictions, decisions and metrics).
-    pipe = FraudPipeline(df, model="retrain", seed=seed, shadows=shadows, retrain=retrain,
-                         broker=MemoryBroker(retain=10_000))
-    stats = pipe.run(clock="wall")
-    wall = stats.wall_seconds
-    frame = stats.to_frame()
-    labels = len(df)
-
-    def learn_rate(handler: str) -> float:
-        busy = frame.loc[handler, "busy_s"]
-        return round(labels / busy) if busy > 0 else float("nan")
-
-    main = pipe.test_week(features=features, **split)
-    promoted = sum(h["promoted"] for h in pipe.retrainer.history)
-    rows.append({"model": f"event-driven retrain (online LR + weekly HGB, {promoted} promoted)",
-                 "kind": "event-driven", **{m: round(main[m], 4) for m in METRICS},
-                 "learn_per_s": learn_rate("classifier")})
-    for name in shadows:
-        result = pipe.test_week(name, features=features, **split)
-        rows.append({"model": f"event-driven {name}", "kind": "event-driven",
-                     **{m: round(result[m], 4) for m in METRICS},
-                     "learn_per_s": learn_rate(f"shadow-{name}")})
-    print(json.dumps(rows), file=sys.stderr, flush=True)  # kept even if a later part fails
-    batch_lr = rows[0]
-    online = [r for r in rows if r["kind"] == "event-driven"]
-    best = max(online, key=lambda r: sum(r[m] - batch_lr[m] for m in METRICS))
-    decisions = pipe.decisions
-    return {
-        "scale": scale, "seed": seed, "transactions": len(df),
-        "generate_s": round(generated, 2), "batch_features_s": round(features_s, 2),
-        "handbook_published_lr": HANDBOOK_LR,
-        "handbook_test_week": rows,
-        "quality_target": {"best_event_driven": best["model"], "batch": batch_lr["model"],
-                           "ok": all(best[m] >= batch_lr[m] for m in METRICS)},
-        "pipeline": {"wall_s": round(wall, 1), "source_events": stats.source_events,
-                     "events_per_s": round(stats.throughput), "dead_letters":
-                     stats.dead_letters, "handler_busy_s": {h: round(v, 1) for h, v in
-                                                            frame["busy_s"].items()},
-                     "decision_latency_ms_p50": round(float(decisions.latency_ms.median()), 1),
-                     "decisions": decisions.decision.value_counts().to_dict()},
-        "wall_s": round(wall, 1),
-        "peak_mib": round(_peak_mib()),
-        "pipeline_peak_mib_growth": round(_peak_mib() - memory_before),
-        **first,
-    }
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edalab bench fraud",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", choices=["book", "small"], default="book")
-    parser.add_argument("--quick", action="store_true",
-                        help="a small run (100 customers, 50 days) for tests")
-    parser.add_argument("--seed", type=int, default=BOOK_SEED)
-    parser.add_argument("--models", default=",".join(SHADOWS),
-                        help="online models scored beside the pipeline's (comma-separated)")
-    parser.add_argument("--repeats", type=int, default=3, help="overhead measurement repeats")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    args = parser.parse_args(argv)
-    scale = "quick" if args.quick else args.scale
-    days = SCALES[scale][2]
-    start = "2018-07-25" if days == 183 else str((__import__("pandas").Timestamp(
-        "2018-04-01") + __import__("pandas").Timedelta(days=days - 21)).date())
-    shadows = tuple(m for m in args.models.split(",") if m)
-    result = run(scale, args.seed, shadows, start,
-                 overhead_n=3000 if args.quick else 30_000, repeats=args.repeats,
-                 phishing_limit=300 if args.quick else None)
-    result["python"] = platform.python_version()
-    if args.json:
-        print(json.dumps(result, indent=2, default=str))
-    else:
-        _print(result)
-    return 0 if result["quality_target"]["ok"] and result["peers"] is not None else 1
-
-
-def _print(r: dict[str, Any]) -> None:
-    print(f"edalab bench fraud: {r['scale']} setting, seed {r['seed']}, "
-          f"{r['transactions']:,} transactions")
-    print(f"  {'model':<62}{'AUC ROC':>9}{'AP':>8}{'CP@100':>8}{'learn/s':>11}")
-    for row in r["handbook_test_week"]:
-        print(f"  {row['model']:<62}{row['auc_roc']:>9.3f}{row['average_precision']:>8.3f}"
-              f"{row['card_precision_at_100']:>8.3f}{row['learn_per_s']:>11,}")
-    pub = r["handbook_published_lr"]
-    print(f"  {'(handbook, published LR)':<62}{pub['auc_roc']:>9.3f}"
-          f"{pub['average_precision']:>8.3f}{pub['card_precision_at_100']:>8.3f}")
-    q = r["quality_target"]
-    print(f"  target: best event-driven ({q['best_event_driven']}) >= {q['batch']} on all "
-          f"three: {'ok' if q['ok'] else 'MISSED'}")
-    p = r["pipeline"]
-    print(f"  pipeline: {p['source_events']:,} events in {r['wall_s']} s wall "
-          f"({p['events_per_s']:,} events/s), peak {r['peak_mib']:,} MiB, dead letters "
-          f"{p['dead_letters']}, decision latency p50 {p['decision_latency_ms_p50']} ms")
-    print(f"  handler busy seconds: {p['handler_busy_s']}")
-    o = r["overhead_detail"]
-    if "error" in o:
-        print(f"  App + OnlineClassifier vs raw river loop: failed ({o['error']})")
-    else:
-        print(f"  App + OnlineClassifier vs raw river loop: {o['operator_us']:.1f} vs "
-              f"{o['raw_us']:.1f} us/example, overhead {o['overhead']:.1%} (target <= 10%; "
-              f"the operator's calls alone {o['operator_alone']:.1%})")
-    _print_peers(r["peers"], r["peers_detail"])
-    ph = r["phishing"]
-    print(f"  Phishing: ROC AUC {ph['roc_auc']:.4f}, accuracy {ph['accuracy']:.4f}, SGD(0.005) "
-          f"accuracy {ph['sgd_accuracy']:.4f}, F1 {ph['sgd_f1']:.4f}; equal to river: "
-          f"{ph['equal_to_river']}")
 
 
 def _print_peers(rates: dict[str, Any] | None, d: dict[str, Any]) -> None:

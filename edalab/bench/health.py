@@ -50,10 +50,11 @@ import pandas as pd
 import psutil
 
 from edalab.events import Event
+from edalab.health import news2, validation
 from edalab.health.monitor import News2Operator, WardMonitor, _gather, _score_matrix
-from edalab.health.news2 import PARAMETERS, news2_frame
+from edalab.health.news2 import news2_frame
 from edalab.health.scoring import compare
-from edalab.health.validation import ACVPU, Validator
+from edalab.health.validation import Validator
 from edalab.streams.vitals import vitals, vitals_events
 
 
@@ -63,7 +64,7 @@ def _mib_peak() -> float:
 
 #: The target of ``streaming_news2_vs_batch_from_events``.
 STREAMING_VS_BATCH_TARGET = 1.2
-_LETTERS = dict(enumerate(ACVPU))
+_LETTERS = dict(enumerate(validation.ACVPU))
 
 
 def validated_frame(events: list[Event]) -> pd.DataFrame:
@@ -78,7 +79,7 @@ def validated_frame(events: list[Event]) -> pd.DataFrame:
        spo2 consciousness  temperature
     0  95.0             A          NaN
     """
-    frame = pd.DataFrame(_gather([e.data for e in events]), columns=list(PARAMETERS))
+    frame = pd.DataFrame(_gather([e.data for e in events]), columns=list(news2.PARAMETERS))
     frame["consciousness"] = frame["consciousness"].map(_LETTERS)
     return frame
 

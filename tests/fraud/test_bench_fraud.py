@@ -13,7 +13,7 @@ PEERS = {"bytewax_per_s", "streamz_per_s", "edalab_per_s", "raw_river_per_s"}
 @pytest.fixture(scope="module")
 def events():
     df = transactions(50, 100, 30, start="2018-04-01", seed=1)
-    return bench.classifier_events(df, 400, spread=True)
+    return bench.classifier_events(df, 400)
 
 
 def test_peers_run_the_same_model_on_the_same_events_and_report_each_rate(events):
