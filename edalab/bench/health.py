@@ -50,7 +50,7 @@ import pandas as pd
 import psutil
 
 from edalab.events import Event
-from edalab.health import news2, validation
+from edalab.health import validation
 from edalab.health.monitor import News2Operator, WardMonitor, _gather, _score_matrix
 from edalab.health.news2 import news2_frame
 from edalab.health.scoring import compare
@@ -79,7 +79,7 @@ def validated_frame(events: list[Event]) -> pd.DataFrame:
        spo2 consciousness  temperature
     0  95.0             A          NaN
     """
-    frame = pd.DataFrame(_gather([e.data for e in events]), columns=list(news2.PARAMETERS))
+    frame = pd.DataFrame(_gather([e.data for e in events]), columns=list(validation.VECTOR))
     frame["consciousness"] = frame["consciousness"].map(_LETTERS)
     return frame
 

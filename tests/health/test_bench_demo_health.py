@@ -42,9 +42,14 @@ def test_batch_from_events_scores_as_the_streaming_operator():
     validator = Validator()
     validated = [v for e in vitals_events(ward) for v in validator.process(e)
                  if v.type == "vitals.validated"]
+    first = validated[0].data
+    validated.append(validated[0].replace(  # an incomplete set, confused
+        id="gap", data={**first, "values": [*first["values"][:5], 2.0, None]}))
     check_same_scores(validated, batch=50)  # raises if they differ
     frame = news2_from_events(validated)
-    assert len(frame) == len(validated) and frame["incomplete"].any()
+    assert len(frame) == len(validated)
+    assert frame["incomplete"].tolist() == [False] * (len(validated) - 1) + [True]
+    assert frame["consciousness_points"].iloc[-1] == 3
 
 
 def test_demo_prints_the_table_and_writes_a_standalone_report(tmp_path, capsys):
