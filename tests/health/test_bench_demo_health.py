@@ -32,6 +32,7 @@ def test_bench_reports_streaming_news2_against_batch_from_the_same_events(capsys
     ratio = out["streaming_news2_vs_batch_from_events"]
     assert ratio > 0 and out["streaming_news2_vs_batch_from_events_target"] == 1.2
     assert out["streaming_news2_vs_batch_from_events_within_target"] == (ratio <= 1.2)
+    assert out["streaming_news2_scoring_vs_batch_from_events"] > 0
     bench(["--patients", "6", "--hours", "3", "--repeats", "1"])
     text = capsys.readouterr().out
     assert "streaming NEWS2 vs batch from the same events" in text and "target <= 1.2x" in text
