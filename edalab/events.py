@@ -108,12 +108,16 @@ def _proven_safe_nested(datas: list) -> bool:
     scalars or flat dicts of them (a feature event's ``{"tx_id": 7, "x": {...}}``)."""
     if not datas or not all(issubclass(kind, dict) for kind in set(map(type, datas))):
         return False
+    values = list(chain.from_iterable(map(dict.values, datas)))
+    kinds = list(map(type, values))
+    nested = set(kinds) - _SCALARS
+    if not nested or not all(issubclass(kind, dict) for kind in nested):
+        return False  # first, as it is cheap: a list inside, say, is encoded event by event
     if set(map(type, set(chain.from_iterable(datas)))) - {str}:
         return False
-    values = list(chain.from_iterable(map(dict.values, datas)))
-    scalar = list(map(_SCALARS.__contains__, map(type, values)))
+    scalar = list(map(_SCALARS.__contains__, kinds))
     inner = [v for v, s in zip(values, scalar, strict=True) if not s]
-    return bool(inner) and _proven_safe(inner) and _proven_safe(list(compress(values, scalar)))
+    return _proven_safe(inner) and _proven_safe(list(compress(values, scalar)))
 
 
 _data_of = attrgetter("data")
