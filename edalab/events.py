@@ -91,7 +91,7 @@ def check_serialisable(events: list[Event]) -> None:
         datas = list(map(_data_of, events))
     except AttributeError:  # not an Event: the broker's type check names it
         datas = [getattr(e, "data", None) for e in events]
-    if _proven_safe(datas):
+    if _proven_safe(datas) or _proven_safe_nested(datas):
         return
     for i, data in enumerate(datas):
         if data is None or isinstance(data, (bytes, bytearray)) or _proven_safe([data]):
@@ -101,6 +101,23 @@ def check_serialisable(events: list[Event]) -> None:
         except _ENCODE_ERRORS as exc:
             raise EventError("data", f"event {i} is not JSON-serialisable: {exc}",
                              index=i) from None
+
+
+def _proven_safe_nested(datas: list) -> bool:
+    """`_proven_safe` one level down: every item a dict under str keys whose values are JSON
+    scalars or flat dicts of them (a feature event's ``{"tx_id": 7, "x": {...}}``)."""
+    if not datas or not all(issubclass(kind, dict) for kind in set(map(type, datas))):
+        return False
+    values = list(chain.from_iterable(map(dict.values, datas)))
+    kinds = list(map(type, values))
+    nested = set(kinds) - _SCALARS
+    if not nested or not all(issubclass(kind, dict) for kind in nested):
+        return False  # first, as it is cheap: a list inside, say, is encoded event by event
+    if set(map(type, set(chain.from_iterable(datas)))) - {str}:
+        return False
+    scalar = list(map(_SCALARS.__contains__, kinds))
+    inner = [v for v, s in zip(values, scalar, strict=True) if not s]
+    return _proven_safe(inner) and _proven_safe(list(compress(values, scalar)))
 
 
 _data_of = attrgetter("data")

@@ -39,6 +39,11 @@ def test_bench_quick_reports_every_model_and_the_targets(capsys):
     assert result["phishing"]["equal_to_river"]
     assert result["overhead_detail"]["raw_us"] > 0  # the ratio is noise at this size
     assert isinstance(result["overhead_vs_raw_river"], float)
+    assert set(result["peers"]) == {"bytewax_per_s", "streamz_per_s", "edalab_per_s",
+                                    "raw_river_per_s"}
+    assert all(rate > 0 for rate in result["peers"].values())
+    assert result["peers_detail"]["predictions"] == 3000
+    assert isinstance(result["peers_detail"]["targets"]["edalab_faster_than_peers"], bool)
     assert result["wall_s"] > 0 and result["peak_mib"] > 0
 
 

@@ -6,8 +6,11 @@ import json
 
 import pytest
 
+from edalab.bench.health import check_same_scores, news2_from_events
 from edalab.bench.health import main as bench
 from edalab.cli.demo import health as demo
+from edalab.health.validation import Validator
+from edalab.streams.vitals import vitals, vitals_events
 
 
 def test_bench_json_has_the_contract_fields(capsys):
@@ -16,11 +19,38 @@ def test_bench_json_has_the_contract_fields(capsys):
     for key in ("observations", "events_per_s", "peak_mib", "streaming_news2_overhead"):
         assert key in out
     assert out["observations"] == 8 * 4 * 60
-    assert set(out["news2_seconds"]) == {"frame", "operator", "scoring", "gather", "numpy",
-                                         "per-event"}
+    assert set(out["news2_seconds"]) == {"batch-from-events", "frame", "operator", "scoring",
+                                         "gather", "numpy", "per-event"}
     assert [m["method"] for m in out["methods"]] == ["news2", "anomaly", "combined"]
     assert {"episodes", "detected", "median_lead_minutes",
             "false_alerts_per_patient_day"} <= set(out["methods"][0])
+
+
+def test_bench_reports_streaming_news2_against_batch_from_the_same_events(capsys):
+    bench(["--patients", "6", "--hours", "3", "--repeats", "3", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    ratio = out["streaming_news2_vs_batch_from_events"]
+    assert ratio > 0 and out["streaming_news2_vs_batch_from_events_target"] == 1.2
+    assert out["streaming_news2_vs_batch_from_events_within_target"] == (ratio <= 1.2)
+    assert out["streaming_news2_scoring_vs_batch_from_events"] > 0
+    bench(["--patients", "6", "--hours", "3", "--repeats", "1"])
+    text = capsys.readouterr().out
+    assert "streaming NEWS2 vs batch from the same events" in text and "target <= 1.2x" in text
+
+
+def test_batch_from_events_scores_as_the_streaming_operator():
+    ward = vitals(patients=10, hours=6, seed=3)
+    validator = Validator()
+    validated = [v for e in vitals_events(ward) for v in validator.process(e)
+                 if v.type == "vitals.validated"]
+    first = validated[0].data
+    validated.append(validated[0].replace(  # an incomplete set, confused
+        id="gap", data={**first, "values": [*first["values"][:5], 2.0, None]}))
+    check_same_scores(validated, batch=50)  # raises if they differ
+    frame = news2_from_events(validated)
+    assert len(frame) == len(validated)
+    assert frame["incomplete"].tolist() == [False] * (len(validated) - 1) + [True]
+    assert frame["consciousness_points"].iloc[-1] == 3
 
 
 def test_demo_prints_the_table_and_writes_a_standalone_report(tmp_path, capsys):
