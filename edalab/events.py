@@ -23,12 +23,12 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime
-from itertools import chain, compress
 from json.encoder import encode_basestring_ascii
 from operator import attrgetter
 from typing import Any
 
 from edalab.errors import EdalabError
+from edalab.jsonproof import proven_safe, proven_safe_nested
 
 __all__ = ["Event", "EventError", "check_serialisable"]
 
@@ -91,10 +91,10 @@ def check_serialisable(events: list[Event]) -> None:
         datas = list(map(_data_of, events))
     except AttributeError:  # not an Event: the broker's type check names it
         datas = [getattr(e, "data", None) for e in events]
-    if _proven_safe(datas) or _proven_safe_nested(datas):
+    if proven_safe(datas) or proven_safe_nested(datas):
         return
     for i, data in enumerate(datas):
-        if data is None or isinstance(data, (bytes, bytearray)) or _proven_safe([data]):
+        if data is None or isinstance(data, (bytes, bytearray)) or proven_safe([data]):
             continue
         try:
             _encode(data)
@@ -103,51 +103,7 @@ def check_serialisable(events: list[Event]) -> None:
                              index=i) from None
 
 
-def _proven_safe_nested(datas: list) -> bool:
-    """`_proven_safe` one level down: every item a dict under str keys whose values are JSON
-    scalars or flat dicts of them (a feature event's ``{"tx_id": 7, "x": {...}}``)."""
-    if not datas or not all(issubclass(kind, dict) for kind in set(map(type, datas))):
-        return False
-    values = list(chain.from_iterable(map(dict.values, datas)))
-    kinds = list(map(type, values))
-    nested = set(kinds) - _SCALARS
-    if not nested or not all(issubclass(kind, dict) for kind in nested):
-        return False  # first, as it is cheap: a list inside, say, is encoded event by event
-    if set(map(type, set(chain.from_iterable(datas)))) - {str}:
-        return False
-    scalar = list(map(_SCALARS.__contains__, kinds))
-    inner = [v for v, s in zip(values, scalar, strict=True) if not s]
-    return _proven_safe(inner) and _proven_safe(list(compress(values, scalar)))
-
-
 _data_of = attrgetter("data")
-_SCALARS = frozenset({float, int, bool, str, type(None)})
-_is_number = frozenset({float, int, bool}).__contains__
-
-
-def _proven_safe(datas: list) -> bool:
-    """Whether every item is a JSON scalar, or every item a flat dict of them under str keys,
-    with every number finite and within float range (so far inside the int digit limit).
-    False means "not proved", never "unsafe"."""
-    distinct = set(map(type, datas))
-    if distinct and all(issubclass(kind, dict) for kind in distinct):  # the broker's read-only too
-        if set(map(type, set(chain.from_iterable(datas)))) - {str}:
-            return False
-        values = list(chain.from_iterable(map(dict.values, datas)))
-        kinds = list(map(type, values))
-        if not set(kinds) <= _SCALARS:
-            return False
-    elif distinct <= _SCALARS:
-        values, kinds = datas, list(map(type, datas))
-    else:
-        return False
-    try:
-        # Summed as floats: NaN or inf anywhere makes the total non-finite, an int past
-        # float range raises; a finite total proves every number writable.
-        total = sum(compress(values, map(_is_number, kinds)), 0.0)
-    except OverflowError:
-        return False
-    return total - total == 0.0
 
 
 def _check_str(field: str, value: Any, required: bool = True) -> None:

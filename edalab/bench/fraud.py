@@ -276,8 +276,8 @@ def classifier_events(df: Any, n: int) -> list[Event]:
     while it predicts."""
     sample = df.iloc[::max(1, len(df) // n)].head(n)
     features = FraudFeatures()
-    return [features(e) for e in heapq.merge(label_events(sample), transaction_events(sample),
-                                             key=lambda e: e.time)]
+    return [out for e in heapq.merge(label_events(sample), transaction_events(sample),
+                                     key=lambda e: e.time) for out in features.process(e)]
 
 
 Scores = Callable[[], list]  # what a contender gives: its scores, read after the timing
