@@ -206,3 +206,14 @@ def test_no_module_is_over_450_lines():
     long = {name: n for name, path in _modules().items()
             if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}, f"split these modules (lines): {long}"
+
+
+def test_no_module_imports_another_modules_private_name():
+    crossing = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("edalab"):
+                crossing += [f"{name} imports {node.module}.{a.name}" for a in node.names
+                             if a.name.startswith("_")]
+    assert crossing == [], "make these public where they live, or move them: " + \
+        "; ".join(crossing)

@@ -52,7 +52,7 @@ import psutil
 
 from edalab.events import Event
 from edalab.health import validation
-from edalab.health.monitor import News2Operator, WardMonitor, _gather, _score_matrix
+from edalab.health.monitor import News2Operator, WardMonitor, score_matrix, values_matrix
 from edalab.health.news2 import news2_frame
 from edalab.health.scoring import compare_methods
 from edalab.health.validation import Validator
@@ -80,7 +80,7 @@ def validated_frame(events: list[Event]) -> pd.DataFrame:
        spo2 consciousness  temperature
     0  95.0             A          NaN
     """
-    frame = pd.DataFrame(_gather([e.data for e in events]), columns=list(validation.VECTOR))
+    frame = pd.DataFrame(values_matrix([e.data for e in events]), columns=list(validation.VECTOR))
     frame["consciousness"] = frame["consciousness"].map(_LETTERS)
     return frame
 
@@ -123,15 +123,15 @@ def news2_timings(ward, validated, batch: int, repeats: int) -> dict[str, list[f
         for chunk in chunks:
             op.score_events(chunk)
 
-    matrices = [_gather([e.data for e in chunk]) for chunk in chunks]
+    matrices = [values_matrix([e.data for e in chunk]) for chunk in chunks]
 
     def gather() -> None:
         for chunk in chunks:
-            _gather([e.data for e in chunk])
+            values_matrix([e.data for e in chunk])
 
     def numpy_only() -> None:
         for x in matrices:
-            _score_matrix(x)
+            score_matrix(x)
 
     def per_event() -> None:
         for e in validated:

@@ -137,7 +137,7 @@ class News2Operator(Operator):
     @staticmethod
     def score_events(events: list[Event]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The vectorised scoring of a batch: (partial totals, complete, red) arrays."""
-        return _score_matrix(_gather(list(map(_DATA, events))))
+        return score_matrix(values_matrix(list(map(_DATA, events))))
 
     def process_batch(self, events: list[Event]) -> list[Event]:
         """Score a polled batch at once: the values are gathered into one matrix, scored with
@@ -149,7 +149,7 @@ class News2Operator(Operator):
         if not events:
             return []
         datas = list(map(_DATA, events))
-        partial, complete, red = _score_matrix(_gather(datas))
+        partial, complete, red = score_matrix(values_matrix(datas))
         codes = risk_codes(partial, red)
         totals = partial.astype(object)
         totals[~complete] = None
@@ -165,7 +165,7 @@ class News2Operator(Operator):
     batch = process_batch  # the name `edalab bench health` times it by
 
 
-def _gather(datas: list) -> np.ndarray:
+def values_matrix(datas: list) -> np.ndarray:
     """The ``values`` of a batch's data as an (n, 7) float matrix (None: NaN)."""
     try:
         x = np.array(list(map(_VALUES, datas)), dtype=float)
@@ -177,7 +177,7 @@ def _gather(datas: list) -> np.ndarray:
     return x
 
 
-def _score_matrix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def score_matrix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(partial totals, complete, red) of an (n, 7) matrix of validated vectors."""
     points = news2_points(x)
     missing = np.isnan(points)

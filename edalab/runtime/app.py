@@ -34,7 +34,7 @@ from edalab.brokers.memory import MemoryBroker
 from edalab.events import Event
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
 from edalab.runtime.handler import Handler, Output
-from edalab.runtime.outputs import OutputsMixin, _OutputError
+from edalab.runtime.outputs import OutputError, OutputsMixin
 from edalab.runtime.sources import SourcesMixin
 from edalab.runtime.stats import HandlerStats, RunStats, Timeline
 from edalab.runtime.step import StepMixin
@@ -302,7 +302,7 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
             while out:
                 try:
                     self._publish_out(h, out)
-                except _OutputError as exc:  # no input to blame: dead-letter that output
+                except OutputError as exc:  # no input to blame: dead-letter that output
                     bad = out[exc.index]
                     self.broker.publish(self.topic(dead_letter_topic(h.topic)),
                                         unpublishable(bad, h.topic, exc.error))

@@ -1,5 +1,5 @@
 """What handlers emit, routed and published by `App`: all of a batch's outputs or, when one
-cannot be routed or written, all but those of the input that emitted it (`_OutputError`)."""
+cannot be routed or written, all but those of the input that emitted it (`OutputError`)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class OutputsMixin:
             try:
                 self._publish_out(h, out)
                 return len(out)
-            except _OutputError as exc:
+            except OutputError as exc:
                 if exc.index < unowned:
                     return None
                 i = _owners(results)[exc.index - unowned]
@@ -44,7 +44,7 @@ class OutputsMixin:
                     return 0
 
     def _publish_out(self, h: Handler, out: list[Event]) -> None:
-        """Route and publish `out`; raises `_OutputError` for the first output that cannot be
+        """Route and publish `out`; raises `OutputError` for the first output that cannot be
         routed or written, before anything is published."""
         if h.output is None:
             raise HandlerError(f"handler {h.name!r} returned events but has no output topic; "
@@ -60,13 +60,13 @@ class OutputsMixin:
                 raise
             # The one check these events get: the broker's (or, for several topics, ours),
             # on all of `out` in order either way, so the index is the output's.
-            raise _OutputError(exc.index, HandlerError(
+            raise OutputError(exc.index, HandlerError(
                 f"handler {h.name!r} emitted an event that cannot be published: "
-                f"{_write_error(out[exc.index], exc)}")) from None
+                f"{write_error(out[exc.index], exc)}")) from None
 
     def _route(self, h: Handler, out: list[Event]) -> dict[str, list[Event]]:
         """Each output's topic by `h.output`, one batch per topic (in order within each);
-        `_OutputError` for the first the function fails on or sends to an unusable topic."""
+        `OutputError` for the first the function fails on or sends to an unusable topic."""
         route: Callable[[Event], str] = h.output  # type: ignore[assignment]  # not a str here
         try:
             topics = list(map(route, out))
@@ -76,7 +76,7 @@ class OutputsMixin:
                 try:
                     topics.append(route(event))
                 except Exception as exc:
-                    raise _OutputError(k, HandlerError(
+                    raise OutputError(k, HandlerError(
                         f"handler {h.name!r}: its output function failed on an emitted "
                         f"{event.type!r} event: {type(exc).__name__}: {exc}")) from None
         routed: dict[str, list[Event]] = {}
@@ -100,13 +100,13 @@ class OutputsMixin:
             except Exception as exc:
                 problem = f"that topic cannot be used: {type(exc).__name__}: {exc}"
         if problem is not None:
-            raise _OutputError(k, HandlerError(
+            raise OutputError(k, HandlerError(
                 f"handler {h.name!r}: its output function returned {topic!r} for an emitted "
                 f"{event.type!r} event; {problem}"))
         self._output_topics.add(topic)
 
 
-class _OutputError(EdalabError):
+class OutputError(EdalabError):
     """Output `index` of a batch cannot be routed or written; `error` says why."""
 
     def __init__(self, index: int, error: BaseException):
@@ -124,7 +124,7 @@ def _owners(results: list[Any]) -> list[int]:
     return owners
 
 
-def _write_error(event: Event, error: EventError) -> EventError:
+def write_error(event: Event, error: EventError) -> EventError:
     """Why `event` cannot be written, as `to_json` says it of that event alone (a batch check
     names its position in the batch)."""
     try:

@@ -12,7 +12,7 @@ from typing import Any
 from edalab.brokers.base import Broker, dead_letter_topic, unpublishable
 from edalab.events import Event, EventError
 from edalab.runtime.clock import Clock
-from edalab.runtime.outputs import _write_error
+from edalab.runtime.outputs import write_error
 
 __all__ = ["SourcesMixin"]
 
@@ -75,5 +75,5 @@ class SourcesMixin:
                 if i:
                     self.broker.publish_many(topic, events[:i])
                 self.broker.publish(dead_letter_topic(topic), unpublishable(
-                    events[i], topic, _write_error(events[i], exc)))
+                    events[i], topic, write_error(events[i], exc)))
                 events = events[i + 1:]

@@ -24,8 +24,8 @@ from edalab.brokers.base import (
 )
 from edalab.brokers.memory.consumer import MemoryConsumer
 from edalab.brokers.memory.frozen import freeze_data
-from edalab.brokers.memory.group import _Group
-from edalab.brokers.memory.log import _Topic
+from edalab.brokers.memory.group import Group
+from edalab.brokers.memory.log import TopicLog
 from edalab.events import Event, check_serialisable
 
 __all__ = ["MemoryBroker"]
@@ -82,8 +82,8 @@ class MemoryBroker:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._waiters = 0
-        self._topics: dict[str, _Topic] = {}
-        self._groups: dict[tuple[str, str], _Group] = {}
+        self._topics: dict[str, TopicLog] = {}
+        self._groups: dict[tuple[str, str], Group] = {}
         self._anonymous = count(1)
         self._closed = False
 
@@ -107,10 +107,10 @@ class MemoryBroker:
                     raise BrokerError(f"topic {name!r} exists with {len(existing.logs)} "
                                       f"partitions, not {partitions}")
                 return
-            self._topics[name] = _Topic(name, partitions, trim_at)
+            self._topics[name] = TopicLog(name, partitions, trim_at)
             if not name.endswith(DLQ_SUFFIX):
                 dlq = dead_letter_topic(name)
-                self._topics.setdefault(dlq, _Topic(dlq, 1, trim_at))
+                self._topics.setdefault(dlq, TopicLog(dlq, 1, trim_at))
 
     def topics(self) -> list[str]:
         """Names of all topics, dead-letter topics included."""
@@ -121,7 +121,7 @@ class MemoryBroker:
         """Number of partitions of `topic`."""
         return len(self._topic(topic).logs)
 
-    def _topic(self, name: str) -> _Topic:
+    def _topic(self, name: str) -> TopicLog:
         topic = self._topics.get(name)
         if topic is None:
             with self._lock:
@@ -227,7 +227,7 @@ class MemoryBroker:
             self._dead_letter(record, "", error)
 
     @staticmethod
-    def _route_many(t: _Topic, events: list[Event]) -> None:
+    def _route_many(t: TopicLog, events: list[Event]) -> None:
         """Append each event (checked already) to its key's partition."""
         appends = [log.append for log in t.logs]
         route = t.routes.get
@@ -261,7 +261,7 @@ class MemoryBroker:
                 group = f"_anonymous-{next(self._anonymous)}"
             state = self._groups.get((t.name, group))
             if state is None:
-                state = self._groups[(t.name, group)] = _Group(group, t, start, anonymous)
+                state = self._groups[(t.name, group)] = Group(group, t, start, anonymous)
                 t.groups.append(state)
             elif not state.members:
                 for cursor, first in zip(state.cursors, t.base, strict=True):
@@ -340,7 +340,7 @@ class MemoryBroker:
         if self._waiters:
             self._changed.notify_all()
 
-    def _trim(self, t: _Topic, p: int) -> None:
+    def _trim(self, t: TopicLog, p: int) -> None:
         """Retention on partition `p`: delete what every group with a live member has
         committed, but the last `retain`. Deletes at least `_trim_step` records and a
         quarter of the log at a time, so each kept record moves a bounded number of times."""
@@ -355,7 +355,7 @@ class MemoryBroker:
                 t.base[p] += drop
         t.trim_at[p] = len(log) + self._trim_step
 
-    def _forget_group(self, group: _Group) -> None:
+    def _forget_group(self, group: Group) -> None:
         del self._groups[(group.topic.name, group.name)]
         group.topic.groups.remove(group)
 

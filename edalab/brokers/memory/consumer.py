@@ -15,8 +15,8 @@ from edalab.brokers.base import (
     Record,
     check_partition,
 )
-from edalab.brokers.memory.group import _Cursor, _forget_attempts, _Group
-from edalab.brokers.memory.log import _offset_of
+from edalab.brokers.memory.group import Cursor, Group, forget_attempts
+from edalab.brokers.memory.log import offset_of
 from edalab.events import Event
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ _clock = _time.perf_counter
 class MemoryConsumer:
     """A member of a consumer group on a `MemoryBroker` topic (see `MemoryBroker.subscribe`)."""
 
-    def __init__(self, broker: MemoryBroker, group: _Group, max_attempts: int):
+    def __init__(self, broker: MemoryBroker, group: Group, max_attempts: int):
         self._broker = broker
         self._group = group
         self._cursors = group.cursors
@@ -43,7 +43,7 @@ class MemoryConsumer:
         self._next = 0  # round-robin start, so no partition starves the others
         self._closed = False
         self._last_batch: Batch | None = None
-        self._last_spans: list[tuple[_Cursor, int, int]] = []
+        self._last_spans: list[tuple[Cursor, int, int]] = []
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"partitions={self._partitions}"
@@ -79,7 +79,7 @@ class MemoryConsumer:
         events: list[Event] = []
         stamps: list[float] = []
         runs: list = []
-        spans: list[tuple[_Cursor, int, int]] = []
+        spans: list[tuple[Cursor, int, int]] = []
         parts = self._partitions
         room = max_events
         n = len(parts)
@@ -114,7 +114,7 @@ class MemoryConsumer:
         self._last_spans = spans if len(spans) == len(runs) else []
         return batch
 
-    def _take_again(self, p: int, cursor: _Cursor, room: int) -> list[Record]:
+    def _take_again(self, p: int, cursor: Cursor, room: int) -> list[Record]:
         """Nacked records, then records a previous owner got but did not ack."""
         out: list[Record] = []
         retry = cursor.retry
@@ -152,7 +152,7 @@ class MemoryConsumer:
                         for offset in range(start, end):
                             cursor.ack(offset)
                     if cursor.attempts:
-                        _forget_attempts(cursor)
+                        forget_attempts(cursor)
                 self._last_spans = []
                 return
             cursors = self._cursors
@@ -167,7 +167,7 @@ class MemoryConsumer:
                 cursor = cursors[p]
                 cursor.ack(record.offset)
                 if cursor.attempts:
-                    _forget_attempts(cursor)
+                    forget_attempts(cursor)
 
     def nack(self, record: Record, error: BaseException | str | None = None) -> None:
         """Processing failed: redeliver with ``attempt + 1``, or after `max_attempts` move the
@@ -207,7 +207,7 @@ class MemoryConsumer:
             for p in parts:
                 if not 0 <= p < len(t.logs):
                     raise ValueError(f"topic {self.topic!r} has no partition {p}")
-                self._cursors[p].reset(_offset_of(t.logs[p], position, t.base[p]))
+                self._cursors[p].reset(offset_of(t.logs[p], position, t.base[p]))
             self._broker._notify()
 
     def lag(self) -> dict[int, int]:

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from edalab.brokers.assignment import assign
 from edalab.brokers.base import Record
-from edalab.brokers.memory.log import _Topic
+from edalab.brokers.memory.log import TopicLog
 
 if TYPE_CHECKING:
     from edalab.brokers.memory.consumer import MemoryConsumer
 
 
-class _Cursor:
+class Cursor:
     """One consumer group's state on one partition."""
 
     __slots__ = ("committed", "position", "delivered", "acked_ahead", "retry", "attempts")
@@ -73,16 +73,16 @@ class _Cursor:
         self.delivered = max(self.delivered, first)
         self.acked_ahead = ahead
         self.retry = deque(r for r in self.retry if r.offset >= first)
-        _forget_attempts(self)
+        forget_attempts(self)
 
 
-class _Group:
+class Group:
     __slots__ = ("name", "topic", "cursors", "members", "anonymous")
 
-    def __init__(self, name: str, topic: _Topic, start: str, anonymous: bool = False):
+    def __init__(self, name: str, topic: TopicLog, start: str, anonymous: bool = False):
         self.name = name
         self.topic = topic
-        self.cursors = [_Cursor(topic.base[p] if start == "earliest" else topic.end(p))
+        self.cursors = [Cursor(topic.base[p] if start == "earliest" else topic.end(p))
                         for p in range(len(topic.logs))]
         self.members: list[MemoryConsumer] = []
         self.anonymous = anonymous
@@ -100,7 +100,7 @@ class _Group:
             member._next = 0
 
 
-def _forget_attempts(cursor: _Cursor) -> None:
+def forget_attempts(cursor: Cursor) -> None:
     committed = cursor.committed
     for offset in [o for o in cursor.attempts if o < committed]:
         del cursor.attempts[offset]

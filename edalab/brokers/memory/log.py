@@ -1,6 +1,6 @@
 """A topic's partitions in the embedded broker: per partition, a list of the kept events (the
 first has offset ``base``: retention deletes from the front), their append times, and the
-key-to-partition routes; and `_offset_of`, the offset a seek position names in one."""
+key-to-partition routes; and `offset_of`, the offset a seek position names in one."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from edalab.brokers.partitioning import key_hash
 from edalab.events import Event
 
 if TYPE_CHECKING:
-    from edalab.brokers.memory.group import _Group
+    from edalab.brokers.memory.group import Group
 
 _ROUTE_CACHE = 1 << 16
 
 
-class _Topic:
+class TopicLog:
     """Per partition, the kept events and their append times, and the offset of the first."""
 
     __slots__ = ("name", "logs", "stamps", "base", "trim_at", "groups", "routes",
@@ -29,7 +29,7 @@ class _Topic:
         self.stamps: list[list[float]] = [[] for _ in range(partitions)]
         self.base: list[int] = [0] * partitions  # offset of logs[p][0]
         self.trim_at: list[int] = [trim_at] * partitions  # log length that triggers retention
-        self.groups: list[_Group] = []
+        self.groups: list[Group] = []
         self.routes: dict[str | None, int] = {}  # key -> partition, so the hot path skips hashing
         self.next_unkeyed = 0
 
@@ -49,7 +49,7 @@ class _Topic:
         return p
 
 
-def _offset_of(log: list[Event], position: Position, base: int) -> int:
+def offset_of(log: list[Event], position: Position, base: int) -> int:
     """The offset `position` names in a partition whose kept records start at `base`."""
     end = base + len(log)
     if position == "beginning":

@@ -32,7 +32,7 @@ from json.encoder import (  # type: ignore[attr-defined]  # the C encoder has no
 from json.scanner import make_scanner
 from typing import NoReturn
 
-from edalab.events import Event, EventError, _EventSlots
+from edalab.events import Event, EventError
 from edalab.patterns.eventstore.base import StoredEvent
 
 __all__ = ["EVENT_COLUMNS", "check_data", "event_rows", "raise_unstorable", "stored_events"]
@@ -41,6 +41,7 @@ EVENT_COLUMNS = ("stream_id", "version", "recorded_at", "id", "type", "source", 
                  "time", "key", "datacontenttype", "extensions", "data")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_unchecked = Event._unchecked
 _MICROSECOND = timedelta(microseconds=1)
 _fromtimestamp = datetime.fromtimestamp
 _tuple = tuple.__new__
@@ -118,7 +119,7 @@ def stored_events(rows: Iterable[tuple]) -> list[StoredEvent]:
     """`StoredEvent`s from rows ``(stream_id, version, position, recorded_at, id, ...)``.
 
     The rows come from our own store, so each `Event` is built from its columns directly,
-    without the constructor's checks (as `Event.__init__` itself does, through `_EventSlots`).
+    without the constructor's checks (`Event._unchecked`).
     """
     out: list[StoredEvent] = []
     append = out.append
@@ -127,16 +128,8 @@ def stored_events(rows: Iterable[tuple]) -> list[StoredEvent]:
          contenttype, extensions, data) in rows:
         if ts != last_ts:  # a batch shares one timestamp: convert it once
             last_ts, last_at = ts, _fromtimestamp(ts, UTC)
-        e = _EventSlots()
-        e.id = id_
-        e.source = source
-        e.type = type_
-        e.subject = subject
-        e.time = _EPOCH + _MICROSECOND * micros
-        e.datacontenttype = contenttype
-        e.data = _scan(data, 0)[0] if data.__class__ is str else data
-        e.key = key
-        e.extensions = _scan(extensions, 0)[0] if extensions else None
-        e.__class__ = Event  # sealed: immutable from here on
+        e = _unchecked(type_, source, _scan(data, 0)[0] if data.__class__ is str else data, key,
+                       _EPOCH + _MICROSECOND * micros, id_, subject, contenttype,
+                       _scan(extensions, 0)[0] if extensions else None)
         append(_tuple(StoredEvent, (stream_id, version, position, e, last_at)))
     return out
