@@ -18,7 +18,7 @@ from itertools import chain, compress
 __all__ = ["proven_safe", "proven_safe_nested"]
 
 _SCALARS = frozenset({float, int, bool, str, type(None)})
-_is_number = frozenset({float, int, bool}).__contains__
+_NUMBERS = frozenset({float, int, bool})
 
 
 def proven_safe_nested(datas: list) -> bool:
@@ -31,7 +31,7 @@ def proven_safe_nested(datas: list) -> bool:
     nested = set(kinds) - _SCALARS
     if not nested or not all(issubclass(kind, dict) for kind in nested):
         return False  # first, as it is cheap: a list inside, say, is encoded event by event
-    if set(map(type, set(chain.from_iterable(datas)))) - {str}:
+    if set(map(type, chain.from_iterable(datas))) - {str}:  # the keys
         return False
     scalar = list(map(_SCALARS.__contains__, kinds))
     inner = [v for v, s in zip(values, scalar, strict=True) if not s]
@@ -45,20 +45,23 @@ def proven_safe(datas: list) -> bool:
     False means "not proved", never "unsafe"."""
     distinct = set(map(type, datas))
     if distinct and all(issubclass(kind, dict) for kind in distinct):  # the broker's read-only too
-        if set(map(type, set(chain.from_iterable(datas)))) - {str}:
+        if set(map(type, chain.from_iterable(datas))) - {str}:  # the keys
             return False
         values = list(chain.from_iterable(map(dict.values, datas)))
-        kinds = list(map(type, values))
-        if not set(kinds) <= _SCALARS:
-            return False
     elif distinct <= _SCALARS:
-        values, kinds = datas, list(map(type, datas))
+        values = datas
     else:
         return False
+    types = list(map(type, values))
+    kinds = set(types)
+    if not kinds <= _SCALARS:
+        return False
+    # Summed as floats: NaN or inf anywhere makes the total non-finite, an int past float
+    # range raises; a finite total proves every number writable. Numbers alone (the common
+    # case: features, scores) are summed as they are; else only the numbers are picked out.
+    numbers = values if kinds <= _NUMBERS else compress(values, map(_NUMBERS.__contains__, types))
     try:
-        # Summed as floats: NaN or inf anywhere makes the total non-finite, an int past
-        # float range raises; a finite total proves every number writable.
-        total = sum(compress(values, map(_is_number, kinds)), 0.0)
+        total = sum(numbers, 0.0)
     except OverflowError:
         return False
     return total - total == 0.0
