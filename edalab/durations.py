@@ -1,0 +1,74 @@
+"""One way to read a duration: pandas strings, timedeltas and, when a unit says so, numbers.
+
+Every option of edalab that takes a length of time (a label delay, a window, a lateness) reads
+it with `parse_duration`, so they all accept the same inputs and refuse bad ones with the same
+message.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["parse_duration"]
+
+
+def parse_duration(value: Any, *, name: str = "duration", number_unit: str | None = None,
+                   allow_zero: bool = False) -> pd.Timedelta:
+    """`value` as a `pandas.Timedelta`, or one clear error naming `name` and the value.
+
+    Accepts a pandas offset string (``"30min"``, ``"7D"``, ``"1h"``), a `datetime.timedelta`,
+    a `pandas.Timedelta` or `numpy.timedelta64`, and a number only when `number_unit` says what
+    it counts (``"s"``, ``"ms"``, ``"D"``). Refuses NaN/NaT, negative durations, zero (unless
+    `allow_zero`), bools and other types.
+
+    >>> parse_duration("30min")
+    Timedelta('0 days 00:30:00')
+    >>> parse_duration(7, name="delay", number_unit="D")
+    Timedelta('7 days 00:00:00')
+    >>> parse_duration(timedelta(0), name="lateness", allow_zero=True)
+    Timedelta('0 days 00:00:00')
+    >>> parse_duration(7, name="delay")
+    Traceback (most recent call last):
+    ...
+    TypeError: delay must be a duration such as '30min' or a timedelta, got int 7
+    >>> parse_duration("-1h", name="window")
+    Traceback (most recent call last):
+    ...
+    ValueError: window must be a duration > 0, got '-1h'
+    >>> parse_duration("soon", name="delay", number_unit="D")
+    Traceback (most recent call last):
+    ...
+    ValueError: delay must be a duration such as '30min', a timedelta or a number of D, got 'soon'
+    """
+    duration = _read(value, name, number_unit)
+    if duration is pd.NaT or (duration < pd.Timedelta(0)) or (duration == pd.Timedelta(0)
+                                                             and not allow_zero):
+        raise ValueError(f"{name} must be a duration {'>= 0' if allow_zero else '> 0'}, "
+                         f"got {value!r}")
+    return duration
+
+
+def _read(value: Any, name: str, number_unit: str | None) -> pd.Timedelta:
+    """`value` read by pandas (NaT included), or the one message that says what was expected."""
+    wanted = "a duration such as '30min' or a timedelta" if number_unit is None else \
+        f"a duration such as '30min', a timedelta or a number of {number_unit}"
+    if isinstance(value, (str, timedelta, np.timedelta64)) or value is pd.NaT:
+        try:
+            return pd.Timedelta(value)
+        except (ValueError, OverflowError):
+            raise ValueError(f"{name} must be {wanted}, got {value!r}") from None
+    if number_unit is not None and isinstance(value, (Real, np.number)) \
+            and not isinstance(value, (bool, np.bool_)):
+        if math.isnan(value):
+            return pd.Timedelta("NaT")
+        try:
+            return pd.Timedelta(value, unit=number_unit)
+        except (ValueError, OverflowError):
+            raise ValueError(f"{name} must be {wanted}, got {value!r}") from None
+    raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}")
