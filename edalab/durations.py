@@ -24,8 +24,8 @@ def parse_duration(value: Any, *, name: str = "duration", number_unit: str | Non
 
     Accepts a pandas offset string (``"30min"``, ``"7D"``, ``"1h"``), a `datetime.timedelta`,
     a `pandas.Timedelta` or `numpy.timedelta64`, and a number only when `number_unit` says what
-    it counts (``"s"``, ``"ms"``, ``"D"``). Refuses NaN/NaT, negative durations, zero (unless
-    `allow_zero`), bools and other types.
+    it counts (``"s"``, ``"ms"``, ``"D"``). Refuses None, NaN/NaT, negative durations, zero
+    (unless `allow_zero`) with a `ValueError`; bools and other types with a `TypeError`.
 
     >>> parse_duration("30min")
     Timedelta('0 days 00:30:00')
@@ -71,4 +71,6 @@ def _read(value: Any, name: str, number_unit: str | None) -> pd.Timedelta:
             return pd.Timedelta(value, unit=number_unit)
         except (ValueError, OverflowError):
             raise ValueError(f"{name} must be {wanted}, got {value!r}") from None
+    if value is None:  # a missing value, like NaN, rather than a wrong type
+        raise ValueError(f"{name} must be {wanted}, got None")
     raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}")

@@ -38,13 +38,13 @@ def test_parse_duration_refuses_numbers_without_a_unit():
         parse_duration(7, name="delay")
 
 
-@pytest.mark.parametrize("value", [True, False, np.True_, None, [1], object()])
+@pytest.mark.parametrize("value", [True, False, np.True_, [1], object()])
 def test_parse_duration_refuses_bools_and_other_types(value):
     with pytest.raises(TypeError, match=r"^window must be a duration .*, got "):
         parse_duration(value, name="window", number_unit="s")
 
 
-@pytest.mark.parametrize("value", ["soon", "1.5", "3 parsecs"])
+@pytest.mark.parametrize("value", ["soon", "1.5", "3 parsecs", None])
 def test_parse_duration_refuses_strings_pandas_cannot_read(value):
     with pytest.raises(ValueError, match=rf"^delay must be a duration such as '30min'.*, "
                                          rf"got {re.escape(repr(value))}$"):

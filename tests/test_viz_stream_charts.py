@@ -61,3 +61,9 @@ def test_power_load_groups_sum_to_the_sensors():
 def test_replay_pacing_draws_the_ideal_line():
     fig = replay_pacing([0, 30, 60], [0.0, 0.5, 1.0], speed=60)
     assert list(fig.data[0].y) == [0.0, 1.0] and list(fig.data[1].x) == [0.0, 30.0, 60.0]
+
+
+def test_power_load_refuses_a_zero_bin_naming_freq():
+    df = power_sensors(n_sensors=2, duration="2min", period_ms=10_000, seed=1)
+    with pytest.raises(ValueError, match=r"^freq must be a duration > 0, got '0min'$"):
+        power_load(df, freq="0min")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from edalab.durations import parse_duration
 from edalab.events import Event
 from edalab.operators.base import Operator
 
@@ -40,19 +41,13 @@ FEATURES = [
     *[f"TERMINAL_ID_{kind}_{n}DAY_WINDOW" for n in WINDOWS for kind in ("NB_TX", "RISK")],
 ]
 _DAY_US = 86_400_000_000
+_ONE_DAY = pd.Timedelta(days=1)
 _SOURCE = "/edalab/fraud/features"
 _REQUIRED = ("TX_ID", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT")
 
 
 def _delay_days(delay: Any) -> float:
-    try:
-        days = pd.Timedelta(delay if not isinstance(delay, (int, float)) else f"{delay}D")
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"delay must be a duration such as '7D' or 7 (days), got {delay!r}: "
-                         f"{exc}") from None
-    if pd.isna(days) or days < pd.Timedelta(0):
-        raise ValueError(f"delay must be a duration >= 0, got {delay!r}")
-    return days / pd.Timedelta(days=1)
+    return parse_duration(delay, name="delay", number_unit="D", allow_zero=True) / _ONE_DAY
 
 
 def handbook_features(df: pd.DataFrame, delay: Any = 7) -> pd.DataFrame:
@@ -250,7 +245,7 @@ class FraudFeatures(Operator):
         self.__name__ = "features"  # the handler's name in an App
         self._customers: dict[Any, list[_Window]] = {}
         self._terminals: dict[Any, _Labels] = {}
-        self.lateness = pd.Timedelta(lateness).total_seconds()
+        self.lateness = parse_duration(lateness, name="lateness", allow_zero=True).total_seconds()
         # Labels older than every window a transaction may still ask for are dropped.
         self._retention = self.delay + max(WINDOWS) * 86_400.0 + self.lateness
         self._latest = -math.inf

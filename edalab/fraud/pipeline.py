@@ -27,6 +27,7 @@ import pandas as pd
 from river import metrics as river_metrics
 
 from edalab.brokers.base import Broker
+from edalab.durations import parse_duration
 from edalab.events import Event
 from edalab.fraud.features import FraudFeatures
 from edalab.fraud.handbook import handbook_metrics, train_test_split
@@ -125,7 +126,7 @@ class FraudPipeline:
                 or max_in_flight < 1:
             raise ValueError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
         self.df: pd.DataFrame | None = None
-        self.delay = pd.Timedelta(delay)
+        self.delay = parse_duration(delay, name="delay", allow_zero=True)
         self._review: float  # set, with _block, by set_threshold
         self._block: float
         self.set_threshold(review=review, block=block)

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from edalab.durations import parse_duration
 from edalab.events import Event
 from edalab.fraud.features import FEATURES
 from edalab.operators.base import Operator
@@ -147,9 +147,9 @@ class PeriodicRetrainer(Operator):
             raise ValueError(f"genuine_fraction must be in (0, 1], got {genuine_fraction!r}")
         self.classifier = classifier
         self.model_factory = model_factory
-        self.every = pd.Timedelta(every).to_pytimedelta()
-        self.window = pd.Timedelta(window).total_seconds()
-        self.holdout = pd.Timedelta(holdout).total_seconds()
+        self.every = parse_duration(every, name="every").to_pytimedelta()
+        self.window = parse_duration(window, name="window").total_seconds()
+        self.holdout = parse_duration(holdout, name="holdout", allow_zero=True).total_seconds()
         if self.window <= self.holdout:
             raise ValueError("window must be longer than holdout")
         self.genuine_fraction = genuine_fraction

@@ -49,6 +49,7 @@ from datetime import timedelta
 
 import pandas as pd
 
+from edalab.durations import parse_duration
 from edalab.events import Event, EventError
 from edalab.operators.base import Operator
 
@@ -126,11 +127,11 @@ class AlertPolicy(Operator):
             raise ValueError("confirm and uncorroborated must be >= 1, warmup >= 0")
         self.method = method
         self.confirm = int(confirm)
-        self.clear = pd.Timedelta(clear)
+        self.clear = parse_duration(clear, name="clear", allow_zero=True)
         self.corroborate = float(corroborate)
         self.page = float(page)
         self.uncorroborated = int(uncorroborated)
-        self.persist = pd.Timedelta(persist)
+        self.persist = parse_duration(persist, name="persist", allow_zero=True)
         self.warmup = int(warmup)
         self.source = source
         self._clear = self.clear.to_pytimedelta()

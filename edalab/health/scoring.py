@@ -40,6 +40,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from edalab.durations import parse_duration
 from edalab.health.alerts import PAGES
 
 __all__ = ["compare_methods", "detection", "summary"]
@@ -64,7 +65,8 @@ def detection(alerts: pd.DataFrame, episodes: pd.DataFrame,
         ``censored`` (no end: none is).
     """
     paged = alerts[alerts["type"].isin(PAGES)]
-    start = pd.to_datetime(episodes["onset"], utc=True) - pd.Timedelta(before)
+    start = (pd.to_datetime(episodes["onset"], utc=True)
+             - parse_duration(before, name="before", allow_zero=True))
     first = []
     for patient, opens in zip(episodes["patient_id"], start, strict=True):
         times = paged.loc[(paged["patient_id"] == patient) & (paged["time"] >= opens), "time"]
@@ -75,7 +77,8 @@ def detection(alerts: pd.DataFrame, episodes: pd.DataFrame,
     out["lead_minutes"] = ((pd.to_datetime(out["onset"], utc=True) - out["first_page"])
                            / pd.Timedelta("1min")).round(1)
     out["censored"] = (False if end is None else
-                       pd.to_datetime(out["onset"], utc=True) > end - pd.Timedelta(min_observed))
+                       pd.to_datetime(out["onset"], utc=True) > end - parse_duration(
+                           min_observed, name="min_observed", allow_zero=True))
     return out
 
 
@@ -98,7 +101,7 @@ def summary(alerts: pd.DataFrame, episodes: pd.DataFrame, *, patients: int, hour
     """
     if patients < 1 or hours <= 0 or patients_per_nurse <= 0:
         raise ValueError("patients must be >= 1, hours and patients_per_nurse > 0")
-    before = pd.Timedelta(before)
+    before = parse_duration(before, name="before", allow_zero=True)
     found = detection(alerts, episodes, before, end, min_observed)
     censored = int(found["censored"].sum())
     found = found[~found["censored"]]

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from edalab.durations import parse_duration
 from edalab.events import Event, EventError
 from edalab.health.news2 import ACVPU, PARAMETERS, VALID_RANGES
 from edalab.operators.base import Operator
@@ -109,9 +110,7 @@ class Validator(Operator):
     def __init__(self, carry_forward: str | timedelta | pd.Timedelta = "30min", *,
                  motion_pulse: float = 25.0, motion_spo2: float = 4.0,
                  source: str = "/edalab/health/validation") -> None:
-        limit = pd.Timedelta(carry_forward)
-        if limit < pd.Timedelta(0):
-            raise ValueError(f"carry_forward must not be negative, got {carry_forward!r}")
+        limit = parse_duration(carry_forward, name="carry_forward", allow_zero=True)
         self.carry_forward = limit.to_pytimedelta()
         self.motion_pulse = float(motion_pulse)
         self.motion_spo2 = float(motion_spo2)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from river import metrics as river_metrics
 
+from edalab.durations import parse_duration
 from edalab.events import Event
 from edalab.ml.average_precision import AveragePrecision, average_precision
 from edalab.operators.base import Operator
@@ -246,16 +247,10 @@ class CardPrecisionAtK(_Joiner):
                          source, name)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be an int >= 1, got {k!r}")
-        delay = pd.Timedelta(delay)
-        if pd.isna(delay) or delay < pd.Timedelta(0):
-            raise ValueError(f"delay must be a duration >= 0, got {delay!r}")
-        lateness = pd.Timedelta(lateness)
-        if pd.isna(lateness) or lateness < pd.Timedelta(0):
-            raise ValueError(f"lateness must be a duration >= 0, got {lateness!r}")
         self.k = k
-        # both are pd.Timedelta since their checks above
-        self.delay = delay.to_pytimedelta()  # type: ignore[union-attr]
-        self.lateness = lateness.to_pytimedelta()  # type: ignore[union-attr]
+        self.delay = parse_duration(delay, name="delay", allow_zero=True).to_pytimedelta()
+        self.lateness = parse_duration(lateness, name="lateness",
+                                       allow_zero=True).to_pytimedelta()
         self.expired = 0  # days closed by the predictions: their labels were overdue
         self.card = card
         self.day = day

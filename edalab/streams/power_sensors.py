@@ -16,6 +16,7 @@ the same kind of nested registry.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from edalab.durations import parse_duration
 from edalab.events import Event
 
 __all__ = ["SensorGroup", "power_sensors", "sensor_events", "sensor_registry"]
@@ -38,19 +40,10 @@ def _to_utc(start: str | datetime | pd.Timestamp) -> pd.Timestamp:
 
 
 def _duration_ms(duration: float | str | pd.Timedelta) -> int:
-    try:  # numbers and numeric strings ("3600" from a command line) are seconds
-        ms = float(duration) * 1000.0
-    except (TypeError, ValueError):
-        try:
-            ms = pd.Timedelta(duration).total_seconds() * 1000.0
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"duration must be seconds or a pandas offset string like '1h', "
-                f"got {duration!r}"
-            ) from None
-    if isinstance(duration, bool) or not ms > 0:
-        raise ValueError(f"duration must be positive seconds or an offset, got {duration!r}")
-    return int(round(ms))
+    if isinstance(duration, str):  # numeric strings ("3600" from a command line) are seconds
+        with contextlib.suppress(ValueError):
+            duration = float(duration)
+    return round(parse_duration(duration, number_unit="s").value / 1e6)
 
 
 def power_sensors(

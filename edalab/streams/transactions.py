@@ -20,6 +20,7 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 
+from edalab.durations import parse_duration
 from edalab.events import Event
 
 __all__ = [
@@ -249,12 +250,7 @@ def label_events(df: pd.DataFrame, delay: str | timedelta | pd.Timedelta = "7D"
     >>> e.data
     {'tx_id': 0, 'customer_id': 0, 'terminal_id': 15, 'fraud': 0, 'scenario': 0}
     """
-    try:
-        delay = pd.Timedelta(delay)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"delay must be a duration such as '7D', got {delay!r}: {exc}") from None
-    if pd.isna(delay) or delay < pd.Timedelta(0):
-        raise ValueError(f"delay must be a duration >= 0, got {delay!r}")
+    delay = parse_duration(delay, name="delay", allow_zero=True)
     df = _in_time_order(df)
     for lo in range(0, len(df), _CHUNK):
         part = df.iloc[lo:lo + _CHUNK]

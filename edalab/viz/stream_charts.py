@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from edalab.durations import parse_duration
 from edalab.streams import SensorGroup
 from edalab.viz.style import color as _color
 from edalab.viz.style import iso_times as _iso
@@ -148,7 +149,7 @@ def label_delay(df: pd.DataFrame, delay: str | pd.Timedelta = "7D",
      ('frauds known (labelled)', ['2024-01-01', '2024-01-02', '2024-01-03', '2024-01-04'],
       [0, 1, 1, 2])]
     """
-    delay = pd.Timedelta(delay)
+    delay = parse_duration(delay, name="delay", allow_zero=True)
     fraud = pd.to_datetime(df.loc[df["TX_FRAUD"] == 1, "TX_DATETIME"])
     times = pd.to_datetime(df["TX_DATETIME"])
     days = pd.date_range(times.min().floor("D"), (times.max() + delay).floor("D"), freq="D")
@@ -204,7 +205,7 @@ def power_load(df: pd.DataFrame, registry: SensorGroup | None = None, freq: str 
     >>> bool(np.allclose(total(grouped), total(per_sensor), atol=0.02))
     True
     """
-    width_ms = int(pd.Timedelta(freq).total_seconds() * 1000)
+    width_ms = int(parse_duration(freq, name="freq").total_seconds() * 1000)
     start_ms = df["timestamp"].to_numpy(dtype=np.int64)
     bins = start_ms // width_ms * width_ms
     load = (df.assign(bin=bins).groupby(["bin", "identifier"])["valueInW"].mean()

@@ -136,3 +136,12 @@ def test_transactions_whose_labels_never_come_expire_and_are_counted(df):
     assert stats["pending"] <= recent  # only transactions of the last retention (+ a sweep)
     assert all(t > last.timestamp() - retention.total_seconds() * 9 / 8
                for t, _ in op._pending.values())
+
+
+def test_a_numpy_integer_delay_is_days_like_an_int():
+    assert FraudFeatures(np.int64(7)).delay == FraudFeatures(7).delay
+
+
+def test_a_negative_lateness_is_refused():
+    with pytest.raises(ValueError, match=r"^lateness must be a duration >= 0, got '-1D'$"):
+        FraudFeatures(lateness="-1D")

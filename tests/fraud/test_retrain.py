@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from river import linear_model
 
 from edalab import Event
@@ -26,3 +27,8 @@ def test_predictions_whose_labels_never_come_expire_after_a_window_and_are_count
     assert stats["pending"] + stats["pending_expired"] == n
     assert 28 * 24 <= stats["pending"] <= 28 * 24 * 9 / 8  # a window, plus a sweep at most
     assert stats["labelled"] == stats["retrains"] == 0
+
+
+def test_retraining_every_zero_is_refused():
+    with pytest.raises(ValueError, match=r"^every must be a duration > 0, got '0D'$"):
+        PeriodicRetrainer(OnlineClassifier(linear_model.LogisticRegression()), every="0D")

@@ -81,3 +81,9 @@ def test_bad_input_is_rejected_clearly():
     with pytest.raises(EventError, match="level"):
         AlertPolicy().test(Event("vitals.assessed", "/t", {"patient_id": "p", "level": "meh",
                                                       "score": 0.0}, time=T0))
+
+
+@pytest.mark.parametrize("option", ["clear", "persist"])
+def test_a_negative_alert_duration_is_refused(option):
+    with pytest.raises(ValueError, match=rf"^{option} must be a duration >= 0, got '-5min'$"):
+        AlertPolicy(**{option: "-5min"})

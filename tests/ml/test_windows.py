@@ -203,3 +203,9 @@ def test_each_window_kind_lives_in_its_own_small_module():
              for p in Path(package.__file__).parent.glob("*.py")}
     assert {"base.py", "tumbling.py", "hopping.py", "session.py"} <= set(sizes)
     assert max(sizes.values()) < 450, sizes
+
+
+@pytest.mark.parametrize("size", [float("nan"), "nan"])
+def test_a_nan_window_size_is_refused_naming_the_size(size):
+    with pytest.raises(ValueError, match=r"^size must be a duration > 0, got "):
+        TumblingWindow(size, {"pulse": stats.Mean})

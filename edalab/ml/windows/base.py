@@ -8,11 +8,9 @@ import itertools
 import math
 from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime, timedelta
-from numbers import Real
 from typing import Any
 
-import pandas as pd
-
+from edalab.durations import parse_duration
 from edalab.events import Event
 from edalab.ml.anomaly import KeyOption, key_function
 from edalab.ml.windows.aggregation import Value, WindowStats
@@ -28,17 +26,10 @@ Duration = timedelta | float | int | str
 
 def duration_micros(value: Duration, name: str, *, positive: bool = True) -> int:
     """A duration (timedelta, seconds, or a pandas string such as ``"15min"``) in µs."""
-    if isinstance(value, str):
-        value = pd.Timedelta(value).to_pytimedelta()
-    if isinstance(value, timedelta):
-        us = value // _US
-    elif isinstance(value, Real) and not isinstance(value, bool):
-        us = round(float(value) * 1_000_000)
-    else:
-        raise TypeError(f"{name} must be a timedelta, seconds or a string like '5min', "
-                        f"got {value!r}")
-    if us < 0 or (positive and us == 0):
-        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    us = round(parse_duration(value, name=name, number_unit="s",
+                              allow_zero=not positive).value / 1000)
+    if positive and us == 0:  # less than half a microsecond
+        raise ValueError(f"{name} must be a duration > 0, got {value!r}")
     return us
 
 
