@@ -1,4 +1,5 @@
-"""Apps that worker processes serve in the NATS tests (`edalab worker tests.nats_apps:relay`)."""
+"""Apps that worker processes serve in the NATS tests
+(`edalab worker tests.brokers.nats_apps:relay`)."""
 
 from __future__ import annotations
 

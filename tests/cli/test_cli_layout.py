@@ -10,7 +10,7 @@ from edalab.apps.card_scoring import card_scoring
 from edalab.cli import main
 from edalab.streams.transactions import transaction_events, transactions
 
-EDALAB = Path(__file__).resolve().parent.parent / "edalab"
+EDALAB = Path(__file__).resolve().parents[2] / "edalab"
 FACES = ("cli", "bench")  # the packages that parse command lines
 
 

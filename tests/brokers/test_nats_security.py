@@ -172,7 +172,7 @@ def test_tls_refusal_says_how_to_pass_the_ca(tls_server):
 
 # -- credentials stay off every command line ---------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def command_lines() -> dict[int, bytes]:
@@ -224,7 +224,8 @@ def test_no_credential_on_any_command_line():
         with NatsBroker(by_password.url, user=user, password=password) as broker:
             broker.create_topic("ticks")
             broker.create_topic("done")
-        worker = edalab_process("worker", "tests.nats_apps:relay", "--broker", by_password.url,
+        worker = edalab_process("worker", "tests.brokers.nats_apps:relay",
+                                "--broker", by_password.url,
                                 "--idle", "60", env={"EDALAB_NATS_USER": user,
                                                      "EDALAB_NATS_PASSWORD": password})
         port = free_port()
@@ -272,7 +273,8 @@ def test_cli_arguments_win_over_the_environment(password_server):
             if topic not in broker.topics():
                 broker.create_topic(topic)
     # A wrong password in the environment, the right one as an argument: it connects.
-    worker = edalab_process("worker", "tests.nats_apps:relay", "--broker", password_server.url,
+    worker = edalab_process("worker", "tests.brokers.nats_apps:relay",
+                            "--broker", password_server.url,
                             "--password", "wonderland", "--timeout", "0.5",
                             env={"EDALAB_NATS_USER": "alice",
                                  "EDALAB_NATS_PASSWORD": "looking-glass"})

@@ -1,9 +1,9 @@
 """Notebook 03's live fraud dashboard in a real browser: drawn, and updated by its play button.
 
 JupyterLab + Debian Chromium driven by Playwright, with the server, browser and settings of
-`tests.test_notebooks_browser` (which checks every stored chart of every notebook); this test
-checks what only a browser can show: the dashboard's `FigureWidget` renders (no widget error),
-and pressing its play button makes the kernel advance the pipeline and the chart grow.
+`tests.project.test_notebooks_browser` (which checks every stored chart of every notebook); this
+test checks what only a browser can show: the dashboard's `FigureWidget` renders (no widget
+error), and pressing its play button makes the kernel advance the pipeline and the chart grow.
 
 Needs `jupyterlab` and `playwright` (pip) and Chromium (`apt-get install -y chromium`, at
 /usr/bin/chromium or $EDALAB_CHROMIUM); skipped without them, failed in CI (CI=true).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from tests.test_notebooks_browser import (  # noqa: F401, F811  (fixtures, used by name)
+from tests.project.test_notebooks_browser import (  # noqa: F401, F811  (fixtures, used by name)
     _assert_no_errors,
     _busy,
     _keep,

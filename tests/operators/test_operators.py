@@ -157,7 +157,8 @@ def _all_operators() -> set[type]:
 
 def test_every_operator_in_edalab_has_a_factory_here():
     missing = sorted(cls.__qualname__ for cls in _all_operators() - set(FACTORIES))
-    assert missing == [], f"operators without a factory in tests/test_operators.py: {missing}"
+    assert missing == [], ("operators without a factory in tests/operators/test_operators.py: "
+                           f"{missing}")
 
 
 @pytest.mark.parametrize("cls", list(FACTORIES), ids=lambda cls: cls.__name__)

@@ -11,7 +11,7 @@ import pytest
 
 from edalab.cli.simulate import main
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 README = DATA / "README.md"
 COMMANDS = re.findall(r"^edalab simulate .+$", README.read_text(encoding="utf-8"), re.MULTILINE)
 

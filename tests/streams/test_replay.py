@@ -172,7 +172,7 @@ class Label(str):
     ran = False
 
     def __repr__(self) -> str:
-        return "__import__('tests.test_replay').test_replay.Label.mark()"
+        return "__import__('tests.streams.test_replay').streams.test_replay.Label.mark()"
 
     @classmethod
     def mark(cls) -> str:

@@ -17,7 +17,7 @@ from edalab import Event
 from edalab.brokers.nats.broker import NatsBroker
 from edalab.brokers.nats.server import NatsServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -28,7 +28,8 @@ def ticks(n: int, keys: int = 64) -> list[Event]:
 
 def worker(url: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "edalab.cli", "worker", "tests.nats_apps:relay", "--broker", url,
+        [sys.executable, "-m", "edalab.cli", "worker", "tests.brokers.nats_apps:relay",
+         "--broker", url,
          "--ack-wait", "3", "--lease-ttl", "2", "--idle", "30", *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
