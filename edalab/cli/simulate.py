@@ -30,8 +30,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from edalab.cli.common import non_negative, positive
-from edalab.errors import EdalabError
+from edalab.cli.common import USAGE, CliError, non_negative, positive
 
 __all__ = ["KINDS", "main"]
 
@@ -69,10 +68,6 @@ NON_NEGATIVE = frozenset({"--deterioration-rate"})
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 CHUNK_ROWS = 50_000
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
-
-
-class UsageError(EdalabError):
-    """A mistake on the command line (exit status 2)."""
 
 
 def _simulator(kind: str) -> Callable[..., pd.DataFrame]:
@@ -137,8 +132,8 @@ def _format(path: Path) -> str:
         return "parquet"
     if name.endswith(CSV_SUFFIXES):
         return "csv"
-    raise UsageError(f"--out {str(path)!r}: the suffix must be one of {', '.join(CSV_SUFFIXES)} "
-                     f"or .parquet")
+    raise CliError(f"--out {str(path)!r}: the suffix must be one of {', '.join(CSV_SUFFIXES)} "
+                     f"or .parquet", USAGE)
 
 
 def _umask() -> int:
@@ -201,17 +196,18 @@ def main(argv: list[str]) -> int:
         path, quiet = Path(args.pop("out")), args.pop("quiet")
         fmt = _format(path)
         if not path.parent.is_dir():  # found now, not after minutes of simulating
-            raise UsageError(f"--out {str(path)!r}: no directory {str(path.parent)!r}")
+            raise CliError(f"--out {str(path)!r}: no directory {str(path.parent)!r}",
+                           USAGE)
         with tqdm(total=1, desc=f"simulating {kind}", disable=quiet, file=sys.stderr) as bar:
             try:
                 df = simulator(**args)
             except ValueError as exc:  # the simulator refused a value given on the command line
-                raise UsageError(f"{kind}: {exc}") from exc
+                raise CliError(f"{kind}: {exc}", USAGE) from exc
             bar.update(1)
         _write(df, path, fmt, quiet)
-    except UsageError as exc:
+    except CliError as exc:  # a mistake on the command line
         print(f"edalab simulate: {exc}", file=sys.stderr)
-        return 2
+        return exc.code
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"edalab simulate {kind}: {exc}", file=sys.stderr)
         return 1
