@@ -135,7 +135,7 @@ class FraudPipeline:
         self.app = app = App(broker, partitions=partitions)
         self.features = FraudFeatures(self.delay)
         self.classifier = OnlineClassifier(river_model, passthrough=("customer_id", "day"),
-                                           name="classifier")
+                                           forward_labels=True, name="classifier")
         stage: Any = self.classifier
         self.retrainer = None
         if model == "retrain":

@@ -6,7 +6,8 @@ event and learns when that event's label arrives, possibly days later.
 >>> from edalab import Event
 >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
 >>> op = OnlineClassifier(preprocessing.StandardScaler() | linear_model.LogisticRegression(),
-...                       join="id", label_join="id", label_type="label", label_field="y")
+...                       join="id", label_join="id", label_type="label", label_field="y",
+...                       forward_labels=True)
 >>> [p] = op.test(Event("features", "/demo", {"id": 1, "x": {"a": 2.0}}, time=t, id="f1"))
 >>> p.type, p.id, p.data["score"], p.data["model_version"]
 ('prediction', 'prediction-1', 0.5, 1)
@@ -150,7 +151,7 @@ class OnlineClassifier(Operator):
                  label_join: str = "tx_id", label_type: str = "fraud.label",
                  label_field: str = "fraud", feature_type: str | None = None,
                  passthrough: Sequence[str] = (), positive: Any = True, emit_label: bool = False,
-                 validate: bool = True, buffer_size: int = 100_000, forward_labels: bool = True,
+                 validate: bool = True, buffer_size: int = 100_000, forward_labels: bool = False,
                  prediction_type: str = "prediction", source: str = "/edalab/ml/classifier",
                  version: int = 1, name: str = "classifier"):
         if not hasattr(model, "predict_proba_one") or not hasattr(model, "learn_one"):

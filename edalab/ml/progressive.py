@@ -87,7 +87,7 @@ def progressive_score(dataset: Iterable, model: Any,
                                 label_join="id", name="metrics")
     emit_label = any(getattr(m, "requires_labels", False) for m in scorer.metrics.values())
     classifier = OnlineClassifier(model, **EVENT_FIELDS, emit_label=emit_label,
-                                  name="classifier")
+                                  forward_labels=True, name="classifier")
     app = App(broker)
     app.handler(f"{topic}.features", output=f"{topic}.predictions", batch=True)(classifier)
     app.handler(f"{topic}.predictions", output=f"{topic}.metrics")(scorer)

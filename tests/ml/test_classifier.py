@@ -43,7 +43,7 @@ def label(i: int, fraud: int = 0) -> Event:
 
 def test_predicts_first_then_learns_the_buffered_features_when_the_label_arrives():
     spy = Spy()
-    op = OnlineClassifier(spy)
+    op = OnlineClassifier(spy, forward_labels=True)
     [prediction] = op.test(feature(1))
     assert spy.calls == [("predict", {"a": 1.0, "b": 1.0})]
     assert (prediction.type, prediction.id, prediction.key, prediction.time) == (
@@ -55,6 +55,12 @@ def test_predicts_first_then_learns_the_buffered_features_when_the_label_arrives
     assert spy.calls[-1] == ("learn", {"a": 1.0, "b": 1.0}, 1)
     assert op.stats.learns == 1 and op.stats.buffered == 0
 
+
+def test_labels_are_learnt_and_not_forwarded_unless_asked():
+    spy = Spy()
+    op = OnlineClassifier(spy)  # a downstream consumer sees predictions only, by default
+    assert [e.type for e in op.test(feature(1)) + op.test(label(1, fraud=1))] == ["prediction"]
+    assert spy.calls[-1] == ("learn", {"a": 1.0, "b": 1.0}, 1)
 
 def test_prediction_event_survives_json_and_carries_passthrough_and_label():
     op = OnlineClassifier(Spy(0.75), passthrough=("customer_id", "day"), emit_label=True)
@@ -128,7 +134,7 @@ def test_label_without_its_field_raises_naming_it():
 
 
 def test_bad_feature_event_is_dead_lettered_and_the_run_goes_on():
-    op = OnlineClassifier(Spy())
+    op = OnlineClassifier(Spy(), forward_labels=True)
     app = App()
     handler = app.handler("features", output="predictions")(op)
     events = [feature(1), feature(2, x={"a": math.nan}), feature(3), label(1), label(3)]
@@ -189,7 +195,7 @@ def test_buffer_matches_an_oldest_first_reference_on_a_random_stream():
 
 def run_app(events: list[Event], batch: bool) -> tuple[list, list, OnlineClassifier]:
     op = OnlineClassifier(preprocessing.StandardScaler() | linear_model.LogisticRegression(),
-                          passthrough=("day",))
+                          passthrough=("day",), forward_labels=True)
     app = App()
     app.handler("features", output="predictions", batch=batch)(op)
     app.source("features", events)
@@ -214,7 +220,7 @@ def test_batch_mode_emits_what_one_at_a_time_does_and_dead_letters_only_the_bad_
 
 def test_batch_with_a_bad_event_learns_every_good_example_once():
     spy = Spy()
-    op = OnlineClassifier(spy)
+    op = OnlineClassifier(spy, forward_labels=True)
     app = App()
     app.handler("features", output="predictions", batch=True)(op)
     events = [feature(1), feature(2), label(1), feature(3, x={"a": None}), feature(4),

@@ -42,7 +42,7 @@ def delayed(events, lag):
 def pipeline(policy=None, events=None, **options):
     """Classifier -> (challenger) -> drift monitor, one event at a time; returns the right/
     wrong of each prediction, the control events and the operators."""
-    clf = OnlineClassifier(model(), **EVENT_FIELDS)
+    clf = OnlineClassifier(model(), **EVENT_FIELDS, forward_labels=True)
     if policy == "reset":
         policy = ResetPolicy(clf, model)
     elif policy == "challenger":
@@ -155,7 +155,7 @@ def test_bad_events_raise_naming_them():
 
 def test_in_an_app_the_same_detection_and_reset_happen():
     _, expected, *_ = pipeline("reset")
-    clf = OnlineClassifier(model(), **EVENT_FIELDS)
+    clf = OnlineClassifier(model(), **EVENT_FIELDS, forward_labels=True)
     monitor = DriftMonitor(drift.ADWIN, policy=ResetPolicy(clf, model), **LABELS)
     app = App()
     app.handler("events", output="predictions")(clf)
