@@ -107,7 +107,7 @@ def test_check_serialisable_leaves_non_events_to_the_type_check():
 
 
 def test_the_memory_brokers_read_only_data_is_checked_as_its_plain_twin():
-    from edalab.brokers.memory.frozen import freeze
+    from edalab.readonly import freeze
 
     good = Event("t", "/s", freeze({"x": 1.5, "tags": ["a"]}))
     check_serialisable([good, good.replace(data=freeze({"x": 2.0}))])

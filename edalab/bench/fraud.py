@@ -328,9 +328,10 @@ def raw_river(events: list[Event], model: Any) -> Scores:
     return lambda: scores
 
 
-def bytewax_classifier(events: list[Event], model: Any, batch: int) -> Scores:
+def bytewax_classifier(events: list[Event], model: Any, batch: int) -> Callable[[], Scores]:
     """bytewax: one key, a `stateful_map` whose state is the model and its waiting features;
-    it emits each event's score (None for a label) to a `TestingSink`."""
+    it emits each event's score (None for a label) to a `TestingSink`. Returns the timed part:
+    running the dataflow (built here, before the clock starts)."""
     import bytewax.operators as op
     from bytewax.dataflow import Dataflow
     from bytewax.testing import TestingSink, TestingSource, run_main
@@ -345,8 +346,11 @@ def bytewax_classifier(events: list[Event], model: Any, batch: int) -> Scores:
     stream = op.input("events", flow, TestingSource(events, batch_size=batch))
     keyed = op.key_on("one-model", stream, lambda e: "all")
     op.output("scores", op.stateful_map("classify", keyed, mapper), TestingSink(out))
-    run_main(flow)
-    return lambda: _feature_scores(events, [score for _, score in out])
+
+    def run() -> Scores:
+        run_main(flow)
+        return lambda: _feature_scores(events, [score for _, score in out])
+    return run
 
 
 def streamz_classifier(events: list[Event], model: Any) -> Scores:
@@ -364,17 +368,23 @@ def streamz_classifier(events: list[Event], model: Any) -> Scores:
     return lambda: _feature_scores(events, out)
 
 
-def edalab_classifier(events: list[Event], model: Any, batch: int) -> Scores:
-    """edalab: `OnlineClassifier` as a batch handler of an `App` on `MemoryBroker` (holding
-    what is in flight), its predictions (and the labels it forwards) published to a topic."""
-    broker = MemoryBroker(retain=batch)
+def edalab_classifier(events: list[Event], model: Any, batch: int) -> Callable[[], Scores]:
+    """edalab: `OnlineClassifier` as a batch handler of an `App` on `MemoryBroker`, reading
+    the events from the ``features`` topic where the features stage put them (published here,
+    before the clock starts, as the peers get theirs in a list) and publishing its predictions
+    to ``predictions``. Returns the timed part: the run."""
+    broker = MemoryBroker()
+    broker.create_topic("features")
+    for i in range(0, len(events), batch):
+        broker.publish_many("features", events[i:i + batch])
     app = App(broker)
     app.handler("features", output="predictions", batch=True)(OnlineClassifier(model))
-    app.source("features", events)
-    app.run(clock="wall", batch_size=batch)
-    # No group reads "predictions", so the broker keeps it whole.
-    return lambda: [r.event.data["score"] for r in broker.read("predictions")
-                    if r.event.type == "prediction"]
+
+    def run() -> Scores:
+        app.run(clock="wall", batch_size=batch)
+        # No group reads "predictions", so the broker keeps it whole.
+        return lambda: [r.event.data["score"] for r in broker.read("predictions")]
+    return run
 
 
 def peers(events: list[Event], repeats: int, batch: int = 1000) -> dict[str, Any]:
@@ -382,21 +392,23 @@ def peers(events: list[Event], repeats: int, batch: int = 1000) -> dict[str, Any
     river loop, each on a fresh `make_model("lr")`, interleaved over `repeats` (medians of
     this process's CPU seconds, steady on a machine shared with other work; bytewax's
     threads count too); their scores must be equal. A peer that is not installed is None."""
-    runs: dict[str, Callable[[list[Event], Any], Scores]] = {
-        "raw_river": raw_river, "edalab": lambda e, m: edalab_classifier(e, m, batch)}
+    # Each contender prepares (untimed) and gives the timed part, which returns its scores.
+    runs: dict[str, Callable[[list[Event], Any], Callable[[], Scores]]] = {
+        "raw_river": lambda e, m: lambda: raw_river(e, m),
+        "edalab": lambda e, m: edalab_classifier(e, m, batch)}
     if importlib.util.find_spec("bytewax"):
         runs["bytewax"] = lambda e, m: bytewax_classifier(e, m, batch)
     if importlib.util.find_spec("streamz"):
-        runs["streamz"] = streamz_classifier
+        runs["streamz"] = lambda e, m: lambda: streamz_classifier(e, m)
     outputs: dict[str, Scores] = {}
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for i in range(repeats):
         order = list(runs)[i % len(runs):] + list(runs)[:i % len(runs)]  # who goes first turns
         for name in order:
-            model = make_model("lr")
+            timed = runs[name](events, make_model("lr"))
             gc.collect()
             t0 = time.process_time()
-            outputs[name] = runs[name](events, model)
+            outputs[name] = timed()
             seconds[name].append(time.process_time() - t0)
     reference = outputs["raw_river"]()
     for name, scores in outputs.items():

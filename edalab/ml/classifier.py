@@ -29,6 +29,7 @@ from typing import Any
 from edalab.errors import BatchFailure
 from edalab.events import Event
 from edalab.operators.base import Operator
+from edalab.readonly import ReadOnlyDict
 from edalab.operators.join import LabelJoin
 
 __all__ = ["ClassifierStats", "OnlineClassifier", "model_name"]
@@ -248,10 +249,12 @@ class OnlineClassifier(Operator):
                 t0 = perf_counter()
                 proba = predict(x)
                 t1 = perf_counter()
-                result = {"id": jid, "score": proba.get(positive, 0.0) if proba else None,
-                          "model_version": version, "latency_us": (t1 - t0) * 1e6}
+                score = proba.get(positive, 0.0) if proba else None
                 if extras:
-                    self._extend(result, proba, event)
+                    result = self._extended(jid, score, t1 - t0, proba, event)
+                else:  # read-only from birth: a broker has nothing to copy
+                    result = ReadOnlyDict(id=jid, score=score, model_version=version,
+                                          latency_us=(t1 - t0) * 1e6)
                 buffer[jid] = x
                 order.append(jid)
                 room -= 1
@@ -272,7 +275,11 @@ class OnlineClassifier(Operator):
             labels.unmatched += unmatched
         return out
 
-    def _extend(self, out: dict, proba: dict, event: Event) -> None:
+    def _extended(self, jid: Any, score: float | None, seconds: float, proba: dict,
+                  event: Event) -> ReadOnlyDict:
+        """A prediction's data with the predicted label and the passthrough fields."""
+        out = {"id": jid, "score": score, "model_version": self.version,
+               "latency_us": seconds * 1e6}
         if self.emit_label:
             out["label"] = max(proba, key=proba.__getitem__) if proba else None
         data = event.data
@@ -282,6 +289,7 @@ class OnlineClassifier(Operator):
             except KeyError:
                 raise ValueError(f"feature event {event.id!r}: passthrough field {field!r} is "
                                  f"missing from its data") from None
+        return ReadOnlyDict(out)
 
     def _label_error(self, event: Event) -> ValueError:
         data = event.data

@@ -25,7 +25,7 @@ ROOT = Path(edalab.__file__).parent
 
 #: Layer of each top-level package (or module) under edalab.
 LAYERS = {
-    "events": 1, "errors": 1, "jsonproof": 1, "durations": 1,
+    "events": 1, "errors": 1, "jsonproof": 1, "durations": 1, "readonly": 1,
     "brokers": 2,
     "runtime": 3,
     "operators": 4, "ml": 4, "streams": 4, "patterns": 4, "serverless": 4, "viz": 4,

@@ -11,7 +11,7 @@ starts again from the committed offset, so whatever was polled but not acked is 
 Publishing to a topic that was never created raises `UnknownTopicError`, unless the broker was
 made with ``auto_create=True`` (then the topic is created with ``default_partitions``). Every
 consumer group gets the same event objects, so the broker makes their data read-only at
-publish (see `edalab.brokers.memory.frozen`): no reader can change what another sees.
+publish (see `edalab.readonly`): no reader can change what another sees.
 
 All methods are safe to call from several threads (one lock per broker).
 

@@ -23,7 +23,7 @@ from edalab.brokers.base import (
     decode,
 )
 from edalab.brokers.memory.consumer import MemoryConsumer
-from edalab.brokers.memory.frozen import freeze_data
+from edalab.readonly import freeze_data
 from edalab.brokers.memory.group import Group
 from edalab.brokers.memory.log import TopicLog
 from edalab.events import Event, check_serialisable

@@ -4,7 +4,8 @@
 over, as NATS has). At publish it swaps each event's JSON containers for read-only copies:
 `ReadOnlyDict` and `ReadOnlyList` are a `dict` and a `list` for every reader (they compare
 equal, serialise, pickle and ``copy.deepcopy`` as the plain types), but a change raises a
-`TypeError` that says how to get a copy to change.
+`TypeError` that says how to get a copy to change. An operator may build its output data
+read-only at once (``ReadOnlyDict(score=0.2)``): the broker then has nothing to copy.
 
 >>> data = freeze({"amount": 12.5, "tags": ["new"]})
 >>> data == {"amount": 12.5, "tags": ["new"]}, isinstance(data, dict)
@@ -21,7 +22,9 @@ TypeError: event data is read-only; copy it first: list(...)
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -89,11 +92,22 @@ def freeze(value: Any) -> Any:
 
 def freeze_data(events: Iterable[Event]) -> None:
     """Make every event's data read-only (in place: an event is immutable, so its data must
-    be too). One C-level pass when no event carries a container, the common case."""
+    be too). C-level passes for the common batches: data already read-only or scalars (one
+    pass), and flat dicts of scalars (one copy each); anything else is frozen event by event.
+
+    >>> batch = [Event("t", "/s", {"x": 1.5}), Event("t", "/s", None)]
+    >>> freeze_data(batch)
+    >>> [type(e.data).__name__ for e in batch]
+    ['ReadOnlyDict', 'NoneType']
+    """
     events = events if isinstance(events, list) else list(events)
-    if set(map(type, map(_data_of, events))) <= _SAFE:
+    datas = list(map(_data_of, events))
+    kinds = set(map(type, datas))
+    if kinds <= _SAFE:
         return
-    for event in events:
-        data = event.data
+    if kinds == {dict} and set(map(type, chain.from_iterable(map(dict.values, datas)))) <= _SAFE:
+        deque(map(_set_data, events, repeat("data"), map(ReadOnlyDict, datas)), maxlen=0)
+        return
+    for event, data in zip(events, datas, strict=True):
         if data.__class__ not in _SAFE:
             _set_data(event, "data", freeze(data))
