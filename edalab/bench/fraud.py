@@ -18,9 +18,11 @@ terminals, 183 days, about 1.75 M transactions):
   when its delayed label comes, on the same events, in the same run (interleaved repeats):
   the bare river loop, bytewax (`stateful_map` holding the model, `bytewax.testing.run_main`),
   streamz (a `Stream` whose sink does the work) and edalab (`OnlineClassifier` as a batch
-  handler of an `App` on the embedded broker). Their scores are checked equal, so no
-  contender skips work. Targets: edalab faster than both peers, and at most 15 % slower than
-  the bare loop (goal 10 %).
+  handler of an `App` on the embedded broker, reading the ``features`` topic and publishing
+  its predictions). Each gets the events as its kind of input, made before the clock starts:
+  a list for the loop, bytewax and streamz, the topic (as the features stage fills it) for
+  edalab. Their scores are checked equal, so no contender skips work. Targets: edalab faster
+  than both peers, and at most 15 % slower than the bare loop (goal 10 %).
 """
 
 from __future__ import annotations

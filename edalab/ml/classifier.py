@@ -29,8 +29,8 @@ from typing import Any
 from edalab.errors import BatchFailure
 from edalab.events import Event
 from edalab.operators.base import Operator
-from edalab.readonly import ReadOnlyDict
 from edalab.operators.join import LabelJoin
+from edalab.readonly import ReadOnlyDict
 
 __all__ = ["ClassifierStats", "OnlineClassifier", "model_name"]
 

@@ -58,6 +58,9 @@ class Handler:
         return [] if flush is None else as_events(flush(now), self.name)
 
 
+_EVENT_ONLY = frozenset({Event})
+
+
 def as_events(result: Any, name: str) -> list[Event]:
     """What a handler returned (None, an Event or an iterable of them) as a list of events;
     `HandlerError` naming the handler for anything else.
@@ -80,6 +83,8 @@ def as_events(result: Any, name: str) -> list[Event]:
         raise HandlerError(f"handler {name!r} returned {type(result).__name__}; return None, "
                            "an Event or an iterable of Events")
     events = list(result)
+    if set(map(type, events)) <= _EVENT_ONLY:  # one C-level pass, the common case
+        return events
     for item in events:
         if not isinstance(item, Event):
             raise HandlerError(f"handler {name!r} returned a {type(item).__name__} among its "

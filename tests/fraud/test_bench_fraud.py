@@ -30,8 +30,8 @@ def test_peers_run_the_same_model_on_the_same_events_and_report_each_rate(events
 def test_every_contender_gives_the_bare_river_loops_scores(events):
     scores = {name: run(events, bench.make_model("lr"))() for name, run in (
         ("raw", bench.raw_river), ("streamz", bench.streamz_classifier),
-        ("bytewax", lambda e, m: bench.bytewax_classifier(e, m, 64)),
-        ("edalab", lambda e, m: bench.edalab_classifier(e, m, 64)))}
+        ("bytewax", lambda e, m: bench.bytewax_classifier(e, m, 64)()),
+        ("edalab", lambda e, m: bench.edalab_classifier(e, m, 64)()))}
     assert len(scores["raw"]) == 400 and len(set(scores["raw"])) > 100  # it learnt
     assert all(s == scores["raw"] for s in scores.values())
 

@@ -23,10 +23,10 @@ from edalab.brokers.base import (
     decode,
 )
 from edalab.brokers.memory.consumer import MemoryConsumer
-from edalab.readonly import freeze_data
 from edalab.brokers.memory.group import Group
 from edalab.brokers.memory.log import TopicLog
 from edalab.events import Event, check_serialisable
+from edalab.readonly import freeze_data
 
 __all__ = ["MemoryBroker"]
 
