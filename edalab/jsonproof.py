@@ -7,58 +7,65 @@ only what they cannot prove.
 True
 >>> proven_safe([{"x": float("nan")}]), proven_safe([[1, 2]])
 (False, False)
->>> proven_safe_nested([{"tx_id": 7, "x": {"amount": 12.5}}])
+>>> proven_safe([{"tx_id": 7, "x": {"amount": 12.5}}, {"tx_id": 7, "fraud": 1}])
 True
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import chain, compress
+from operator import not_
 
-__all__ = ["proven_safe", "proven_safe_nested"]
+__all__ = ["proven_safe"]
 
 _SCALARS = frozenset({float, int, bool, str, type(None)})
 _NUMBERS = frozenset({float, int, bool})
 
 
-def proven_safe_nested(datas: list) -> bool:
-    """`proven_safe` one level down: every item a dict under str keys whose values are JSON
-    scalars or flat dicts of them (a feature event's ``{"tx_id": 7, "x": {...}}``)."""
-    if not datas or not all(issubclass(kind, dict) for kind in set(map(type, datas))):
-        return False
-    values = list(chain.from_iterable(map(dict.values, datas)))
-    kinds = list(map(type, values))
-    nested = set(kinds) - _SCALARS
-    if not nested or not all(issubclass(kind, dict) for kind in nested):
-        return False  # first, as it is cheap: a list inside, say, is encoded event by event
-    if set(map(type, chain.from_iterable(datas))) - {str}:  # the keys
-        return False
-    scalar = list(map(_SCALARS.__contains__, kinds))
-    inner = [v for v, s in zip(values, scalar, strict=True) if not s]
-    return proven_safe(inner) and proven_safe(list(compress(values, scalar)))
-
-
-
 def proven_safe(datas: list) -> bool:
-    """Whether every item is a JSON scalar, or every item a flat dict of them under str keys,
+    """Whether every item is a JSON scalar, or every item a dict under str keys whose values
+    are JSON scalars or flat dicts of them (a feature event's ``{"tx_id": 7, "x": {...}}``),
     with every number finite and within float range (so far inside the int digit limit).
     False means "not proved", never "unsafe"."""
     distinct = set(map(type, datas))
-    if distinct and all(issubclass(kind, dict) for kind in distinct):  # the broker's read-only too
-        if set(map(type, chain.from_iterable(datas))) - {str}:  # the keys
-            return False
-        values = list(chain.from_iterable(map(dict.values, datas)))
-    elif distinct <= _SCALARS:
-        values = datas
-    else:
+    if distinct <= _SCALARS:
+        return _numbers_finite(datas, list(map(type, datas)))
+    if not _all_dicts(distinct) or not _str_keys(datas):
         return False
+    values = list(chain.from_iterable(map(dict.values, datas)))
     types = list(map(type, values))
-    kinds = set(types)
-    if not kinds <= _SCALARS:
+    nested = set(types) - _SCALARS
+    if not nested:
+        return _numbers_finite(values, types)
+    if not _all_dicts(nested):
         return False
-    # Summed as floats: NaN or inf anywhere makes the total non-finite, an int past float
-    # range raises; a finite total proves every number writable. Numbers alone (the common
-    # case: features, scores) are summed as they are; else only the numbers are picked out.
+    inner_at = list(map(nested.__contains__, types))
+    inner = list(compress(values, inner_at))
+    if not _str_keys(inner):
+        return False
+    inner_values = list(chain.from_iterable(map(dict.values, inner)))
+    inner_types = list(map(type, inner_values))
+    if not set(inner_types) <= _SCALARS:
+        return False
+    outer_at = list(map(not_, inner_at))
+    return (_numbers_finite(inner_values, inner_types)
+            and _numbers_finite(list(compress(values, outer_at)), list(compress(types, outer_at))))
+
+
+def _all_dicts(kinds: Iterable[type]) -> bool:
+    return all(issubclass(kind, dict) for kind in kinds)  # the broker's read-only dicts too
+
+
+def _str_keys(dicts: list) -> bool:
+    return not set(map(type, chain.from_iterable(dicts))) - {str}
+
+
+def _numbers_finite(values: list, types: list) -> bool:
+    """Summed as floats: NaN or inf anywhere makes the total non-finite, an int past float
+    range raises; a finite total proves every number writable. Numbers alone (the common case:
+    features, scores) are summed as they are; else only the numbers are picked out."""
+    kinds = set(types)
     numbers = values if kinds <= _NUMBERS else compress(values, map(_NUMBERS.__contains__, types))
     try:
         total = sum(numbers, 0.0)

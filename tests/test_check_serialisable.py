@@ -91,6 +91,16 @@ def test_check_serialisable_fast_path_agrees_on_flat_batches(values, draw):
     assert first_refused(events) == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=4), st.one_of(hostile, flat), max_size=5),
+                min_size=1, max_size=8))
+def test_check_serialisable_fast_path_agrees_on_batches_of_nested_dicts(values):
+    # Feature events hold flat dicts ({"tx_id": 7, "x": {...}}): a proof one level down.
+    events = [Event("t", "/s", v, time=T) for v in values]
+    expected = next((i for i, e in enumerate(events) if not writable(e)), None)
+    assert first_refused(events) == expected
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), np.int64(7), 10**5000],
                          ids=["nan", "inf", "int64", "huge-int"])
 def test_check_serialisable_names_the_first_bad_event_of_a_flat_batch(bad):
