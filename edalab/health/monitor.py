@@ -156,7 +156,7 @@ class News2Operator(Operator):
         self._events += len(events)
         source, make = self.source, _unchecked  # key, time and id: a valid event's
         return [make("vitals.scored", source,
-                     {**d, "news2": n, "partial": p, "red": r, "level": lv}, k, t, i)
+                     dict(d, news2=n, partial=p, red=r, level=lv), k, t, i)
                 for d, n, p, r, lv, k, t, i in zip(
                     datas, totals.tolist(), partial.tolist(), red.tolist(),
                     _LEVEL_NAMES[codes].tolist(), map(_KEY, events), map(_TIME, events),
