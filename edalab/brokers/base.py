@@ -208,8 +208,21 @@ class Consumer(Protocol):
     def ack(self, records: Iterable[Record]) -> None:
         """Commit: these records are done and will not be delivered to the group again."""
 
-    def nack(self, record: Record, error: BaseException | str | None = None) -> None:
-        """Processing failed: deliver again (attempt + 1), or dead-letter after max_attempts."""
+    def nack(self, record: Record, error: BaseException | str | None = None,
+             delay: float = 0.0) -> None:
+        """Processing failed: deliver again (attempt + 1), not before `delay` seconds of the
+        broker's clock, or dead-letter after max_attempts."""
+
+    def pause(self, partitions: Iterable[int] | None = None) -> None:
+        """Deliver nothing more from these partitions (None: all of the topic's, also those
+        assigned later) until `resume`; they stay assigned and nothing is lost. Records
+        polled before the pause are still this member's to ack or nack."""
+
+    def resume(self, partitions: Iterable[int] | None = None) -> None:
+        """Deliver again from these paused partitions (None: from all)."""
+
+    def paused(self) -> list[int]:
+        """The partitions paused now, of those this member owns."""
 
     def seek(self, position: Position, partition: int | None = None) -> None:
         """Move the group to `position` (replay from there), on one or all partitions."""

@@ -40,6 +40,8 @@ class MemoryConsumer:
         self.group = group.name
         self.max_attempts = max_attempts
         self._partitions: list[int] = []
+        self._paused: set[int] = set()
+        self._next_due: float | None = None  # the earliest delayed retry not yet due
         self._next = 0  # round-robin start, so no partition starves the others
         self._closed = False
         self._last_batch: Batch | None = None
@@ -61,9 +63,12 @@ class MemoryConsumer:
                 return batch
             deadline = _clock() + timeout
             while not batch:
-                remaining = deadline - _clock()
+                now = _clock()
+                remaining = deadline - now
                 if remaining <= 0:
                     break
+                if self._next_due is not None:  # no publish announces a retry falling due
+                    remaining = min(remaining, max(self._next_due - now, 0.0))
                 broker._waiters += 1
                 try:
                     broker._changed.wait(remaining)
@@ -81,6 +86,9 @@ class MemoryConsumer:
         runs: list = []
         spans: list[tuple[Cursor, int, int]] = []
         parts = self._partitions
+        if self._paused:
+            parts = [p for p in parts if p not in self._paused]
+        self._next_due = None
         room = max_events
         n = len(parts)
         start = self._next
@@ -117,12 +125,22 @@ class MemoryConsumer:
     def _take_again(self, p: int, cursor: Cursor, room: int) -> list[Record]:
         """Nacked records, then records a previous owner got but did not ack."""
         out: list[Record] = []
-        retry = cursor.retry
+        retry, due = cursor.retry, cursor.due
+        later: list[Record] = []  # nacked with a delay that has not passed
+        now = _clock() if due else 0.0
         while retry and room:
             record = retry.popleft()
+            if due and due.get(record.offset, now) > now:
+                later.append(record)
+                continue
+            due.pop(record.offset, None)
             if record.offset >= cursor.committed and record.offset not in cursor.acked_ahead:
                 out.append(record)
                 room -= 1
+        if later:
+            retry.extendleft(reversed(later))
+            first = min(due[r.offset] for r in later)
+            self._next_due = first if self._next_due is None else min(self._next_due, first)
         log, stamps, base = self._logs[p], self._t.stamps[p], self._t.base[p]
         cursor.position = max(cursor.position, cursor.committed)
         while room and cursor.position < cursor.delivered:
@@ -169,9 +187,13 @@ class MemoryConsumer:
                 if cursor.attempts:
                     forget_attempts(cursor)
 
-    def nack(self, record: Record, error: BaseException | str | None = None) -> None:
-        """Processing failed: redeliver with ``attempt + 1``, or after `max_attempts` move the
+    def nack(self, record: Record, error: BaseException | str | None = None,
+             delay: float = 0.0) -> None:
+        """Processing failed: redeliver with ``attempt + 1`` (not before `delay` seconds of
+        wall time; other records keep flowing meanwhile), or after `max_attempts` move the
         event to the dead-letter topic with the error and its original position."""
+        if not delay >= 0:  # NaN too
+            raise ValueError(f"nack delay must be >= 0 seconds, got {delay!r}")
         broker = self._broker
         with broker._lock:
             if record.topic != self.topic:
@@ -195,7 +217,40 @@ class MemoryConsumer:
                 return
             cursor.attempts[offset] = record.attempt + 1
             cursor.retry.append(record._replace(attempt=record.attempt + 1))
+            if delay:
+                cursor.due[offset] = _clock() + delay
             broker._notify()
+
+    def pause(self, partitions: Iterable[int] | None = None) -> None:
+        """Deliver nothing more from these partitions (None: all of the topic's, also those
+        assigned later) until `resume`; they stay assigned, and what was polled before is
+        still this member's to ack or nack (a circuit breaker's way to stop a handler
+        without burning attempts)."""
+        with self._broker._lock:
+            self._paused.update(self._partition_set(partitions))
+
+    def resume(self, partitions: Iterable[int] | None = None) -> None:
+        """Deliver again from these paused partitions (None: from all)."""
+        with self._broker._lock:
+            self._paused.difference_update(self._partition_set(partitions))
+            self._broker._notify()
+
+    def paused(self) -> list[int]:
+        """The partitions paused now, of those this member owns."""
+        with self._broker._lock:
+            return [p for p in self._partitions if p in self._paused]
+
+    def _partition_set(self, partitions: Iterable[int] | None) -> set[int]:
+        if self._closed:
+            raise ConsumerClosedError(f"consumer of {self.topic!r} in group {self.group!r} "
+                                      "is closed")
+        n = len(self._cursors)
+        if partitions is None:
+            return set(range(n))
+        chosen = set(partitions)
+        for p in chosen:
+            check_partition(self.topic, n, p)
+        return chosen
 
     def seek(self, position: Position, partition: int | None = None) -> None:
         """Move the whole group to `position` on one partition or all: ``"beginning"``,

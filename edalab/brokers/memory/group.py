@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class Cursor:
     """One consumer group's state on one partition."""
 
-    __slots__ = ("committed", "position", "delivered", "acked_ahead", "retry", "attempts")
+    __slots__ = ("committed", "position", "delivered", "acked_ahead", "retry", "attempts", "due")
 
     def __init__(self, offset: int):
         self.committed = offset  # every offset below is done (acked or dead-lettered)
@@ -27,6 +27,7 @@ class Cursor:
         self.acked_ahead: set[int] = set()  # acked offsets above `committed`
         self.retry: deque[Record] = deque()  # nacked records to deliver again, oldest first
         self.attempts: dict[int, int] = {}  # deliveries so far, for offsets delivered twice+
+        self.due: dict[int, float] = {}  # nacked with a delay: offset -> not before (clock)
 
     def ack(self, offset: int) -> None:
         if offset >= self.delivered:
@@ -51,6 +52,7 @@ class Cursor:
                 self.attempts.pop(record.offset, None)
         self.position = self.committed
         self.retry.clear()
+        self.due.clear()
 
     def reset(self, offset: int) -> None:
         """Seek: the group restarts at `offset` as if it had never read past it."""
@@ -58,6 +60,7 @@ class Cursor:
         self.acked_ahead.clear()
         self.retry.clear()
         self.attempts.clear()
+        self.due.clear()
 
     def skip_to(self, first: int) -> None:
         """Retention deleted the records below `first` while the group had no member: it
@@ -73,6 +76,7 @@ class Cursor:
         self.delivered = max(self.delivered, first)
         self.acked_ahead = ahead
         self.retry = deque(r for r in self.retry if r.offset >= first)
+        self.due = {o: t for o, t in self.due.items() if o >= first}
         forget_attempts(self)
 
 

@@ -67,6 +67,7 @@ class NatsConsumer(Membership):
         self._inflight: dict[tuple[int, int], Any] = {}  # (partition, seq) -> message
         self._carried: dict[int, dict[int, int]] = {}  # deliveries before a hand-over
         self._naked: dict[int, dict[int, int]] = {}  # nacked, not yet delivered again
+        self._paused: set[int] = set()  # no requests, nothing handed out (see `pause`)
         self._next = 0
         self._last_round = 0.0
         self._expires = 0.0  # no lease of ours expires before this (see `_poll`)
@@ -137,7 +138,8 @@ class NatsConsumer(Membership):
             wait = max(0.01, min(1.0, deadline - _clock(), left))
             # A copy: a membership round may drop a partition while a request is sent.
             for p, puller in list(self._owned.items()):
-                if not puller.expected and not self._buffers.get(p) and left >= 0.01:
+                if (not puller.expected and not self._buffers.get(p) and left >= 0.01
+                        and p not in self._paused):
                     await puller.request(max_events, wait)
             remaining = deadline - _clock()
             if not self._owned:
@@ -158,7 +160,7 @@ class NatsConsumer(Membership):
         # the ack subject's tokens (not nats-py's Metadata dataclasses and datetime), one
         # clock offset per batch; malformed or over-delivered messages go to `_reject`.
         out: list[Record] = []
-        parts = sorted(self._owned)
+        parts = sorted(p for p in self._owned if p not in self._paused)
         if not parts:
             return out
         n = len(parts)
@@ -225,16 +227,22 @@ class NatsConsumer(Membership):
             if msg is not None:
                 await msg.ack()
 
-    def nack(self, record: Record, error: BaseException | str | None = None) -> None:
-        """Processing failed: the server redelivers (attempt + 1); after `max_attempts` the
-        event goes to the dead-letter topic with the error and its original position."""
+    def nack(self, record: Record, error: BaseException | str | None = None,
+             delay: float = 0.0) -> None:
+        """Processing failed: the server redelivers (attempt + 1), not before `delay` seconds
+        (JetStream's NAK with a delay; other records keep flowing meanwhile); after
+        `max_attempts` the event goes to the dead-letter topic with the error and its
+        original position."""
+        if not delay >= 0:  # NaN too
+            raise ValueError(f"nack delay must be >= 0 seconds, got {delay!r}")
         if record.topic != self.topic:
             raise BrokerError(f"cannot nack a record of topic {record.topic!r} on a consumer "
                               f"of {self.topic!r}")
         check_partition(self.topic, self._n, record.partition)
-        self._run(self._nack(record, error))
+        self._run(self._nack(record, error, delay))
 
-    async def _nack(self, record: Record, error: BaseException | str | None) -> None:
+    async def _nack(self, record: Record, error: BaseException | str | None,
+                    delay: float = 0.0) -> None:
         msg = self._inflight.pop((record.partition, record.offset), None)
         if msg is None:
             return  # not ours any more (settled, or the partition moved)
@@ -243,8 +251,34 @@ class NatsConsumer(Membership):
                                     record.event, error)
             await msg.term()
         else:
-            await msg.nak()  # pending at the server until redelivered: ours to hand back
+            await msg.nak(delay or None)  # pending at the server until redelivered
             self._naked.setdefault(record.partition, {})[record.offset] = record.attempt
+
+    def pause(self, partitions: Iterable[int] | None = None) -> None:
+        """Deliver nothing more from these partitions (None: all of the topic's, also those
+        assigned later) until `resume`: no pull requests are sent for them, so the server
+        counts no delivery; they stay assigned (leases renewed), and what was polled before is
+        still this member's to ack or nack."""
+        self._paused.update(self._partition_set(partitions))
+
+    def resume(self, partitions: Iterable[int] | None = None) -> None:
+        """Deliver again from these paused partitions (None: from all)."""
+        self._paused.difference_update(self._partition_set(partitions))
+
+    def paused(self) -> list[int]:
+        """The partitions paused now, of those this member owns."""
+        return [p for p in sorted(self._owned) if p in self._paused]
+
+    def _partition_set(self, partitions: Iterable[int] | None) -> set[int]:
+        if self._closed:
+            raise ConsumerClosedError(f"consumer of {self.topic!r} in group {self.group!r} "
+                                      "is closed")
+        if partitions is None:
+            return set(range(self._n))
+        chosen = set(partitions)
+        for p in chosen:
+            check_partition(self.topic, self._n, p)
+        return chosen
 
     def seek(self, position: Position, partition: int | None = None) -> None:
         """Move the whole group to `position` on one partition or all: ``"beginning"``,
