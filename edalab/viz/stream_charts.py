@@ -7,7 +7,7 @@ Every builder takes a frame as `edalab.streams` returns it and gives a plain
 cell showing one has the same output on every run.
 
 >>> from edalab.streams import transactions
->>> df = transactions(n_customers=50, n_terminals=100, days=5, seed=1)
+>>> df = transactions(customers=50, terminals=100, days=5, seed=1)
 >>> fig = transactions_per_day(df)
 >>> [t.name for t in fig.data]
 ['genuine', 'scenario 1: amount > 220', 'scenario 2: terminal', 'scenario 3: customer']
@@ -58,7 +58,7 @@ def transactions_per_day(df: pd.DataFrame, title: str = "Transactions per day") 
     Examples
     --------
     >>> from edalab.streams import transactions
-    >>> df = transactions(n_customers=30, n_terminals=60, days=4, seed=2)
+    >>> df = transactions(customers=30, terminals=60, days=4, seed=2)
     >>> fig = transactions_per_day(df)
     >>> [(t.name, list(t.y)) for t in fig.data]  # doctest: +NORMALIZE_WHITESPACE
     [('genuine', [20, 19, 9, 14]), ('scenario 1: amount > 220', [0, 0, 0, 0]),
@@ -194,11 +194,11 @@ def power_load(df: pd.DataFrame, registry: SensorGroup | None = None, freq: str 
     Examples
     --------
     >>> from edalab.streams import power_sensors, sensor_registry
-    >>> df = power_sensors(n_sensors=4, duration="2min", period_ms=10_000, seed=1)
+    >>> df = power_sensors(sensors=4, duration="2min", period_ms=10_000, seed=1)
     >>> per_sensor = power_load(df, freq="1min")
     >>> [t.name for t in per_sensor.data]
     ['s_0', 's_1', 's_2', 's_3']
-    >>> grouped = power_load(df, sensor_registry(n_sensors=4, fanout=2), freq="1min")
+    >>> grouped = power_load(df, sensor_registry(sensors=4, fanout=2), freq="1min")
     >>> [t.name for t in grouped.data], len(grouped.data[0].x)
     (['g_1_0 (2 sensors)', 'g_1_1 (2 sensors)'], 2)
     >>> total = lambda fig: np.sum([t.y for t in fig.data], axis=0)

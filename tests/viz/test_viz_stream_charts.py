@@ -17,7 +17,7 @@ from edalab.viz.stream_charts import (
 
 @pytest.fixture(scope="module")
 def tx():
-    return transactions(n_customers=100, n_terminals=200, days=20, seed=3)
+    return transactions(customers=100, terminals=200, days=20, seed=3)
 
 
 def test_stacked_bars_sum_to_transactions_and_frauds(tx):
@@ -46,9 +46,9 @@ def test_label_delay_known_lags_committed_by_the_delay(tx):
 
 
 def test_power_load_groups_sum_to_the_sensors():
-    df = power_sensors(n_sensors=6, duration="10min", period_ms=5_000, seed=2)
+    df = power_sensors(sensors=6, duration="10min", period_ms=5_000, seed=2)
     per_sensor = power_load(df, freq="1min")
-    registry = sensor_registry(n_sensors=6, fanout=3, depth=2, seed=1)
+    registry = sensor_registry(sensors=6, fanout=3, depth=2, seed=1)
     grouped = power_load(df, registry, freq="1min")
     assert len(per_sensor.data) == 6 and len(grouped.data) == 3
     total = lambda fig: np.sum([t.y for t in fig.data], axis=0)
@@ -64,6 +64,6 @@ def test_replay_pacing_draws_the_ideal_line():
 
 
 def test_power_load_refuses_a_zero_bin_naming_freq():
-    df = power_sensors(n_sensors=2, duration="2min", period_ms=10_000, seed=1)
+    df = power_sensors(sensors=2, duration="2min", period_ms=10_000, seed=1)
     with pytest.raises(ValueError, match=r"^freq must be a duration > 0, got '0min'$"):
         power_load(df, freq="0min")
