@@ -251,11 +251,19 @@ class RunStats:
                 f"stopped: {self.stopped_by}")
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20,
-                               "display.float_format", "{:,.3f}".format):
-            return f"{self.summary()}\n{self.to_frame().to_string()}"
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            return f"{self.summary()}\n{self.to_frame().to_string(formatters=_FORMATS)}"
 
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        return f"<p>{self.summary()}</p>" + self.to_frame().to_html(float_format="{:,.3f}".format)
+        return f"<p>{self.summary()}</p>" + self.to_frame().to_html(formatters=_FORMATS)
+
+
+def _number(digits: int):  # noqa: ANN202 (a formatter)
+    return lambda value: "" if value != value else f"{value:,.{digits}f}"
+
+
+#: One precision per column when a run shows itself: whole events/s, ms to 0.01, busy to 1 ms.
+_FORMATS = {"events_per_s": _number(0), "busy_s": _number(3), "latency_p50_ms": _number(2),
+            "latency_p95_ms": _number(2), "latency_p99_ms": _number(2)}
