@@ -67,3 +67,34 @@ def test_power_load_refuses_a_zero_bin_naming_freq():
     df = power_sensors(sensors=2, duration="2min", period_ms=10_000, seed=1)
     with pytest.raises(ValueError, match=r"^freq must be a duration > 0, got '0min'$"):
         power_load(df, freq="0min")
+
+
+# -- readable at a notebook's width -----------------------------------------------------------
+
+
+def test_amount_histogram_gives_fraud_its_own_panel(tx):
+    fig = amount_histogram(tx)
+    genuine, fraud = fig.data
+    assert (genuine.xaxis, genuine.yaxis) == ("x", "y")
+    assert (fraud.xaxis, fraud.yaxis) == ("x2", "y2")
+    assert fig.layout.barmode != "overlay"  # nothing drawn over the rare frauds
+    assert fig.layout.yaxis2.title.text == "% of fraud"
+
+
+def test_stream_charts_title_every_axis_with_its_unit(tx):
+    df = power_sensors(sensors=2, duration="2min", period_ms=10_000, seed=1)
+    titles = {
+        "per day": transactions_per_day(tx).layout,
+        "amounts": amount_histogram(tx).layout,
+        "labels": label_delay(tx).layout,
+        "load": power_load(df, freq="1min").layout,
+    }
+    assert titles["per day"].xaxis.title.text == "day (UTC)"
+    assert titles["amounts"].xaxis2.title.text == "amount (currency units)"
+    assert titles["labels"].yaxis.title.text == "frauds, cumulative count"
+    assert titles["load"].yaxis.title.text == "load (W)"
+
+
+def test_stream_chart_legends_sit_above_the_plot_clear_of_the_x_title(tx):
+    for fig in (transactions_per_day(tx), amount_histogram(tx), label_delay(tx)):
+        assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y >= 1
