@@ -199,10 +199,10 @@ def main(argv: list[str]) -> int:
                         help="time only the vectorised generator")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    setting = {"n_customers": args.customers, "n_terminals": args.terminals, "days": args.days,
+    setting = {"customers": args.customers, "terminals": args.terminals, "days": args.days,
                "radius": 5.0, "start": "2018-04-01", "seed": args.seed}
 
-    transactions(n_customers=50, n_terminals=100, days=3, seed=args.seed)  # warm-up
+    transactions(customers=50, terminals=100, days=3, seed=args.seed)  # warm-up
     vec_times = []
     for _ in range(max(1, args.repeats)):
         seconds, vec = _timed(lambda: transactions(**setting))
@@ -218,7 +218,11 @@ def main(argv: list[str]) -> int:
     del vec
     if not args.skip_baseline:
         phases: dict[str, float] = {}
-        seconds, loop = _timed(lambda: handbook_loop(**setting, progress=not args.json,
+        # The handbook's own parameter names (n_customers, n_terminals) for its transcript.
+        loop_setting = {**setting, "n_customers": setting["customers"],
+                        "n_terminals": setting["terminals"]}
+        del loop_setting["customers"], loop_setting["terminals"]
+        seconds, loop = _timed(lambda: handbook_loop(**loop_setting, progress=not args.json,
                                                      timings=phases))
         results.append({"name": "loop", "label": "handbook per-customer loop (baseline)",
                         "seconds_best": seconds, "seconds_median": seconds, "runs": 1,

@@ -115,7 +115,7 @@ def cards(argv: list[str] | None = None) -> int:
     parser.add_argument("--z", type=float, default=3.0, help="alert threshold in std devs")
     parser.add_argument("--clock", choices=["virtual", "wall"], default="wall")
     args = parser.parse_args(argv)
-    df = transactions(n_customers=args.customers, n_terminals=2 * args.customers,
+    df = transactions(customers=args.customers, terminals=2 * args.customers,
                       days=args.days, seed=args.seed)
     app = card_scoring(z=args.z)
     app.source("transactions", transaction_events(df))

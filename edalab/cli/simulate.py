@@ -37,8 +37,8 @@ __all__ = ["KINDS", "main"]
 #: kind → (module, function, [(option, parameter, help)]).
 KINDS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
     "transactions": ("edalab.streams.transactions", "transactions", [
-        ("--customers", "n_customers", "number of customers"),
-        ("--terminals", "n_terminals", "number of payment terminals"),
+        ("--customers", "customers", "number of customers"),
+        ("--terminals", "terminals", "number of payment terminals"),
         ("--days", "days", "number of simulated days"),
         ("--radius", "radius", "radius around a customer within which terminals are used"),
         ("--start", "start", "first day (UTC)"),
@@ -54,7 +54,7 @@ KINDS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
         ("--seed", "seed", "random seed"),
     ]),
     "sensors": ("edalab.streams.power_sensors", "power_sensors", [
-        ("--sensors", "n_sensors", "number of sensors (s_0, s_1, ...)"),
+        ("--sensors", "sensors", "number of sensors (s_0, s_1, ...)"),
         ("--duration", "duration", "simulated time: seconds or an offset like 1h, 15min, 1D"),
         ("--period-ms", "period_ms", "milliseconds between two readings of a sensor"),
         ("--start", "start", "start time (UTC)"),

@@ -196,16 +196,17 @@ def mesh_latency(n: int = 1000, seed: int = 0, *, rate: float = 500.0, warmup: i
     Returns
     -------
     pandas.DataFrame
-        Index ``path`` (``same-server``, ``cross-server``); columns ``p50_ms``, ``p99_ms``,
-        ``events`` and the server names of ``producer``, ``consumer`` and the topic's
-        ``stream``.
+        Index ``path`` (``same-server``, ``cross-server``); columns ``latency_p50_ms`` and
+        ``latency_p99_ms`` (wall clock, as `RunStats.to_frame` names them), ``events`` and
+        the server names of ``producer``, ``consumer`` and the topic's ``stream``.
 
     Examples
     --------
     >>> df = mesh_latency(n=100, seed=0, rate=2000.0)
     >>> df.index.tolist(), df["events"].tolist()
     (['same-server', 'cross-server'], [100, 100])
-    >>> bool((df["p50_ms"] > 0).all() and (df["p99_ms"] >= df["p50_ms"]).all())
+    >>> p50, p99 = df["latency_p50_ms"], df["latency_p99_ms"]
+    >>> bool((p50 > 0).all() and (p99 >= p50).all())
     True
     """
     if not isinstance(n, int) or n < 1:
@@ -227,9 +228,10 @@ def mesh_latency(n: int = 1000, seed: int = 0, *, rate: float = 500.0, warmup: i
             there = home if path == "same-server" else next(u for u in mesh.urls if u != home)
             latencies = _measure(home, there, topic, n, random.Random(seed), rate, warmup)
             p50, p99 = np.percentile(latencies, [50, 99]) * 1000.0
-            rows.append({"path": path, "p50_ms": float(p50), "p99_ms": float(p99),
-                         "events": len(latencies), "producer": names[home],
-                         "consumer": names[there], "stream": names[home]})
+            rows.append({"path": path, "latency_p50_ms": float(p50),
+                         "latency_p99_ms": float(p99), "events": len(latencies),
+                         "producer": names[home], "consumer": names[there],
+                         "stream": names[home]})
         return pd.DataFrame(rows).set_index("path")
     finally:
         if own:

@@ -14,17 +14,23 @@ _COLORS = {"event": "#4C78A8", "command": "#72B7B2", "reply": "#54A24B", "failur
 
 def sequence_chart(messages: dict[str, pd.DataFrame], lanes: dict[str, list[str]],
                    workflow: str = "wf-1") -> go.Figure:
-    """A sequence chart per style, side by side: one lane per participant, one row per message
+    """A sequence chart per style, one above the other (each as wide as the page, so its
+    labels stay readable at a notebook's width): one lane per participant, one row per message
     of `workflow` in time order, an arrow from its sender to each subscriber (a dot when
     nobody subscribes), coloured by kind (event, command, reply, failure, compensation,
-    timeout, outcome)."""
-    fig = make_subplots(rows=1, cols=len(messages), subplot_titles=list(messages),
-                        horizontal_spacing=0.08)
-    shown = set()
-    for col, (style, frame) in enumerate(messages.items(), 1):
+    timeout, outcome; the same colours in every style, so one legend)."""
+    shown_messages = {}
+    for style, frame in messages.items():
         m = frame[frame.workflow == workflow].reset_index(drop=True)
         if m.empty:
             raise ValueError(f"no messages of workflow {workflow!r} in {style}")
+        shown_messages[style] = m
+    counts = [len(m) + 1 for m in shown_messages.values()]  # + the lane labels' row
+    height = 190 + 34 * sum(counts) + 90 * (len(counts) - 1)
+    fig = make_subplots(rows=len(messages), cols=1, row_heights=counts,
+                        subplot_titles=list(messages), vertical_spacing=90 / height)
+    shown = set()
+    for col, (style, m) in enumerate(shown_messages.items(), 1):
         x = {name: i for i, name in enumerate(lanes[style])}
         start = m.time.iloc[0]
         for kind, part in m.groupby("kind", sort=False):
@@ -43,7 +49,7 @@ def sequence_chart(messages: dict[str, pd.DataFrame], lanes: dict[str, list[str]
                 showlegend=kind not in shown, hovertext=text, hoverinfo="text",
                 line={"color": _COLORS[kind], "width": 2},
                 marker={"symbol": "arrow", "angleref": "previous", "size": sizes,
-                        "color": _COLORS[kind]}), row=1, col=col)
+                        "color": _COLORS[kind]}), row=col, col=1)
             ends = part[[not r for r in part.receivers]]
             if len(ends):
                 fig.add_trace(go.Scatter(
@@ -51,23 +57,27 @@ def sequence_chart(messages: dict[str, pd.DataFrame], lanes: dict[str, list[str]
                     name=kind, legendgroup=kind, showlegend=False,
                     hovertext=list(ends.type), hoverinfo="text",
                     marker={"symbol": "diamond" if kind != "timeout" else "x", "size": 11,
-                            "color": _COLORS[kind]}), row=1, col=col)
+                            "color": _COLORS[kind]}), row=col, col=1)
             shown.add(kind)
         for _, row in m.iterrows():
             if row.receivers:
                 fig.add_annotation(x=(x[row.sender] + x[row.receivers[0]]) / 2, y=row.name,
-                                   text=row.type, showarrow=False, yshift=8,
-                                   font={"size": 9}, row=1, col=col)
+                                   text=row.type, showarrow=False, yshift=10,
+                                   font={"size": 12}, row=col, col=1)
             else:
                 fig.add_annotation(x=x[row.sender], y=row.name, text=row.type,
                                    showarrow=False, xanchor="left", xshift=8,
-                                   font={"size": 9}, row=1, col=col)
-        fig.update_xaxes(tickvals=list(x.values()), ticktext=list(x), range=[-0.5, len(x) - 0.5],
-                         showgrid=True, gridcolor="#ddd", row=1, col=col)
+                                   font={"size": 12}, row=col, col=1)
+        fig.update_xaxes(tickvals=list(x.values()), ticktext=list(x), range=[-0.5, len(x) - 0.1],
+                         showgrid=True, gridcolor="#ddd", tickfont={"size": 13},
+                         title_text="participant (lane)" if col == len(counts) else None,
+                         row=col, col=1)
         fig.update_yaxes(autorange="reversed", dtick=1, showgrid=False, zeroline=False,
-                         title_text="message (in time order)" if col == 1 else None,
-                         row=1, col=col)
-    fig.update_layout(title=f"Sequence of workflow {workflow}", height=520,
-                      template="plotly_white", legend={"orientation": "h", "y": -0.12})
+                         title_text="message no. (time order)", row=col, col=1)
+    fig.update_layout(title=f"Sequence of workflow {workflow}, one lane per participant",
+                      height=height, template="plotly_white", font={"size": 13},
+                      margin={"l": 70, "r": 20, "t": 60, "b": 110},
+                      legend={"orientation": "h", "y": -70 / (height - 170), "yanchor": "top",
+                              "x": 0, "title": {"text": "message kind"}})
     return fig
 

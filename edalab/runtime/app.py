@@ -31,6 +31,7 @@ from typing import Any
 
 from edalab.brokers.base import Broker, dead_letter_topic, unpublishable
 from edalab.brokers.memory import MemoryBroker
+from edalab.errors import EdalabError
 from edalab.events import Event
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
 from edalab.runtime.handler import Handler, Output
@@ -39,7 +40,12 @@ from edalab.runtime.sources import SourcesMixin
 from edalab.runtime.stats import HandlerStats, RunStats, Timeline
 from edalab.runtime.step import StepMixin
 
-__all__ = ["App"]
+__all__ = ["App", "NothingToRunError"]
+
+
+class NothingToRunError(EdalabError, ValueError):
+    """`App.run` or `App.serve` on an app with nothing to run: no handler (and, for `run`,
+    no source either)."""
 
 
 class App(SourcesMixin, StepMixin, OutputsMixin):
@@ -152,6 +158,11 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not self.handlers and not self._sources:
+            raise NothingToRunError(
+                "this App has no handlers and no sources, so a run has nothing to do: "
+                "register a handler with @app.handler(topic) and feed it with "
+                "app.source(topic, events)")
         if every is not None and every < 1:
             raise ValueError(f"every must be >= 1 or None, got {every}")
         self.clock = make_clock(clock)
@@ -232,6 +243,9 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
         This is what a worker process does (`edalab worker`): several processes serving the
         same app on a shared broker split each group's partitions.
         """
+        if not self.handlers:
+            raise NothingToRunError("this App has no handlers to serve: register one with "
+                                    "@app.handler(topic) before serve()")
         self.clock = make_clock("wall")
         self._start()
         stop = stop or threading.Event()

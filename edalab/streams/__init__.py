@@ -1,7 +1,9 @@
 """Simulated event streams and replay: each simulator returns a seeded pandas DataFrame, and a
-converter turns it into `Event`s in event-time order."""
+converter turns it into `Event`s in event-time order; `merge` interleaves several such streams
+(transactions and their delayed labels) by event time."""
 
 from edalab.streams.frames import events_frame
+from edalab.streams.merge import merge
 from edalab.streams.power_sensors import (
     SensorGroup,
     power_sensors,
@@ -17,6 +19,6 @@ from edalab.streams.transactions import (
 )
 from edalab.streams.vitals import vitals, vitals_episodes, vitals_events
 
-__all__ = ["Replay", "SensorGroup", "events_frame", "label_events", "power_sensors", "replay",
-           "sensor_events", "sensor_registry", "transaction_events", "transaction_profiles",
-           "transactions", "vitals", "vitals_episodes", "vitals_events"]
+__all__ = ["Replay", "SensorGroup", "events_frame", "label_events", "merge", "power_sensors",
+           "replay", "sensor_events", "sensor_registry", "transaction_events",
+           "transaction_profiles", "transactions", "vitals", "vitals_episodes", "vitals_events"]

@@ -7,7 +7,7 @@ use cases (UC2, UC4) sum the readings over a registry of nested sensor groups. T
 the same records, with a realistic daily load profile instead of Theodolite's constant value, and
 the same kind of nested registry.
 
->>> df = power_sensors(n_sensors=3, duration="10s", period_ms=5000, seed=1)
+>>> df = power_sensors(sensors=3, duration="10s", period_ms=5000, seed=1)
 >>> list(df.columns), len(df)
 (['identifier', 'timestamp', 'valueInW'], 6)
 >>> next(sensor_events(df)).type
@@ -26,6 +26,7 @@ import pandas as pd
 
 from edalab.durations import parse_duration
 from edalab.events import Event
+from edalab.streams.renamed import renamed
 
 __all__ = ["SensorGroup", "power_sensors", "sensor_events", "sensor_registry"]
 
@@ -46,14 +47,15 @@ def _duration_ms(duration: float | str | pd.Timedelta) -> int:
     return round(parse_duration(duration, number_unit="s").value / 1e6)
 
 
+@renamed(n_sensors="sensors")
 def power_sensors(
-    n_sensors: int = 10,
+    sensors: int = 10,
     duration: float | str | pd.Timedelta = "1h",
     period_ms: int = 1000,
     start: str | datetime | pd.Timestamp = "2024-01-01",
     seed: int | None = 0,
 ) -> pd.DataFrame:
-    """Readings of `n_sensors` smart meters, one per sensor and period, in timestamp order.
+    """Readings of `sensors` smart meters, one per sensor and period, in timestamp order.
 
     Each sensor ``s_i`` reports every `period_ms` milliseconds, starting at its own phase in
     ``[0, period_ms)`` (sensors are not synchronised), for `duration` after `start`. Its load in
@@ -64,8 +66,10 @@ def power_sensors(
 
     Parameters
     ----------
-    n_sensors
-        Number of sensors, keyed ``s_0 .. s_{n_sensors-1}`` as in Theodolite's key space.
+    sensors
+        Number of sensors, keyed ``s_0 .. s_{sensors-1}`` as in Theodolite's key space (as
+        ``edalab simulate sensors --sensors``; the former name ``n_sensors`` still works, with
+        a `DeprecationWarning`).
     duration
         Length of the simulated interval: seconds, or a pandas offset string (``"15min"``,
         ``"1D"``).
@@ -84,7 +88,7 @@ def power_sensors(
 
     Examples
     --------
-    >>> df = power_sensors(n_sensors=2, duration=3, period_ms=1000, seed=7)
+    >>> df = power_sensors(sensors=2, duration=3, period_ms=1000, seed=7)
     >>> df["identifier"].tolist()
     ['s_1', 's_0', 's_1', 's_0', 's_1', 's_0']
     >>> bool(df["timestamp"].is_monotonic_increasing), bool((df["valueInW"] >= 0).all())
@@ -92,11 +96,11 @@ def power_sensors(
     >>> power_sensors(2, 3, seed=7).equals(df)
     True
     """
-    if int(n_sensors) != n_sensors or n_sensors < 1:
-        raise ValueError(f"n_sensors must be a positive integer, got {n_sensors!r}")
+    if int(sensors) != sensors or sensors < 1:
+        raise ValueError(f"sensors must be a positive integer, got {sensors!r}")
     if int(period_ms) != period_ms or period_ms < 1:
         raise ValueError(f"period_ms must be a positive integer, got {period_ms!r}")
-    n_sensors, period_ms = int(n_sensors), int(period_ms)
+    n_sensors, period_ms = int(sensors), int(period_ms)
     total_ms = _duration_ms(duration)
     start_ms = _to_utc(start).value // 1_000_000  # .value is in ns whatever the unit
     rng = np.random.default_rng(seed)
@@ -146,7 +150,7 @@ def sensor_events(df: pd.DataFrame) -> Iterator[Event]:
 
     Examples
     --------
-    >>> df = power_sensors(n_sensors=2, duration=2, seed=3)
+    >>> df = power_sensors(sensors=2, duration=2, seed=3)
     >>> e = next(sensor_events(df))
     >>> e.key, e.id, e.time.isoformat()
     ('s_1', 's_1@1704067200085', '2024-01-01T00:00:00.085000+00:00')
@@ -245,10 +249,11 @@ class SensorGroup:
         return pd.DataFrame(rows, columns=["child", "parent", "level", "is_sensor"])
 
 
+@renamed(n_sensors="sensors")
 def sensor_registry(
-    n_sensors: int = 10, fanout: int = 2, depth: int = 2, seed: int | None = None
+    sensors: int = 10, fanout: int = 2, depth: int = 2, seed: int | None = None
 ) -> SensorGroup:
-    """A nested registry of sensor groups over the sensors ``s_0 .. s_{n_sensors-1}``.
+    """A nested registry of sensor groups over the sensors ``s_0 .. s_{sensors-1}``.
 
     The root (``"root"``) has `fanout` child groups, each of those `fanout` more, for `depth`
     levels of groups in all (``depth=1``: the root holds every sensor). Group ``g_<level>_<i>``
@@ -257,8 +262,9 @@ def sensor_registry(
 
     Parameters
     ----------
-    n_sensors
-        Number of sensors (the keys of `power_sensors` with the same `n_sensors`).
+    sensors
+        Number of sensors (the keys of `power_sensors` with the same `sensors`; the former
+        name ``n_sensors`` still works, with a `DeprecationWarning`).
     fanout
         Child groups per group.
     depth
@@ -268,7 +274,7 @@ def sensor_registry(
 
     Examples
     --------
-    >>> root = sensor_registry(n_sensors=8, fanout=2, depth=3)
+    >>> root = sensor_registry(sensors=8, fanout=2, depth=3)
     >>> [g.identifier for g in root.children]
     ['g_1_0', 'g_1_1']
     >>> root.find("g_1_1").sensors()
@@ -276,14 +282,15 @@ def sensor_registry(
     >>> root.parent_map().query("child == 's_5'")[["child", "parent", "level"]].to_numpy().tolist()
     [['s_5', 'g_2_2', 3]]
     """
-    for name, value in (("n_sensors", n_sensors), ("fanout", fanout), ("depth", depth)):
+    for name, value in (("sensors", sensors), ("fanout", fanout), ("depth", depth)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     leaves_count = fanout ** (depth - 1)
-    sensors = [f"s_{i}" for i in range(n_sensors)]
+    n_sensors = int(sensors)
+    names = [f"s_{i}" for i in range(n_sensors)]
     if seed is not None:
         order = np.random.default_rng(seed).permutation(n_sensors)
-        sensors = [sensors[i] for i in order]
+        names = [names[i] for i in order]
 
     root = SensorGroup("root", "All sensors")
     level_groups = [root]
@@ -298,5 +305,5 @@ def sensor_registry(
         level_groups = next_groups
     bounds = np.linspace(0, n_sensors, leaves_count + 1).round().astype(int)
     for group, lo, hi in zip(level_groups, bounds[:-1], bounds[1:], strict=True):
-        group.children.extend(sensors[lo:hi])
+        group.children.extend(names[lo:hi])
     return root

@@ -3,7 +3,7 @@
 The design is the one of Le Borgne et al., *Reproducible Machine Learning for Credit Card Fraud
 Detection - Practical Handbook* (chapter 3, "Transaction data simulator"), so results can be set
 beside the book's chapters; the book's data set is
-``transactions(n_customers=5000, n_terminals=10000, days=183, radius=5, start="2018-04-01")``.
+``transactions(customers=5000, terminals=10000, days=183, radius=5, start="2018-04-01")``.
 It is generated with whole-array numpy operations (no loop over customers); the literal
 per-customer loop lives in `edalab.bench.simulate` as the speed baseline.
 
@@ -22,6 +22,7 @@ import pandas as pd
 
 from edalab.durations import parse_duration
 from edalab.events import Event
+from edalab.streams.renamed import renamed
 
 __all__ = [
     "COLUMNS", "label_events", "transaction_events", "transaction_profiles", "transactions",
@@ -41,9 +42,10 @@ CUSTOMERS_PER_DAY, CUSTOMER_DAYS, AMOUNT_FACTOR = 3, 14, 5.0
 _CHUNK = 20_000  # rows converted to Python objects at a time (bounds memory, keeps lists hot)
 
 
+@renamed(n_customers="customers", n_terminals="terminals")
 def transactions(
-    n_customers: int = 500,
-    n_terminals: int = 1000,
+    customers: int = 500,
+    terminals: int = 1000,
     days: int = 60,
     radius: float = 5.0,
     start: str | datetime = "2018-04-01",
@@ -70,8 +72,10 @@ def transactions(
 
     Parameters
     ----------
-    n_customers, n_terminals
-        Number of customers and terminals (at least 1).
+    customers, terminals
+        Number of customers and terminals (at least 1), as ``edalab simulate transactions
+        --customers --terminals``; the former names ``n_customers`` and ``n_terminals`` still
+        work, with a `DeprecationWarning`.
     days
         Number of simulated days (at least 1).
     radius
@@ -91,7 +95,7 @@ def transactions(
 
     Examples
     --------
-    >>> df = transactions(n_customers=100, n_terminals=1000, days=30, seed=7)
+    >>> df = transactions(customers=100, terminals=1000, days=30, seed=7)
     >>> list(df.columns) == COLUMNS, df.TX_DATETIME.is_monotonic_increasing
     (True, True)
     >>> len(df), int(df.TX_FRAUD.sum())
@@ -101,7 +105,7 @@ def transactions(
     """
     days = _positive_int("days", days)
     start_ns = _start_ns(start)
-    world = _World(n_customers, n_terminals, radius, seed)
+    world = _World(customers, terminals, radius, seed)
     n_customers, n_terminals = world.n_customers, world.n_terminals
     mean_amount, std_amount, mean_per_day = world.mean_amount, world.std_amount, world.per_day
     indptr, neighbours, n_near = world.indptr, world.neighbours, world.n_near
@@ -141,9 +145,10 @@ def transactions(
     return pd.DataFrame({name: columns[name] for name in COLUMNS}, copy=False)
 
 
+@renamed(n_customers="customers", n_terminals="terminals")
 def transaction_profiles(
-    n_customers: int = 500,
-    n_terminals: int = 1000,
+    customers: int = 500,
+    terminals: int = 1000,
     radius: float = 5.0,
     seed: int | None = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -151,7 +156,7 @@ def transaction_profiles(
 
     Parameters
     ----------
-    n_customers, n_terminals, radius, seed
+    customers, terminals, radius, seed
         As for `transactions` (the profiles do not depend on `days` or `start`).
 
     Returns
@@ -163,14 +168,14 @@ def transaction_profiles(
 
     Examples
     --------
-    >>> customers, terminals = transaction_profiles(n_customers=3, n_terminals=1000, seed=7)
+    >>> customers, terminals = transaction_profiles(customers=3, terminals=1000, seed=7)
     >>> customers[["CUSTOMER_ID", "mean_amount", "mean_nb_tx_per_day", "nb_terminals"]].round(2)
        CUSTOMER_ID  mean_amount  mean_nb_tx_per_day  nb_terminals
     0            0        13.39                1.24             4
     1            1        74.45                2.15             6
     2            2        10.77                3.41             5
     """
-    world = _World(n_customers, n_terminals, radius, seed)
+    world = _World(customers, terminals, radius, seed)
     available = np.split(world.neighbours, world.indptr[1:-1])
     customers = pd.DataFrame({
         "CUSTOMER_ID": np.arange(world.n_customers, dtype=np.int64),
@@ -205,7 +210,7 @@ def transaction_events(df: pd.DataFrame) -> Iterator[Event]:
 
     Examples
     --------
-    >>> df = transactions(n_customers=20, n_terminals=200, days=3, seed=1)
+    >>> df = transactions(customers=20, terminals=200, days=3, seed=1)
     >>> e = next(transaction_events(df))
     >>> e.type, e.id, e.key, e.time.isoformat()
     ('card.transaction', 'tx-0', '0', '2018-04-01T00:31:39+00:00')
@@ -243,7 +248,7 @@ def label_events(df: pd.DataFrame, delay: str | timedelta | pd.Timedelta = "7D"
 
     Examples
     --------
-    >>> df = transactions(n_customers=20, n_terminals=200, days=3, seed=1)
+    >>> df = transactions(customers=20, terminals=200, days=3, seed=1)
     >>> e = next(label_events(df, delay="7D"))
     >>> e.type, e.id, e.key, e.time.isoformat()
     ('fraud.label', 'label-0', '0', '2018-04-08T00:31:39+00:00')
@@ -274,8 +279,8 @@ class _World:
 
     def __init__(self, n_customers: object, n_terminals: object, radius: object,
                  seed: object) -> None:
-        self.n_customers = _positive_int("n_customers", n_customers)
-        self.n_terminals = _positive_int("n_terminals", n_terminals)
+        self.n_customers = _positive_int("customers", n_customers)
+        self.n_terminals = _positive_int("terminals", n_terminals)
         if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)):
             raise ValueError(f"radius must be a number, got {type(radius).__name__}")
         if not np.isfinite(radius) or radius <= 0:

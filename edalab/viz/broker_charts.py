@@ -28,7 +28,8 @@ import plotly.graph_objects as go
 
 from edalab.brokers.base import DLQ_SUFFIX, Broker, Consumer, Record
 from edalab.viz.style import color as _color
-from edalab.viz.style import layout as _layout
+from edalab.viz.style import layout as _style_layout
+from edalab.viz.style import legend_above
 
 __all__ = [
     "OUTCOMES",
@@ -41,6 +42,11 @@ __all__ = [
     "partition_log",
     "records_frame",
 ]
+
+
+def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    """The shared look, with the legend above the plot."""
+    return legend_above(_style_layout(fig, title, height))
 
 
 #: What happened to a delivery, and how `delivery_timeline` draws it (plotly marker symbols).
@@ -174,8 +180,8 @@ def partition_log(broker: Broker, topic: str, title: str | None = None) -> go.Fi
         mine = [r for r in records if str(r.event.key) == key]
         fig.add_scatter(
             name=key, x=[r.offset for r in mine], y=[f"p{r.partition}" for r in mine],
-            mode="markers+text", text=[key] * len(mine), textfont={"color": "white", "size": 9},
-            marker={"symbol": "square", "size": 34, "color": _color(i)},
+            mode="markers+text", text=[key] * len(mine), textfont={"color": "white", "size": 11},
+            marker={"symbol": "square", "size": 46, "color": _color(i)},
             hovertext=[f"{r.event.id} @ p{r.partition}:{r.offset}" for r in mine],
             hoverinfo="text",
         )
@@ -183,9 +189,11 @@ def partition_log(broker: Broker, topic: str, title: str | None = None) -> go.Fi
     order = [f"p{p}" for p in range(n)] if n else None
     fig.update_yaxes(categoryorder="array", categoryarray=order[::-1] if order else None,
                      title="partition")
-    fig.update_xaxes(title="offset", dtick=1)
+    last = max((r.offset for r in records), default=0)
+    fig.update_xaxes(title="offset (position in the partition's log)", dtick=1,
+                     range=[-0.6, last + 0.6])  # no empty offsets -1 or last + 1 at the edges
     return _layout(fig, title or f"The log of {topic!r}: partitions × offsets, by key",
-                   120 + 60 * (n or 3))
+                   150 + 64 * (n or 3))
 
 
 def assignments(consumers: Mapping[str, Consumer]) -> dict[str, list[int]]:
@@ -243,12 +251,12 @@ def assignment_chart(snapshots: Sequence[tuple[str, Mapping[str, Sequence[int]]]
                 ys.append(f"p{p}")
         fig.add_scatter(name=member, x=xs, y=ys, mode="markers+text", text=[member] * len(xs),
                         textfont={"color": "white", "size": 11},
-                        marker={"symbol": "square", "size": 44, "color": _color(i)},
+                        marker={"symbol": "square", "size": 60, "color": _color(i)},
                         hoverinfo="name+x+y")
-    fig.update_xaxes(categoryorder="array", categoryarray=labels, title="after")
+    fig.update_xaxes(categoryorder="array", categoryarray=labels, title="group membership after")
     fig.update_yaxes(categoryorder="array",
                      categoryarray=[f"p{p}" for p in range(partitions)][::-1], title="partition")
-    return _layout(fig, title, 140 + 60 * partitions)
+    return _layout(fig, title, 170 + 74 * partitions)
 
 
 class DeliveryLog:
@@ -355,8 +363,8 @@ def delivery_timeline(deliveries: DeliveryLog | pd.DataFrame,
             )
     fig.update_yaxes(categoryorder="array", categoryarray=[f"p{p}:{o}" for p, o in rows][::-1],
                      title="partition:offset")
-    fig.update_xaxes(title="step", dtick=1)
-    return _layout(fig, title, 160 + 18 * max(len(rows), 8))
+    fig.update_xaxes(title="step (one poll of each consumer)", dtick=1)
+    return _layout(fig, title, 190 + 20 * max(len(rows), 8))
 
 
 def lag_over_time(timeline: pd.DataFrame, x: str = "step",
@@ -400,6 +408,8 @@ def lag_over_time(timeline: pd.DataFrame, x: str = "step",
         fig.add_scatter(name=str(stream), x=xs, y=[int(v) for v in part["lag"]],
                         mode="lines+markers", line={"color": _color(i), "shape": "hv"},
                         marker={"size": 5})
-    fig.update_xaxes(title={"step": "run-loop step", "clock": "app clock"}.get(x, x))
+    fig.update_xaxes(title={"step": "run-loop step", "clock": "app clock (UTC)",
+                            "wall_seconds": "wall time (s since the run started)",
+                            "published": "source events published"}[x])
     fig.update_yaxes(title="lag (events not yet committed)", rangemode="tozero")
     return _layout(fig, title, 360)

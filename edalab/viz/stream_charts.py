@@ -7,7 +7,7 @@ Every builder takes a frame as `edalab.streams` returns it and gives a plain
 cell showing one has the same output on every run.
 
 >>> from edalab.streams import transactions
->>> df = transactions(n_customers=50, n_terminals=100, days=5, seed=1)
+>>> df = transactions(customers=50, terminals=100, days=5, seed=1)
 >>> fig = transactions_per_day(df)
 >>> [t.name for t in fig.data]
 ['genuine', 'scenario 1: amount > 220', 'scenario 2: terminal', 'scenario 3: customer']
@@ -22,14 +22,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from edalab.durations import parse_duration
 from edalab.streams import SensorGroup
 from edalab.viz.style import color as _color
 from edalab.viz.style import iso_times as _iso
-from edalab.viz.style import layout as _layout
+from edalab.viz.style import layout as _style_layout
+from edalab.viz.style import legend_above
 
 __all__ = [
+    "AMOUNT_UNIT",
     "SCENARIOS",
     "amount_histogram",
     "label_delay",
@@ -42,6 +45,13 @@ __all__ = [
 SCENARIOS = {0: "genuine", 1: "scenario 1: amount > 220", 2: "scenario 2: terminal",
              3: "scenario 3: customer"}
 _SCENARIO_COLORS = ("#b0bec5", "#ef553b", "#ffa15a", "#ab63fa")
+#: What a transaction amount is counted in (the handbook names no currency).
+AMOUNT_UNIT = "currency units"
+
+
+def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    """The shared look, with the legend above the plot."""
+    return legend_above(_style_layout(fig, title, height))
 
 
 def transactions_per_day(df: pd.DataFrame, title: str = "Transactions per day") -> go.Figure:
@@ -58,7 +68,7 @@ def transactions_per_day(df: pd.DataFrame, title: str = "Transactions per day") 
     Examples
     --------
     >>> from edalab.streams import transactions
-    >>> df = transactions(n_customers=30, n_terminals=60, days=4, seed=2)
+    >>> df = transactions(customers=30, terminals=60, days=4, seed=2)
     >>> fig = transactions_per_day(df)
     >>> [(t.name, list(t.y)) for t in fig.data]  # doctest: +NORMALIZE_WHITESPACE
     [('genuine', [20, 19, 9, 14]), ('scenario 1: amount > 220', [0, 0, 0, 0]),
@@ -72,17 +82,19 @@ def transactions_per_day(df: pd.DataFrame, title: str = "Transactions per day") 
     for scenario, name in SCENARIOS.items():
         y = counts[scenario].astype(int).tolist()
         fig.add_bar(name=name, x=x, y=y, marker_color=_SCENARIO_COLORS[scenario])
-    fig.update_layout(barmode="stack", xaxis_title="day", yaxis_title="transactions")
+    fig.update_layout(barmode="stack", xaxis_title="day (UTC)",
+                      yaxis_title="transactions per day")
     return _layout(fig, title, 380)
 
 
 def amount_histogram(df: pd.DataFrame, bins: int = 50, max_amount: float | None = None,
                      normalize: bool = True,
                      title: str = "Transaction amounts, genuine and fraud") -> go.Figure:
-    """Overlaid histograms of ``TX_AMOUNT`` for genuine and fraudulent transactions.
+    """Histograms of ``TX_AMOUNT``, genuine above and fraud below, on one shared amount axis.
 
-    Both use the same bins. Frauds are rare, so by default each histogram is normalised to
-    percent of its own class, which makes the shapes comparable.
+    Both use the same bins. Each class has its own panel, so the rare frauds are never hidden
+    behind the genuine bars, and by default each is normalised to percent of its own class,
+    which makes the shapes comparable.
 
     Parameters
     ----------
@@ -103,23 +115,29 @@ def amount_histogram(df: pd.DataFrame, bins: int = 50, max_amount: float | None 
     >>> df = pd.DataFrame({"TX_AMOUNT": [5.0, 15.0, 15.0, 300.0], "TX_FRAUD": [0, 0, 1, 1]})
     >>> fig = amount_histogram(df, bins=2, max_amount=20, normalize=False)
     >>> [(t.name, list(t.x), list(t.y)) for t in fig.data]
-    [('genuine', [5.0, 15.0], [1, 1]), ('fraud', [5.0, 15.0], [0, 2])]
+    [('genuine (2)', [5.0, 15.0], [1, 1]), ('fraud (2)', [5.0, 15.0], [0, 2])]
+    >>> fig.data[1].xaxis, fig.data[1].yaxis  # a panel of its own
+    ('x2', 'y2')
     """
     amount = df["TX_AMOUNT"].to_numpy(dtype=float)
     top = float(amount.max()) if max_amount is None else float(max_amount)
     edges = np.linspace(0.0, top, bins + 1)
     centers = ((edges[:-1] + edges[1:]) / 2).round(2).tolist()
-    fig = go.Figure()
-    for label, fraud, color in (("genuine", 0, _SCENARIO_COLORS[0]), ("fraud", 1, "#ef553b")):
-        values = np.minimum(amount[df["TX_FRAUD"].to_numpy() == fraud], top)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1)
+    is_fraud = df["TX_FRAUD"].to_numpy()
+    for row, (label, fraud, color) in enumerate((("genuine", 0, _SCENARIO_COLORS[0]),
+                                                  ("fraud", 1, "#ef553b")), 1):
+        values = np.minimum(amount[is_fraud == fraud], top)
         counts, _ = np.histogram(values, bins=edges)
         y = (100 * counts / max(values.size, 1)).round(3).tolist() if normalize else (
             counts.tolist())
-        fig.add_bar(name=label, x=centers, y=y, width=float(edges[1] - edges[0]),
-                    marker_color=color, opacity=0.6)
-    fig.update_layout(barmode="overlay", xaxis_title="amount",
-                      yaxis_title="% of the class" if normalize else "transactions")
-    return _layout(fig, title, 360)
+        fig.add_bar(name=f"{label} ({values.size:,})", x=centers, y=y,
+                    width=float(edges[1] - edges[0]), marker_color=color, row=row, col=1)
+        fig.update_yaxes(title_text=f"% of {label}" if normalize else f"{label} transactions",
+                         row=row, col=1)
+    fig.update_xaxes(title_text=f"amount ({AMOUNT_UNIT})", row=2, col=1)
+    fig.update_layout(bargap=0.05)
+    return _layout(fig, title, 420)
 
 
 def label_delay(df: pd.DataFrame, delay: str | pd.Timedelta = "7D",
@@ -162,7 +180,7 @@ def label_delay(df: pd.DataFrame, delay: str | pd.Timedelta = "7D",
                     line={"color": "#ef553b"})
     fig.add_scatter(name="frauds known (labelled)", x=x, y=known.tolist(), mode="lines",
                     line={"color": "#636efa"}, fill="tonexty", fillcolor="rgba(239,85,59,0.15)")
-    fig.update_layout(xaxis_title="day", yaxis_title="frauds (cumulative)")
+    fig.update_layout(xaxis_title="day (UTC)", yaxis_title="frauds, cumulative count")
     return _layout(fig, title or f"Frauds committed and known, labels {_delay_text(delay)} late",
                    360)
 
@@ -194,11 +212,11 @@ def power_load(df: pd.DataFrame, registry: SensorGroup | None = None, freq: str 
     Examples
     --------
     >>> from edalab.streams import power_sensors, sensor_registry
-    >>> df = power_sensors(n_sensors=4, duration="2min", period_ms=10_000, seed=1)
+    >>> df = power_sensors(sensors=4, duration="2min", period_ms=10_000, seed=1)
     >>> per_sensor = power_load(df, freq="1min")
     >>> [t.name for t in per_sensor.data]
     ['s_0', 's_1', 's_2', 's_3']
-    >>> grouped = power_load(df, sensor_registry(n_sensors=4, fanout=2), freq="1min")
+    >>> grouped = power_load(df, sensor_registry(sensors=4, fanout=2), freq="1min")
     >>> [t.name for t in grouped.data], len(grouped.data[0].x)
     (['g_1_0 (2 sensors)', 'g_1_1 (2 sensors)'], 2)
     >>> total = lambda fig: np.sum([t.y for t in fig.data], axis=0)
@@ -227,7 +245,7 @@ def power_load(df: pd.DataFrame, registry: SensorGroup | None = None, freq: str 
             fig.add_scatter(name=f"{name} ({len(members)} sensors)", x=x, y=y, mode="lines",
                             stackgroup="groups", line={"color": _color(i), "width": 0.5})
         heading = f"Load per group of {registry.identifier!r}, stacked (mean over {freq})"
-    fig.update_layout(xaxis_title="time (UTC)", yaxis_title="W")
+    fig.update_layout(xaxis_title="time (UTC)", yaxis_title="load (W)")
     return _layout(fig, title or heading, 380)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["PALETTE", "TEMPLATE", "color", "iso_times", "layout"]
+__all__ = ["PALETTE", "TEMPLATE", "color", "iso_times", "layout", "legend_above"]
 
 PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
            "#b6e880", "#ff97ff", "#fecb52")
@@ -40,3 +40,17 @@ def iso_times(times: pd.Series | pd.DatetimeIndex | list) -> list[str]:
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
     return [t.isoformat() for t in index]
+
+
+def legend_above(fig: go.Figure) -> go.Figure:
+    """Move `fig`'s legend from under the plot to above it, left-aligned under the title:
+    under the plot it collides with the x axis title at a notebook's width (~850 px).
+
+    >>> fig = legend_above(layout(go.Figure(), "t", 300))
+    >>> fig.layout.legend.yanchor, fig.layout.legend.y
+    ('bottom', 1.0)
+    """
+    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0,
+                              "yanchor": "bottom"},
+                      margin={"t": 80}, title={"y": 1.0, "yanchor": "top", "pad": {"t": 12}})
+    return fig

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edalab import App, Event, MemoryBroker
-from edalab.runtime import HandlerError
+from edalab.errors import EdalabError
+from edalab.runtime import HandlerError, NothingToRunError
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -107,12 +108,13 @@ def test_virtual_time_makes_runs_reproducible():
 
         app.source("readings", readings(2000, keys=7))
         stats = app.run(batch_size=100)
-        cols = ["events_in", "events_out", "p50_s", "p95_s", "p99_s", "lag"]
+        cols = ["events_in", "events_out", "latency_p50_ms", "latency_p95_ms",
+                "latency_p99_ms", "lag"]
         return stats.to_frame()[cols], seen, stats.timeline[["step", "clock", "lag"]]
 
     a, b = run_once(), run_once()
     assert a[0].equals(b[0]) and a[1] == b[1] and a[2].equals(b[2])
-    assert a[0].loc["flag", "p99_s"] > 0  # events wait while the frontier moves on
+    assert a[0].loc["flag", "latency_p99_ms"] > 0  # events wait while the frontier moves on
     assert a[1][-1] == T0 + timedelta(seconds=1999)
 
 
@@ -122,7 +124,7 @@ def test_wall_clock_measures_real_latency():
     app.source("readings", readings(500))
     stats = app.run(clock="wall")
     frame = stats.to_frame()
-    assert stats.clock == "wall" and 0 < frame.loc["<lambda>", "p50_ms"] < 10_000
+    assert stats.clock == "wall" and 0 < frame.loc["<lambda>", "latency_p50_ms"] < 10_000
     assert stats.throughput > 0
 
 
@@ -328,3 +330,48 @@ def test_max_events_is_not_the_end_of_the_stream_so_nothing_is_flushed():
     app.source("n", [Event("n", "/t", i, time=T0) for i in range(10)])
     app.run(max_events=3)
     assert holder.flushed_at == [] and len(holder.held) == 3
+
+
+# -- what a run reports, and runs with nothing to do --------------------------------------------
+
+
+@pytest.mark.parametrize("clock", ["virtual", "wall"])
+def test_latency_columns_keep_one_name_and_unit_and_state_the_clock(clock):
+    app = App()
+    app.handler("readings")(lambda event: None)
+    app.source("readings", readings(300))
+    frame = app.run(clock=clock, batch_size=100).to_frame()
+    latency = [c for c in frame.columns if "p50" in c or "p95" in c or "p99" in c]
+    assert latency == ["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"]
+    assert frame["clock"].tolist() == [clock]
+
+
+def test_virtual_latency_is_how_far_event_time_moved_in_milliseconds():
+    app = App()
+    app.handler("readings")(lambda event: None)
+    app.source("readings", readings(200))  # one event a second
+    frame = app.run(batch_size=100).to_frame()
+    # The first event of a 100-event batch is handled when the clock is at the 100th: 99 s.
+    assert frame.loc["<lambda>", "latency_p99_ms"] <= 99_000
+    assert frame.loc["<lambda>", "latency_p50_ms"] >= 1_000
+
+
+def test_run_without_handlers_or_sources_raises_nothing_to_run():
+    with pytest.raises(NothingToRunError, match="no handlers and no sources"):
+        App().run()
+    assert issubclass(NothingToRunError, EdalabError) and issubclass(NothingToRunError,
+                                                                     ValueError)
+
+
+def test_serve_without_handlers_raises_nothing_to_run():
+    with pytest.raises(NothingToRunError, match="no handlers to serve"):
+        App().serve(timeout=0.1)
+
+
+def test_sources_without_handlers_publish_and_report_an_empty_frame():
+    app = App()
+    app.source("readings", readings(10))
+    stats = app.run()
+    assert stats.source_events == 10 and "readings" in app.broker.topics()
+    assert stats.to_frame().empty and "latency_p50_ms" in stats.to_frame().columns
+    assert "10 source events" in str(stats)

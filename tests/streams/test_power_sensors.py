@@ -13,21 +13,21 @@ from edalab.streams.power_sensors import (
 
 
 def test_same_seed_same_readings_other_seed_other_readings():
-    a = power_sensors(n_sensors=5, duration="10min", period_ms=2000, seed=1)
-    assert a.equals(power_sensors(n_sensors=5, duration="10min", period_ms=2000, seed=1))
-    b = power_sensors(n_sensors=5, duration="10min", period_ms=2000, seed=2)
+    a = power_sensors(sensors=5, duration="10min", period_ms=2000, seed=1)
+    assert a.equals(power_sensors(sensors=5, duration="10min", period_ms=2000, seed=1))
+    b = power_sensors(sensors=5, duration="10min", period_ms=2000, seed=2)
     assert not a["valueInW"].equals(b["valueInW"])
 
 
 def test_records_have_theodolite_schema_and_keys():
-    df = power_sensors(n_sensors=4, duration=60, period_ms=1000, seed=0)
+    df = power_sensors(sensors=4, duration=60, period_ms=1000, seed=0)
     assert list(df.columns) == ["identifier", "timestamp", "valueInW"]
     assert str(df["timestamp"].dtype) == "int64" and str(df["valueInW"].dtype) == "float64"
     assert sorted(df["identifier"].unique()) == ["s_0", "s_1", "s_2", "s_3"]
 
 
 def test_each_sensor_reports_once_per_period_with_its_own_phase():
-    df = power_sensors(n_sensors=6, duration="1min", period_ms=5000, seed=3)
+    df = power_sensors(sensors=6, duration="1min", period_ms=5000, seed=3)
     start_ms = pd.Timestamp("2024-01-01", tz="UTC").value // 1_000_000
     for _, group in df.groupby("identifier"):
         assert len(group) == 12
@@ -37,13 +37,13 @@ def test_each_sensor_reports_once_per_period_with_its_own_phase():
 
 
 def test_readings_are_sorted_by_timestamp():
-    df = power_sensors(n_sensors=20, duration="5min", period_ms=700, seed=4)
+    df = power_sensors(sensors=20, duration="5min", period_ms=700, seed=4)
     assert df["timestamp"].is_monotonic_increasing
     assert list(df.index) == list(range(len(df)))
 
 
 def test_load_follows_a_daily_profile():
-    df = power_sensors(n_sensors=30, duration="1D", period_ms=300_000, seed=5)
+    df = power_sensors(sensors=30, duration="1D", period_ms=300_000, seed=5)
     hour = pd.to_datetime(df["timestamp"], unit="ms").dt.hour
     by_hour = df.groupby(hour)["valueInW"].mean()
     assert (df["valueInW"] > 0).all()
@@ -57,7 +57,7 @@ def test_duration_takes_seconds_or_offsets_and_start_naive_as_utc():
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"n_sensors": 0}, {"period_ms": 0}, {"duration": -1}, {"duration": "soon"},
+    {"sensors": 0}, {"period_ms": 0}, {"duration": -1}, {"duration": "soon"},
 ])
 def test_bad_parameters_raise_value_error(kwargs):
     with pytest.raises(ValueError):
@@ -65,7 +65,7 @@ def test_bad_parameters_raise_value_error(kwargs):
 
 
 def test_sensor_events_carry_key_time_and_plain_data():
-    df = power_sensors(n_sensors=3, duration=5, seed=6)
+    df = power_sensors(sensors=3, duration=5, seed=6)
     events = list(sensor_events(df))
     assert len(events) == len(df)
     first = events[0]
@@ -79,7 +79,7 @@ def test_sensor_events_carry_key_time_and_plain_data():
 
 
 def test_registry_nests_groups_and_covers_every_sensor_once():
-    root = sensor_registry(n_sensors=10, fanout=3, depth=3, seed=1)
+    root = sensor_registry(sensors=10, fanout=3, depth=3, seed=1)
     assert len(root.children) == 3
     assert all(len(g.children) == 3 for g in root.children)
     assert sorted(root.sensors(), key=lambda s: int(s[2:])) == [f"s_{i}" for i in range(10)]
@@ -94,7 +94,7 @@ def test_registry_is_in_order_without_seed_and_shuffled_with_one():
 
 
 def test_parent_map_has_one_row_per_edge():
-    root = sensor_registry(n_sensors=8, fanout=2, depth=3)
+    root = sensor_registry(sensors=8, fanout=2, depth=3)
     edges = root.parent_map()
     assert list(edges.columns) == ["child", "parent", "level", "is_sensor"]
     assert len(edges) == 2 + 4 + 8

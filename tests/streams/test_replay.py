@@ -149,7 +149,7 @@ def test_id_column_must_be_unique_and_type_column_complete():
 def test_a_simulator_frame_replays_like_its_own_events():
     from edalab.streams.power_sensors import power_sensors, sensor_events
 
-    df = power_sensors(n_sensors=3, duration=10, seed=2)
+    df = power_sensors(sensors=3, duration=10, seed=2)
     replayed = list(replay(df, time="timestamp", unit="ms", key="identifier"))
     native = list(sensor_events(df))
     assert [(e.key, e.time, e.data) for e in replayed] == [(e.key, e.time, e.data) for e in native]

@@ -18,9 +18,9 @@ from edalab.streams.transactions import (
     transactions,
 )
 
-BOOK = {"n_customers": 5000, "n_terminals": 10000, "days": 183, "radius": 5,
+BOOK = {"customers": 5000, "terminals": 10000, "days": 183, "radius": 5,
         "start": "2018-04-01"}
-SMALL = {"n_customers": 400, "n_terminals": 2000, "days": 60, "seed": 3}
+SMALL = {"customers": 400, "terminals": 2000, "days": 60, "seed": 3}
 # Share of N(43200, 20000) times of day kept inside (0, 86400): 1 - 2 P(Z > 2.16).
 KEPT = 0.9692
 
@@ -37,7 +37,7 @@ def small() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def customers() -> pd.DataFrame:
-    return transaction_profiles(SMALL["n_customers"], SMALL["n_terminals"], seed=SMALL["seed"])[0]
+    return transaction_profiles(SMALL["customers"], SMALL["terminals"], seed=SMALL["seed"])[0]
 
 
 # -- the handbook's book setting --------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_genuine_amounts_follow_the_customer_mean(small, customers):
 
 
 def test_customers_pay_only_at_terminals_within_the_radius():
-    df = transactions(n_customers=300, n_terminals=600, days=10, radius=3, seed=5)
+    df = transactions(customers=300, terminals=600, days=10, radius=3, seed=5)
     people, terminals = transaction_profiles(300, 600, radius=3, seed=5)
     c = people.set_index("CUSTOMER_ID").loc[df.CUSTOMER_ID]
     t = terminals.set_index("TERMINAL_ID").loc[df.TERMINAL_ID]
@@ -143,14 +143,14 @@ def test_columns_dtypes_and_time_order(small):
 
 
 def test_no_customer_in_reach_of_a_terminal_gives_an_empty_frame():
-    df = transactions(n_customers=5, n_terminals=5, days=3, radius=1e-6)
+    df = transactions(customers=5, terminals=5, days=3, radius=1e-6)
     assert len(df) == 0 and list(df.columns) == COLUMNS
     assert df.TX_DATETIME.dtype == "datetime64[ns]"
     assert list(transaction_events(df)) == [] and list(label_events(df)) == []
 
 
 @pytest.mark.parametrize(("name", "value"), [
-    ("days", -1), ("days", 0), ("days", 2.5), ("n_customers", 0), ("n_terminals", -3),
+    ("days", -1), ("days", 0), ("days", 2.5), ("customers", 0), ("terminals", -3),
     ("radius", 0), ("radius", -5), ("radius", float("nan")), ("radius", "5"),
     ("seed", -1), ("seed", 1.5), ("start", "not a date"),
 ])
@@ -163,7 +163,7 @@ def test_bad_parameters_raise_value_error_naming_them(name, value):
 
 
 def test_transaction_events_carry_plain_rows_in_time_order():
-    df = transactions(n_customers=100, n_terminals=1000, days=5, seed=2)
+    df = transactions(customers=100, terminals=1000, days=5, seed=2)
     events = list(transaction_events(df))
     assert len(events) == len(df)
     first = events[0]
@@ -181,14 +181,14 @@ def test_transaction_events_carry_plain_rows_in_time_order():
 
 
 def test_transaction_events_sort_an_unsorted_frame():
-    df = transactions(n_customers=50, n_terminals=1000, days=3, seed=4)
+    df = transactions(customers=50, terminals=1000, days=3, seed=4)
     shuffled = df.sample(frac=1, random_state=0)
     assert [e.id for e in transaction_events(shuffled)] == [f"tx-{i}" for i in df.TX_ID]
 
 
 @pytest.mark.parametrize("delay", ["7D", timedelta(hours=36), pd.Timedelta(0)])
 def test_labels_arrive_exactly_delay_later_for_every_transaction(delay):
-    df = transactions(n_customers=100, n_terminals=1000, days=20, seed=6)
+    df = transactions(customers=100, terminals=1000, days=20, seed=6)
     labels = list(label_events(df, delay=delay))
     assert [e.data["tx_id"] for e in labels] == df.TX_ID.tolist()
     assert all(a.time <= b.time for a, b in zip(labels, labels[1:], strict=False))
@@ -205,7 +205,7 @@ def test_labels_arrive_exactly_delay_later_for_every_transaction(delay):
 
 @pytest.mark.parametrize("delay", ["-1D", "soon", None])
 def test_label_delay_must_be_a_non_negative_duration(delay):
-    df = transactions(n_customers=10, n_terminals=100, days=2)
+    df = transactions(customers=10, terminals=100, days=2)
     with pytest.raises(ValueError, match="delay"):
         next(label_events(df, delay=delay))
 
@@ -214,8 +214,8 @@ def test_label_delay_must_be_a_non_negative_duration(delay):
 
 
 def test_handbook_loop_baseline_builds_the_same_design():
-    setting = {"n_customers": 800, "n_terminals": 2000, "days": 8, "seed": 1}
-    loop, vec = simulate.handbook_loop(**setting), transactions(**setting)
+    loop = simulate.handbook_loop(n_customers=800, n_terminals=2000, days=8, seed=1)
+    vec = transactions(customers=800, terminals=2000, days=8, seed=1)
     assert list(loop.columns) == COLUMNS
     assert abs(len(loop) / len(vec) - 1) < 0.1
     genuine = [d.TX_AMOUNT[d.TX_FRAUD == 0].mean() for d in (loop, vec)]

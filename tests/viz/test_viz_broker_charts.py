@@ -129,3 +129,15 @@ def test_records_frame_flattens_dead_letter_extensions():
     assert frame.loc[0, ["id", "dlerror", "dlattempts", "dlgroup"]].tolist() == [
         "x", "ValueError: no", 1, "g"]
     assert list(records_frame([]).columns)[:3] == ["topic", "partition", "offset"]
+
+
+def test_broker_chart_labels_fit_their_boxes_and_legends_clear_the_x_title():
+    broker = _broker()
+    log = partition_log(broker, "orders")
+    assert min(t.textfont.size for t in log.data) >= 11
+    assert log.layout.xaxis.range[0] > -1  # no empty offset -1 at the edge
+    owners = assignment_chart([("a joins", {"worker-a": [0, 1]})], partitions=2)
+    # A square of 60 px holds "worker-a" at 11 px; the rows leave room for it.
+    assert owners.data[0].marker.size >= 60 and owners.layout.height >= 170 + 74 * 2
+    for fig in (log, owners):
+        assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y >= 1

@@ -17,7 +17,7 @@ from edalab.viz.stream_charts import (
 
 @pytest.fixture(scope="module")
 def tx():
-    return transactions(n_customers=100, n_terminals=200, days=20, seed=3)
+    return transactions(customers=100, terminals=200, days=20, seed=3)
 
 
 def test_stacked_bars_sum_to_transactions_and_frauds(tx):
@@ -46,9 +46,9 @@ def test_label_delay_known_lags_committed_by_the_delay(tx):
 
 
 def test_power_load_groups_sum_to_the_sensors():
-    df = power_sensors(n_sensors=6, duration="10min", period_ms=5_000, seed=2)
+    df = power_sensors(sensors=6, duration="10min", period_ms=5_000, seed=2)
     per_sensor = power_load(df, freq="1min")
-    registry = sensor_registry(n_sensors=6, fanout=3, depth=2, seed=1)
+    registry = sensor_registry(sensors=6, fanout=3, depth=2, seed=1)
     grouped = power_load(df, registry, freq="1min")
     assert len(per_sensor.data) == 6 and len(grouped.data) == 3
     total = lambda fig: np.sum([t.y for t in fig.data], axis=0)
@@ -64,6 +64,37 @@ def test_replay_pacing_draws_the_ideal_line():
 
 
 def test_power_load_refuses_a_zero_bin_naming_freq():
-    df = power_sensors(n_sensors=2, duration="2min", period_ms=10_000, seed=1)
+    df = power_sensors(sensors=2, duration="2min", period_ms=10_000, seed=1)
     with pytest.raises(ValueError, match=r"^freq must be a duration > 0, got '0min'$"):
         power_load(df, freq="0min")
+
+
+# -- readable at a notebook's width -----------------------------------------------------------
+
+
+def test_amount_histogram_gives_fraud_its_own_panel(tx):
+    fig = amount_histogram(tx)
+    genuine, fraud = fig.data
+    assert (genuine.xaxis, genuine.yaxis) == ("x", "y")
+    assert (fraud.xaxis, fraud.yaxis) == ("x2", "y2")
+    assert fig.layout.barmode != "overlay"  # nothing drawn over the rare frauds
+    assert fig.layout.yaxis2.title.text == "% of fraud"
+
+
+def test_stream_charts_title_every_axis_with_its_unit(tx):
+    df = power_sensors(sensors=2, duration="2min", period_ms=10_000, seed=1)
+    titles = {
+        "per day": transactions_per_day(tx).layout,
+        "amounts": amount_histogram(tx).layout,
+        "labels": label_delay(tx).layout,
+        "load": power_load(df, freq="1min").layout,
+    }
+    assert titles["per day"].xaxis.title.text == "day (UTC)"
+    assert titles["amounts"].xaxis2.title.text == "amount (currency units)"
+    assert titles["labels"].yaxis.title.text == "frauds, cumulative count"
+    assert titles["load"].yaxis.title.text == "load (W)"
+
+
+def test_stream_chart_legends_sit_above_the_plot_clear_of_the_x_title(tx):
+    for fig in (transactions_per_day(tx), amount_histogram(tx), label_delay(tx)):
+        assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y >= 1
