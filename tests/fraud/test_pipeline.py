@@ -160,3 +160,11 @@ def test_named_models_are_river_models():
         assert hasattr(model, "predict_proba_one") and hasattr(model, "learn_one")
     with pytest.raises(ValueError, match="unknown model 'svm'"):
         make_model("svm")
+
+
+def test_metrics_are_dated_in_event_time_under_the_wall_clock(df):
+    pipe = FraudPipeline(model="lr", metrics_every=500).feed(df)
+    pipe.run(clock="wall")
+    last_label = pd.Timestamp(df.TX_DATETIME.max(), tz="UTC") + pd.Timedelta(days=7)
+    times = pd.to_datetime(pipe.metrics().time, utc=True)
+    assert len(times) and times.max() <= last_label  # the last days' CP@k too, not "now"
