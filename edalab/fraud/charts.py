@@ -130,7 +130,7 @@ def metrics_over_time(metrics: pd.DataFrame, models: pd.DataFrame | None = None,
         daily = "day" in part and bool(part["day"].notna().any())
         fig.add_scatter(name=metric_label(name), x=_iso(part["time"]),
                         y=[float(v) for v in part["value"]],
-                        mode="lines+markers" if daily else "lines", marker={"size": 4},
+                        mode="lines+markers", marker={"size": 4 if daily else 6},
                         line={"color": _color(i), "width": 1.5},
                         hovertext=[f"day {d:g}" for d in part["day"]] if daily else None)
     if models is not None:
@@ -233,8 +233,8 @@ def score_distribution(predictions: pd.DataFrame, transactions: pd.DataFrame | N
                       annotation_text=f"{name} {value:g}", annotation_position="top")
     fig.update_layout(barmode="group", bargap=0.15, bargroupgap=0.0, xaxis_title="score",
                       yaxis_title="% of the class")
-    if log:
-        fig.update_yaxes(type="log")
+    if log:  # one tick a decade: the minor ticks' labels are too small to read
+        fig.update_yaxes(type="log", dtick=1)
     return _layout(fig, title, 360)
 
 
