@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     if argv[0] in ("-V", "--version"):
-        from edalab import __version__
+        from importlib.metadata import version
 
-        print(f"edalab {__version__}")
+        print(f"edalab {version('edalab')}")
         return 0
     try:
         return _route(argv[0], argv[1:])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import edalab.bench
 
-__all__ = ["benchmarks", "main", "summary"]
+__all__ = ["benchmark_summary", "benchmarks", "main"]
 
 
 def benchmarks() -> list[str]:
@@ -25,11 +25,11 @@ def benchmarks() -> list[str]:
                   if not m.name.startswith("_"))
 
 
-def summary(name: str) -> str:
+def benchmark_summary(name: str) -> str:
     """What benchmark `name` measures, in one line: its docstring's first line after the
     command, read from the source (the benchmarks are not imported just to list them).
 
-    >>> summary("bus")
+    >>> benchmark_summary("bus")
     'the event bus against the bare-Python floor and peers, in one run.'
     """
     path = Path(edalab.bench.__path__[0]) / f"{name}.py"
@@ -41,7 +41,7 @@ def summary(name: str) -> str:
 def _listing() -> str:
     names = benchmarks()
     width = max(map(len, names)) + 4
-    rows = [textwrap.fill(summary(n), 96, initial_indent=f"  {n:<{width - 2}}",
+    rows = [textwrap.fill(benchmark_summary(n), 96, initial_indent=f"  {n:<{width - 2}}",
                           subsequent_indent=" " * width) for n in names]
     return ("usage: edalab bench NAME [OPTIONS]\n\nbenchmarks:\n" + "\n".join(rows)
             + "\n\nedalab bench NAME --help shows a benchmark's options (--json: JSON output)")

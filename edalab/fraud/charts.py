@@ -35,18 +35,9 @@ from edalab.viz.style import color as _color
 from edalab.viz.style import iso_times as _iso
 from edalab.viz.style import layout as _layout
 
-__all__ = [
-    "DECIMALS",
-    "DECISIONS",
-    "METRIC_LABELS",
-    "comparison_frame",
-    "decision_counts",
-    "decisions_over_time",
-    "metrics_over_time",
-    "model_comparison",
-    "score_distribution",
-    "throughput_over_time",
-]
+__all__ = ["DECIMALS", "DECISIONS", "METRIC_LABELS", "comparison_frame", "decision_counts",
+           "decisions_over_time", "metrics_over_time", "model_comparison", "score_distribution",
+           "throughput_over_time"]
 
 #: How metric names read on a chart (metric events' ``name``, the comparison's columns).
 METRIC_LABELS: dict[str, str] = {

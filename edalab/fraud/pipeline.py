@@ -76,13 +76,11 @@ class FraudPipeline:
         Score thresholds of the decisions: ``block`` at or above `block`, ``review`` at or
         above `review`, else ``approve`` (a prediction with no score yet is approved).
     warmup
-        Labels the model must have learned before its scores drive decisions. Until then a
-        transaction's decision is ``abstain``: it goes on as it would with no model (no
-        review, no block). Without it, the cold-start week would all go to review: an
-        untrained logistic regression scores every transaction 0.5, the review threshold.
-        The labels are counted as they reach the ``decide`` stage, in log order after the
-        predictions the classifier made before learning them, so the count is the model's
-        at each prediction on every broker.
+        Labels the model must have learned before its scores drive decisions; until then a
+        transaction's decision is ``abstain``: no review, no block, as with no model (else
+        the cold-start week all goes to review: an untrained LR scores 0.5, the review
+        threshold). Labels are counted as they reach ``decide``, in log order after the
+        predictions made before they were learned: the model's count on every broker.
     broker, partitions
         The broker (default: a new `MemoryBroker`) and the partitions of the topics the
         pipeline creates.
