@@ -102,6 +102,9 @@ def fraud(argv: list[str] | None = None) -> int:
     print(f"\ndecisions: {counts}; median decision latency "
           f"{decisions.latency_ms.median():.1f} ms ({args.clock} clock); model versions: "
           f"{len(demo.pipeline.models())}")
+    if "abstain" in counts:
+        print("(abstain: decided before the model had learned its first label, a week in: "
+              "neither reviewed nor blocked; the report's cold start says more)")
     print(f"report: {demo.write_report(rows, stats, args.report)}")
     return 0
 
