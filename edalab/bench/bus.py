@@ -173,11 +173,15 @@ def reactivex_pipeline(events: list[Event]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edalab bench bus", description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--partitions", type=int, default=4)
+    from edalab.bench._help import DefaultsFormatter
+
+    parser = argparse.ArgumentParser(prog="edalab bench bus", description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsFormatter)
+    parser.add_argument("--events", type=int, default=200_000, help="keyed events per run")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic")
     parser.add_argument("--batch", type=int, default=1000, help="poll / source batch size")
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=9,
+                        help="timed runs of each contender (the table shows the median)")
     parser.add_argument("--rss-events", type=int, default=1_000_000,
                         help="events of the memory measurement (0: skip it)")
     parser.add_argument("--json", action="store_true", help="print JSON")

@@ -113,14 +113,17 @@ def raw_sqlite_insert(path: str | os.PathLike, row_batches) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from edalab.bench._help import DefaultsFormatter
     parser = argparse.ArgumentParser(prog="edalab bench eventstore",
-                                     description=__doc__.split("\n")[0])
+                                     description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsFormatter)
     parser.add_argument("--events", type=int, default=50_000,
                         help="events per batched-append and replay run")
     parser.add_argument("--single", type=int, default=5_000,
                         help="events per single-event-append run")
     parser.add_argument("--batch", type=int, default=100, help="events per batched append")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed runs of each contender (the table shows the median)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     events = card_events(args.events)

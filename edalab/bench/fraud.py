@@ -198,12 +198,19 @@ def measure(scale: str, seed: int, shadows: tuple[str, ...], start_train: str,
 
 
 def main(argv: list[str]) -> int:
+    from edalab.bench._help import DefaultsFormatter
     parser = argparse.ArgumentParser(prog="edalab bench fraud",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", choices=["book", "small"], default="book")
+                                     description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsFormatter)
+    parser.add_argument("--scale", choices=["book", "small"], default="book",
+                        help="the simulated data: " + "; ".join(
+                            f"{s}: {c:,} customers, {t:,} terminals, {d} days"
+                            for s, (c, t, d) in SCALES.items() if s != "quick"))
     parser.add_argument("--quick", action="store_true",
                         help="a small run (100 customers, 50 days) for tests")
-    parser.add_argument("--seed", type=int, default=BOOK_SEED)
+    parser.add_argument("--seed", type=int, default=BOOK_SEED,
+                        help="seed of the simulation (of the book setting's seeds, the one "
+                             "nearest the handbook's published numbers)")
     parser.add_argument("--models", default=",".join(SHADOWS),
                         help="online models scored beside the pipeline's (comma-separated)")
     parser.add_argument("--repeats", type=int, default=3, help="overhead measurement repeats")

@@ -160,14 +160,16 @@ def paired_ratio(times: dict[str, list[float]], numerator: str, denominator: str
 
 
 def main(argv: list[str]) -> int:
+    from edalab.bench._help import DefaultsFormatter
     parser = argparse.ArgumentParser(prog="edalab bench health",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--patients", type=int, default=200)
-    parser.add_argument("--hours", type=float, default=24.0)
+                                     description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsFormatter)
+    parser.add_argument("--patients", type=int, default=200, help="patients on the ward")
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours")
     parser.add_argument("--cadence", type=float, default=1.0, help="minutes between rounds")
     parser.add_argument("--batch", type=int, default=1000, help="poll / source batch size")
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the NEWS2 timings")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulation")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 

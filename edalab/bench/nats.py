@@ -393,11 +393,16 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edalab bench nats", description=__doc__.split("\n")[0])
+    from edalab.bench._help import DefaultsFormatter
+    parser = argparse.ArgumentParser(prog="edalab bench nats", description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsFormatter)
     parser.add_argument("--url", help="NATS server (default: start a local one)")
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--latency-events", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=20_000,
+                        help="events of the publish and consume runs")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs of each contender (the table shows the median)")
+    parser.add_argument("--latency-events", type=int, default=2000,
+                        help="events of the latency run")
     parser.add_argument("--latency-rate", type=float, default=1000.0,
                         help="events per second in the latency run")
     parser.add_argument("--worker-events", type=int, help="events for the worker runs "

@@ -188,12 +188,13 @@ def _summary(df: pd.DataFrame) -> dict:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark; returns 0 when both targets hold (1 otherwise)."""
+    from edalab.bench._help import DefaultsFormatter
     parser = argparse.ArgumentParser(prog="edalab bench simulate", description=__doc__.split(
-        "\n\n")[0].strip("`"))
-    parser.add_argument("--customers", type=int, default=5000)
-    parser.add_argument("--terminals", type=int, default=10000)
-    parser.add_argument("--days", type=int, default=183)
-    parser.add_argument("--seed", type=int, default=0)
+        "\n\n")[0].replace("``", "`"), formatter_class=DefaultsFormatter)
+    parser.add_argument("--customers", type=int, default=5000, help="simulated card holders")
+    parser.add_argument("--terminals", type=int, default=10000, help="simulated terminals")
+    parser.add_argument("--days", type=int, default=183, help="simulated days")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulation")
     parser.add_argument("--repeats", type=int, default=3, help="timed vectorised runs")
     parser.add_argument("--skip-baseline", action="store_true",
                         help="time only the vectorised generator")

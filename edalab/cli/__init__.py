@@ -27,9 +27,9 @@ commands:
   worker MODULE:APP       serve an App's handlers, e.g. on NATS: --broker nats://HOST:PORT
   broker start            start a local NATS JetStream server
 
-edalab COMMAND --help shows a command's options. A command that fails prints one line,
-"edalab COMMAND: error: ...", and exits 1 (130 when interrupted); set EDALAB_DEBUG=1 to see
-the traceback instead."""
+edalab --version prints the version; edalab COMMAND --help shows a command's options.
+A command that fails prints one line, "edalab COMMAND: error: ...", and exits 1 (130 when
+interrupted); set EDALAB_DEBUG=1 to see the traceback instead."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from importlib.metadata import version
+
+        print(f"edalab {version('edalab')}")
         return 0
     try:
         return _route(argv[0], argv[1:])

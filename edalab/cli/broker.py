@@ -29,7 +29,8 @@ def _port(text: str) -> int:
 
 def _parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__)
-    parser.add_argument("action", choices=["start"])
+    parser.add_argument("action", choices=["start"],
+                        help="start: run the server until Ctrl-C or SIGTERM")
     parser.add_argument("--port", type=_port, default=4222, help="client port (default 4222)")
     parser.add_argument("--store", help="JetStream storage directory (default: a temporary one)")
     add_credentials(parser, "Clients must present these; without any, every local user and "

@@ -21,10 +21,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
+from edalab.bench._help import DefaultsFormatter
 from edalab.errors import EdalabError
 
-__all__ = ["CREDENTIALS_HELP", "CliError", "Parser", "add_credentials", "credentials",
-           "non_negative", "positive", "run_command", "writable_file"]
+__all__ = ["CLOCK_HELP", "CREDENTIALS_HELP", "CliError", "DefaultsFormatter", "Parser",
+           "add_credentials", "choices_help", "credentials", "non_negative", "positive",
+           "run_command", "writable_file"]
 
 USAGE, FAILURE = 2, 1
 
@@ -32,6 +34,19 @@ CREDENTIALS_HELP = (
     "Arguments are visible to every local user (ps, /proc/PID/cmdline); the environment "
     "variables EDALAB_NATS_USER, EDALAB_NATS_PASSWORD and EDALAB_NATS_TOKEN are not, so "
     "prefer them for secrets. An argument wins over its variable.")
+
+
+CLOCK_HELP = ("virtual: the app's clock is the stream's event time and the run goes as fast "
+              "as it can (reproducible); wall: the machine's clock (latencies in real time)")
+
+
+def choices_help(what: str, described: Mapping[str, str]) -> str:
+    """An option's help text that says what each of its choices is.
+
+    >>> choices_help("the clock", {"virtual": "event time", "wall": "real time"})
+    'the clock: virtual: event time; wall: real time'
+    """
+    return f"{what}: " + "; ".join(f"{name}: {text}" for name, text in described.items())
 
 
 class CliError(EdalabError):
@@ -43,7 +58,12 @@ class CliError(EdalabError):
 
 
 class Parser(argparse.ArgumentParser):
-    """An `argparse` parser whose usage errors are a `CliError` (one line, exit 2)."""
+    """An `argparse` parser whose usage errors are a `CliError` (one line, exit 2) and whose
+    help shows each option's default (`DefaultsFormatter`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise CliError(f"{message} ({self.prog} --help shows the options)", USAGE)

@@ -9,20 +9,50 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable
 
-from edalab.cli.common import positive, writable_file
+from edalab.cli.common import (
+    CLOCK_HELP,
+    DefaultsFormatter,
+    choices_help,
+    positive,
+    writable_file,
+)
 
-__all__ = ["DEFAULT", "DEMOS", "cards", "fraud", "health", "main"]
+__all__ = ["DEFAULT", "DEMOS", "MODEL_HELP", "SUMMARIES", "cards", "fraud", "health", "main"]
 
-FRAUD = "the event-driven fraud pipeline end to end, on the embedded broker."
-HEALTH = "a simulated ward monitored end to end on the embedded broker."
-CARDS = "a small real pipeline on the embedded broker, with its run statistics."
+FRAUD = ("card transactions through the event-driven fraud pipeline (features, an online "
+         "model learning from labels a week late, decisions), scored beside the handbook's "
+         "batch model; writes an HTML report.")
+HEALTH = ("a simulated ward monitored end to end: validation, streaming NEWS2, anomaly "
+          "detection and three alert policies scored against the truth; writes an HTML report.")
+CARDS = ("the smallest real pipeline: per-customer z-scores of card amounts, with its run "
+         "statistics and how many of its alerts were frauds.")
+#: One line per demo, what `edalab demo --help` lists.
+SUMMARIES = {"fraud": FRAUD, "health": HEALTH, "cards": CARDS}
+#: What each of `edalab.fraud.models.MODELS` is, for `--model`'s help.
+MODEL_HELP = {
+    "lr": "online logistic regression (river, standard-scaled, SGD)",
+    "lr-adam": "the same with the Adam optimiser",
+    "hoeffding": "a Hoeffding tree",
+    "arf": "an adaptive random forest learning from every fraud and a tenth of the genuine",
+    "hst": "half-space trees, unsupervised: the score is an anomaly score",
+    "retrain": "lr first; every week gradient boosting is trained on the last four weeks' "
+               "labels and replaces the model in use when it scores better on the latest week",
+}
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(prog=f"edalab demo {name}",
-                                   description=f"`edalab demo {name}`: {description}")
+                                   description=f"`edalab demo {name}`: {description}",
+                                   formatter_class=DefaultsFormatter)
+
+
+def _clock(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--clock", choices=["virtual", "wall"], default="wall",
+                        help=choices_help("the run's clock", dict(
+                            part.split(": ", 1) for part in CLOCK_HELP.split("; "))))
 
 
 def fraud(argv: list[str] | None = None) -> int:
@@ -34,14 +64,22 @@ def fraud(argv: list[str] | None = None) -> int:
     from edalab.fraud.models import MODELS
 
     parser = _parser("fraud", FRAUD)
-    parser.add_argument("--customers", type=positive(int), default=500)
+    parser.add_argument("--customers", type=positive(int), default=500,
+                        help="simulated card holders (terminals: twice as many)")
     parser.add_argument("--days", type=int, default=60,
-                        help=f"simulated days (at least {MIN_DAYS})")
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--model", choices=MODELS, default="retrain")
-    parser.add_argument("--review", type=float, default=0.5, help="review at this score")
-    parser.add_argument("--block", type=float, default=0.9, help="block at this score")
-    parser.add_argument("--clock", choices=["virtual", "wall"], default="wall")
+                        help=f"simulated days (at least {MIN_DAYS}: the test week is the "
+                             "last of three)")
+    parser.add_argument("--seed", type=int, default=5, help="seed of the simulation and model")
+    parser.add_argument("--model", choices=MODELS, default="retrain",
+                        help=choices_help("the online model",
+                                          {m: MODEL_HELP[m] for m in MODELS}))
+    parser.add_argument("--review", type=float, default=0.5,
+                        help="score from which a transaction goes to a fraud analyst for "
+                             "review (until its model has learned its first label, a "
+                             "transaction's decision is 'abstain')")
+    parser.add_argument("--block", type=float, default=0.9,
+                        help="score from which a transaction is blocked (at least --review)")
+    _clock(parser)
     parser.add_argument("--report", type=writable_file, default="fraud_report.html",
                         help="HTML report path (checked before the run)")
     args = parser.parse_args(argv)
@@ -64,6 +102,9 @@ def fraud(argv: list[str] | None = None) -> int:
     print(f"\ndecisions: {counts}; median decision latency "
           f"{decisions.latency_ms.median():.1f} ms ({args.clock} clock); model versions: "
           f"{len(demo.pipeline.models())}")
+    if "abstain" in counts:
+        print("(abstain: decided before the model had learned its first label, a week in: "
+              "neither reviewed nor blocked; the report's cold start says more)")
     print(f"report: {demo.write_report(rows, stats, args.report)}")
     return 0
 
@@ -80,14 +121,16 @@ def health(argv: list[str] | None = None) -> int:
     from edalab.streams.vitals import vitals
 
     parser = _parser("health", HEALTH)
-    parser.add_argument("--patients", type=positive(int), default=40)
-    parser.add_argument("--hours", type=positive(float), default=48.0)
+    parser.add_argument("--patients", type=positive(int), default=40,
+                        help="patients on the simulated ward")
+    parser.add_argument("--hours", type=positive(float), default=48.0,
+                        help="simulated hours")
     parser.add_argument("--cadence", type=positive(float), default=15.0,
                         help="minutes between rounds")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="seed of the simulation")
     parser.add_argument("--report", type=writable_file, default="health_report.html",
                         help="HTML report path (checked before the run)")
-    parser.add_argument("--clock", choices=["virtual", "wall"], default="wall")
+    _clock(parser)
     args = parser.parse_args(argv)
     ward = vitals(args.patients, args.hours, args.cadence, seed=args.seed)
     monitor = WardMonitor().feed(ward)
@@ -109,16 +152,20 @@ def cards(argv: list[str] | None = None) -> int:
     from edalab.streams.transactions import transaction_events, transactions
 
     parser = _parser("cards", CARDS)
-    parser.add_argument("--customers", type=positive(int), default=500)
-    parser.add_argument("--days", type=positive(int), default=30)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--z", type=float, default=3.0, help="alert threshold in std devs")
-    parser.add_argument("--clock", choices=["virtual", "wall"], default="wall")
+    parser.add_argument("--customers", type=positive(int), default=500,
+                        help="simulated card holders (terminals: twice as many)")
+    parser.add_argument("--days", type=positive(int), default=30, help="simulated days")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the simulation")
+    parser.add_argument("--z", type=float, default=3.0,
+                        help="alert when an amount is this many standard deviations above "
+                             "its customer's mean")
+    _clock(parser)
     args = parser.parse_args(argv)
     df = transactions(customers=args.customers, terminals=2 * args.customers,
                       days=args.days, seed=args.seed)
     app = card_scoring(z=args.z)
-    app.source("transactions", transaction_events(df))
+    # A list, not a generator: the progress bar then knows the total (percentage and ETA).
+    app.source("transactions", list(transaction_events(df)))
     print(app.run(clock=args.clock, progress=True))
     alerts = [record.event.data["fraud"] for record in app.broker.read("alerts")]
     precision = sum(alerts) / len(alerts) if alerts else float("nan")
@@ -137,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``edalab demo [NAME] [OPTIONS]`` (the arguments after ``demo``); the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
-        print(f"usage: edalab demo [{'|'.join(DEMOS)}] [OPTIONS]\n"
-              f"default: {DEFAULT}; edalab demo NAME --help shows a demo's options")
+        width = max(map(len, DEMOS)) + 4
+        print(f"usage: edalab demo [{'|'.join(DEMOS)}] [OPTIONS]\n\ndemos:\n"
+              + "".join(textwrap.fill(SUMMARIES[name], 96, initial_indent=f"  {name:<{width-2}}",
+                                      subsequent_indent=" " * width) + "\n" for name in DEMOS)
+              + f"\ndefault: {DEFAULT}; edalab demo NAME --help shows a demo's options")
         return 0
     name = DEFAULT
     if argv and not argv[0].startswith("-"):

@@ -102,7 +102,9 @@ def _check_url(url: str) -> None:
 
 def _parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__.split("\n")[0])
-    parser.add_argument("app", metavar="MODULE:APP")
+    parser.add_argument("app", metavar="MODULE:APP",
+                        help="the App to serve: an App object, or a function that takes the "
+                             "broker and returns one, e.g. myapp.pipeline:app")
     parser.add_argument("--broker", metavar="URL", help="NATS server, e.g. nats://127.0.0.1:4222")
     add_credentials(parser, "For a --broker that requires them")
     parser.add_argument("--ack-wait", type=float, default=30.0,

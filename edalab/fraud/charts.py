@@ -1,6 +1,6 @@
 """Static plotly figures of a fraud-detection run: metrics over event time with drift and model
-versions, score distributions, decisions per day, a model comparison (throughput and lag, which
-know no case study, are `edalab.viz.throughput_and_lag`).
+versions, score distributions, decisions per day, a model comparison, and the run's throughput
+(`edalab.viz.throughput_and_lag` draws throughput and lag for any run).
 
 Every builder takes a pandas frame (the pipeline's ``metrics()`` / ``predictions()`` /
 ``decisions()`` frames, or `edalab.viz.events_frame` of a list of events) and returns a
@@ -30,28 +30,26 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from edalab.viz.run_charts import throughput_frame
 from edalab.viz.style import color as _color
 from edalab.viz.style import iso_times as _iso
 from edalab.viz.style import layout as _layout
 
-__all__ = [
-    "DECISIONS",
-    "METRIC_LABELS",
-    "comparison_frame",
-    "decision_counts",
-    "decisions_over_time",
-    "metrics_over_time",
-    "model_comparison",
-    "score_distribution",
-]
+__all__ = ["DECIMALS", "DECISIONS", "METRIC_LABELS", "comparison_frame", "decision_counts",
+           "decisions_over_time", "metrics_over_time", "model_comparison", "score_distribution",
+           "throughput_over_time"]
 
 #: How metric names read on a chart (metric events' ``name``, the comparison's columns).
 METRIC_LABELS: dict[str, str] = {
     "roc_auc": "ROC AUC", "auc_roc": "ROC AUC", "average_precision": "average precision",
     "card_precision@100": "card precision@100", "card_precision_at_100": "card precision@100",
 }
-#: The decisions of ``fraud.decision`` events, with their colours.
-DECISIONS: dict[str, str] = {"approve": "#b0bec5", "review": "#ffa15a", "block": "#ef553b"}
+#: The decisions of ``fraud.decision`` events, with their colours (``abstain``: the model had
+#: learned no label yet, see `FraudPipeline`'s ``warmup``).
+DECISIONS: dict[str, str] = {"approve": "#b0bec5", "abstain": "#d7ccc8", "review": "#ffa15a",
+                             "block": "#ef553b"}
+#: Decimals of every test-week number, in the tables and on the charts alike.
+DECIMALS = 3
 _COMPARED = ("auc_roc", "average_precision", "card_precision_at_100")
 _DRIFT_LINE = {"color": "#d62728", "dash": "dash", "width": 1}
 _VERSION_LINE = {"color": "#2ca02c", "dash": "dot", "width": 1.5}
@@ -123,7 +121,7 @@ def metrics_over_time(metrics: pd.DataFrame, models: pd.DataFrame | None = None,
         daily = "day" in part and bool(part["day"].notna().any())
         fig.add_scatter(name=metric_label(name), x=_iso(part["time"]),
                         y=[float(v) for v in part["value"]],
-                        mode="lines+markers" if daily else "lines", marker={"size": 4},
+                        mode="lines+markers", marker={"size": 4 if daily else 6},
                         line={"color": _color(i), "width": 1.5},
                         hovertext=[f"day {d:g}" for d in part["day"]] if daily else None)
     if models is not None:
@@ -164,11 +162,11 @@ def score_distribution(predictions: pd.DataFrame, transactions: pd.DataFrame | N
                        label: str = "fraud", bins: int = 40,
                        thresholds: Mapping[str, float] | None = None, log: bool = True,
                        title: str = "Scores of fraud and genuine transactions") -> go.Figure:
-    """Overlaid histograms of the model's scores for genuine and fraudulent transactions.
+    """Histograms of the model's scores for genuine and fraudulent transactions, side by side.
 
-    Each class is normalised to percent of its own transactions, so the rare class is
-    visible; the further apart the two shapes, the better the ranking. Decision thresholds are
-    drawn as vertical lines.
+    Each class is normalised to percent of its own transactions and each bin's two bars stand
+    next to each other (none hides the other), so the rare class is visible; the further apart
+    the two shapes, the better the ranking. Decision thresholds are drawn as vertical lines.
 
     Parameters
     ----------
@@ -220,13 +218,14 @@ def score_distribution(predictions: pd.DataFrame, transactions: pd.DataFrame | N
         counts, _ = np.histogram(values, bins=edges)
         fig.add_bar(name=f"{name} ({values.size:,})", x=centers,
                     y=(100 * counts / max(values.size, 1)).round(3).tolist(),
-                    width=float(edges[1] - edges[0]), marker_color=color, opacity=0.65)
+                    marker_color=color)
     for name, value in (thresholds or {}).items():  # type: ignore[assignment]  # reused name
         fig.add_vline(x=float(value), line={"color": DECISIONS.get(name, "#444"), "dash": "dash"},
                       annotation_text=f"{name} {value:g}", annotation_position="top")
-    fig.update_layout(barmode="overlay", xaxis_title="score", yaxis_title="% of the class")
-    if log:
-        fig.update_yaxes(type="log")
+    fig.update_layout(barmode="group", bargap=0.15, bargroupgap=0.0, xaxis_title="score",
+                      yaxis_title="% of the class")
+    if log:  # one tick a decade: the minor ticks' labels are too small to read
+        fig.update_yaxes(type="log", dtick=1)
     return _layout(fig, title, 360)
 
 
@@ -238,10 +237,10 @@ def decision_counts(decisions: pd.DataFrame, freq: str = "1D") -> pd.DataFrame:
     >>> t = pd.to_datetime(["2018-04-01 10:00", "2018-04-01 11:00", "2018-04-03 09:00"],
     ...                    utc=True)
     >>> decision_counts(pd.DataFrame({"time": t, "decision": ["approve", "block", "review"]}))
-                approve  review  block
-    2018-04-01        1       0      1
-    2018-04-02        0       0      0
-    2018-04-03        0       1      0
+                approve  abstain  review  block
+    2018-04-01        1        0       0      1
+    2018-04-02        0        0       0      0
+    2018-04-03        0        0       1      0
     """
     unknown = set(decisions["decision"]) - set(DECISIONS)
     if unknown:
@@ -259,14 +258,15 @@ def decision_counts(decisions: pd.DataFrame, freq: str = "1D") -> pd.DataFrame:
 
 def decisions_over_time(decisions: pd.DataFrame, freq: str = "1D",
                         title: str = "Decisions per day") -> go.Figure:
-    """Alerts per period (review and block, stacked bars, left axis) and approvals (a line,
-    right axis): how much work the decision thresholds send to the fraud team.
+    """Decisions per period in two rows on one time axis, each with its own y axis: the
+    alerts (review and block, stacked), the work the thresholds send to the fraud team, above
+    the transactions let through (approve, and abstain while the model had learned no label).
 
     Parameters
     ----------
     decisions
-        Columns ``time`` and ``decision`` (``approve`` / ``review`` / ``block``), e.g. the
-        pipeline's ``decisions`` frame.
+        Columns ``time`` and ``decision`` (one of `DECISIONS`), e.g. the pipeline's
+        ``decisions`` frame.
     freq
         Width of a period (a pandas offset).
     title
@@ -277,23 +277,70 @@ def decisions_over_time(decisions: pd.DataFrame, freq: str = "1D",
     >>> t = pd.to_datetime(["2018-04-01 10:00", "2018-04-01 11:00", "2018-04-02 09:00"],
     ...                    utc=True)
     >>> fig = decisions_over_time(pd.DataFrame({"time": t,
-    ...                                         "decision": ["approve", "block", "review"]}))
-    >>> [(tr.name, list(tr.y)) for tr in fig.data]
-    [('review', [0, 1]), ('block', [1, 0]), ('approve', [1, 0])]
+    ...                                         "decision": ["abstain", "block", "review"]}))
+    >>> [(tr.name, list(tr.y), tr.yaxis) for tr in fig.data]  # doctest: +NORMALIZE_WHITESPACE
+    [('review', [0, 1], 'y'), ('block', [1, 0], 'y'), ('approve', [0, 0], 'y2'),
+     ('abstain (no label learned yet)', [1, 0], 'y2')]
     """
     counts = decision_counts(decisions, freq)
     x = _iso(counts.index)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    for name in ("review", "block"):
-        fig.add_bar(name=name, x=x, y=counts[name].tolist(), marker_color=DECISIONS[name],
-                    secondary_y=False)
-    fig.add_scatter(name="approve", x=x, y=counts["approve"].tolist(), mode="lines",
-                    line={"color": "#607d8b", "width": 1.5}, secondary_y=True)
-    fig.update_layout(barmode="stack", xaxis_title="event time")
-    fig.update_yaxes(title_text="alerts (review + block)", secondary_y=False)
-    fig.update_yaxes(title_text="approved", secondary_y=True, rangemode="tozero",
-                     showgrid=False, tickmode="auto")
-    return _layout(fig, title, 360)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for row, names in ((1, ("review", "block")), (2, ("approve", "abstain"))):
+        for name in names:
+            label = "abstain (no label learned yet)" if name == "abstain" else name
+            fig.add_bar(name=label, x=x, y=counts[name].tolist(), marker_color=DECISIONS[name],
+                        row=row, col=1)
+    fig.update_layout(barmode="stack", bargap=0.1)
+    fig.update_yaxes(title_text="alerts per day", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="let through per day", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="event time", row=2, col=1)
+    return _layout(fig, title, 480)
+
+
+def throughput_over_time(timeline: pd.DataFrame, points: int = 100,
+                         title: str = "Throughput over the run") -> go.Figure:
+    """Source events published per wall second against the app's clock, each rate held over
+    the interval it was measured in, with a gap where nothing was published (the run was
+    draining); the summed lag of the handlers as a second row only when it was ever above 0.
+
+    Parameters
+    ----------
+    timeline
+        ``RunStats.timeline`` of a run.
+    points
+        At most this many intervals (see `edalab.viz.throughput_frame`).
+    title
+        Figure title.
+
+    Examples
+    --------
+    >>> timeline = pd.DataFrame({"step": [1, 2, 3], "wall_seconds": [1.0, 2.0, 3.0],
+    ...                          "clock": pd.to_datetime(["2018-04-01", "2018-04-02",
+    ...                                                   "2018-04-03"]),
+    ...                          "published": [100, 100, 400], "stream": ["a"] * 3,
+    ...                          "lag": [0, 0, 0]})
+    >>> fig = throughput_over_time(timeline)
+    >>> [(t.name, t.y, t.line.shape) for t in fig.data]  # no lag row: it was always 0
+    [('events/s', (100.0, None, 300.0), 'vh')]
+    """
+    frame = throughput_frame(timeline, points)
+    lagged = bool((frame["lag"] > 0).any())
+    fig = make_subplots(rows=2 if lagged else 1, cols=1, shared_xaxes=True,
+                        vertical_spacing=0.1)
+    rate = [None if v != v else round(float(v), 1) for v in frame["events_per_s"]]
+    # "vh": a rate covers the interval that ends at its point, from the point before it.
+    fig.add_scatter(name="events/s", x=_iso(frame["clock"]), y=rate, mode="lines",
+                    line={"color": _color(0), "width": 1.5, "shape": "vh"},
+                    connectgaps=False, row=1, col=1)
+    fig.update_yaxes(title_text="events/s (wall)", rangemode="tozero", row=1, col=1)
+    if lagged:
+        fig.add_scatter(name="lag", x=_iso(frame["clock"]), y=[int(v) for v in frame["lag"]],
+                        mode="lines", line={"color": _color(1), "width": 1.5, "shape": "hv"},
+                        row=2, col=1)
+        fig.update_yaxes(title_text="lag (events)", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="app clock", row=2 if lagged else 1, col=1)
+    fig.update_layout(showlegend=lagged)
+    return _layout(fig, title, 420 if lagged else 300)
 
 
 def comparison_frame(results: pd.DataFrame | Sequence[Mapping[str, Any]],
@@ -357,6 +404,7 @@ def model_comparison(results: pd.DataFrame | Sequence[Mapping[str, Any]],
                      title: str = "Test week: models compared") -> go.Figure:
     """Grouped bars: ROC AUC, average precision and card precision@100 of each model on the
     test week; the handbook's published numbers (hatched, grey) are a reference, not a run.
+    Each number is rounded once, to `DECIMALS`, as the report's table shows it.
 
     Parameters
     ----------
@@ -381,12 +429,13 @@ def model_comparison(results: pd.DataFrame | Sequence[Mapping[str, Any]],
     x = [metric_label(c) for c in _COMPARED]
     fig = go.Figure()
     for i, (model, row) in enumerate(frame.iterrows()):
-        y = [round(float(row[c]), 4) for c in _COMPARED]
+        y = [round(float(row[c]), DECIMALS) for c in _COMPARED]
         if row["source"] == "published":
             marker = {"color": "#bdbdbd", "pattern": {"shape": "/"}}
         else:
             marker = {"color": _color(i)}
-        fig.add_bar(name=str(model), x=x, y=y, marker=marker, text=[f"{v:.3f}" for v in y],
+        fig.add_bar(name=str(model), x=x, y=y, marker=marker,
+                    text=[f"{v:.{DECIMALS}f}" for v in y],
                     textposition="outside")
     fig.update_layout(barmode="group", yaxis_title="test week", xaxis_title="metric")
     fig.update_yaxes(range=[0, 1.08])

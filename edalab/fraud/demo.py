@@ -81,4 +81,5 @@ class FraudDemo:
     def write_report(self, rows: list[dict[str, Any]], stats: RunStats,
                      path: str | Path) -> Path:
         """Write the HTML report of the run (`rows` from `comparison`); returns its path."""
-        return fraud_report(self.pipeline, rows, stats, path)
+        return fraud_report(self.pipeline, rows, stats, path,
+                            start_train=str(self.train_start.date()))

@@ -56,9 +56,11 @@ class MetricsStage(Operator):
         return self._collected(out)
 
     def flush(self, now: datetime | None = None) -> list[Event]:
+        """The operators' last metrics, at the event time of the last label each saw: the
+        metrics live on event time, so an App's wall clock (`now`) does not date them."""
         out: list[Event] = []
         for op in self.operators:
-            out += op.flush(now)
+            out += op.flush(None)
         return self._collected(out)
 
     def _collected(self, out: list[Event]) -> list[Event]:

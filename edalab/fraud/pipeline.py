@@ -11,8 +11,8 @@ Transactions and their labels (each `delay` after its transaction) share the inp
 in event-time order, and every stage forwards the labels after its own events: a stage sees a
 transaction, then later its label, in log order on every broker. The classifier predicts before
 it learns (labels are days late), the metric operators join each label to the prediction made
-before it, and the decisions (approve, review, block by score thresholds) carry their
-end-to-end latency.
+before it, and the decisions (approve, review, block by score thresholds; abstain while the
+model has learned no label yet) carry their end-to-end latency.
 """
 
 from __future__ import annotations
@@ -75,6 +75,12 @@ class FraudPipeline:
     review, block
         Score thresholds of the decisions: ``block`` at or above `block`, ``review`` at or
         above `review`, else ``approve`` (a prediction with no score yet is approved).
+    warmup
+        Labels the model must have learned before its scores drive decisions; until then a
+        transaction's decision is ``abstain``: no review, no block, as with no model (else
+        the cold-start week all goes to review: an untrained LR scores 0.5, the review
+        threshold). Labels are counted as they reach ``decide``, in log order after the
+        predictions made before they were learned: the model's count on every broker.
     broker, partitions
         The broker (default: a new `MemoryBroker`) and the partitions of the topics the
         pipeline creates.
@@ -113,12 +119,13 @@ class FraudPipeline:
     >>> stats = pipe.run()
     >>> stats.to_frame()[["events_in", "events_out", "dead_letters"]].loc["features"].tolist()
     [2532, 2532, 0]
-    >>> pipe.decisions().decision.value_counts().to_dict()  # an untrained LR says 0.5: review
-    {'review': 630, 'approve': 629, 'block': 7}
+    >>> pipe.decisions().decision.value_counts().to_dict()  # no label learned yet: abstain
+    {'approve': 629, 'abstain': 451, 'review': 179, 'block': 7}
     """
 
     def __init__(self, *, model: Any = "lr", delay: Any = "7D",
-                 review: float = 0.5, block: float = 0.9, broker: Broker | None = None,
+                 review: float = 0.5, block: float = 0.9, warmup: int = 1,
+                 broker: Broker | None = None,
                  partitions: int = 1, seed: int = 0, drift: str | None = None,
                  retrain: dict | None = None, metrics_every: int = 5000, k: int = 100,
                  shadows: Any = (), max_in_flight: int = 100_000):
@@ -130,6 +137,10 @@ class FraudPipeline:
         self._review: float  # set, with _block, by set_threshold
         self._block: float
         self.set_threshold(review=review, block=block)
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup must be an int >= 0 (labels), got {warmup!r}")
+        self.warmup = warmup
+        self._labels_decided = 0  # labels that reached the decide stage
         self.model_name = model if isinstance(model, str) else type(model).__name__
         river_model = make_model(model, seed) if isinstance(model, str) else model
         self.app = app = App(broker, partitions=partitions)
@@ -192,7 +203,8 @@ class FraudPipeline:
 
     def __repr__(self) -> str:
         fed = "not fed" if self.df is None else f"transactions={len(self.df):,}"
-        return f"FraudPipeline(model={self.model_name!r}, delay={self.delay}, {fed})"
+        return (f"FraudPipeline(model={self.model_name!r}, delay={duration_text(self.delay)}, "
+                f"{fed})")
 
     def feed(self, df: pd.DataFrame) -> FraudPipeline:
         """Give the pipeline its transactions, as `edalab.streams.transactions` returns them
@@ -210,8 +222,10 @@ class FraudPipeline:
         self._collect("models", self.classifier.version_event("initial", time=first))
         # Labels first: a label and a transaction of the same instant arrive in that order,
         # as the handbook's windows count a transaction exactly D old.
-        self.app.source("payments", label_events(df, delay=self.delay))
-        self.app.source("payments", self._timed(transaction_events(df[TX_FIELDS])))
+        # Sized: the run's progress bar then has a total (a percentage and an ETA).
+        self.app.source("payments", _Sized(label_events(df, delay=self.delay), len(df)))
+        self.app.source("payments", _Sized(self._timed(transaction_events(df[TX_FIELDS])),
+                                           len(df)))
         return self
 
     # -- stages -----------------------------------------------------------------------------
@@ -242,10 +256,14 @@ class FraudPipeline:
 
     def _decide(self, event: Event) -> Event | None:
         if event.type != "prediction":
+            if event.type == "fraud.label":
+                self._labels_decided += 1
             return None
         data = event.data
         score = data["score"]
-        if score is None or score < self._review:
+        if self._labels_decided < self.warmup:
+            decision = "abstain"
+        elif score is None or score < self._review:
             decision = "approve"
         elif score < self._block:
             decision = "review"
@@ -396,3 +414,33 @@ class FraudPipeline:
 
 def _route(event: Event) -> str:
     return "models" if event.type == "model.version" else "predictions"
+
+
+class _Sized:
+    """`events` with a known length `n`: an App's progress bar shows a total for it."""
+
+    def __init__(self, events: Iterator[Event], n: int):
+        self.events, self.n = events, n
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def duration_text(value: pd.Timedelta) -> str:
+    """A duration as a person writes it: whole units, the zero ones left out.
+
+    >>> duration_text(pd.Timedelta("7D")), duration_text(pd.Timedelta("1D 6h"))
+    ('7 days', '1 day 6 h')
+    >>> duration_text(pd.Timedelta("90s")), duration_text(pd.Timedelta(0))
+    ('1 min 30 s', '0 s')
+    """
+    c = value.components
+    parts = [f"{c.days} day{'s' if c.days != 1 else ''}"] if c.days else []
+    parts += [f"{n} {unit}" for n, unit in ((c.hours, "h"), (c.minutes, "min")) if n]
+    seconds = c.seconds + c.milliseconds / 1e3 + c.microseconds / 1e6
+    if seconds or not parts:
+        parts.append(f"{seconds:g} s")
+    return " ".join(parts)

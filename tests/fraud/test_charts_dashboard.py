@@ -54,9 +54,10 @@ def test_decision_counts_count_every_decision_once_per_day():
                                                       "approve", "approve"]})
     counts = decision_counts(decisions)
     assert counts.to_numpy().sum() == len(decisions)
-    assert counts.loc["2018-04-02"].tolist() == [1, 0, 1]
+    assert counts.loc["2018-04-02"].tolist() == [1, 0, 0, 1]  # approve abstain review block
     fig = decisions_over_time(decisions)
-    assert [t.name for t in fig.data] == ["review", "block", "approve"]
+    assert [t.name for t in fig.data] == ["review", "block", "approve",
+                                          "abstain (no label learned yet)"]
     with pytest.raises(ValueError, match="maybe"):
         decision_counts(decisions.assign(decision="maybe"))
 

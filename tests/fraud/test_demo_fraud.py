@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -19,6 +20,19 @@ def test_demo_prints_the_test_week_and_writes_an_offline_report(tmp_path, capsys
     text = report.read_text()
     assert text.count("Plotly.newPlot") == 5
     assert 'src="https://cdn.plot.ly' not in text and text.count("plotly.js v") == 1
+
+
+def test_demo_report_explains_the_published_numbers_the_cold_start_and_the_delay(tmp_path,
+                                                                                capsys):
+    report = tmp_path / "report.html"
+    assert main(["--customers", "60", "--days", "24", "--model", "lr", "--clock", "wall",
+                 "--report", str(report)]) == 0
+    assert "'abstain'" in capsys.readouterr().out  # the decisions printed count them
+    text = report.read_text()
+    assert "delay=7 days," in text and "7 days 00:00:00" not in text
+    assert re.search(r"The published row is the handbook's own run.*\d+ customers buying at "
+                     r"\d+ terminals over 24 days.*at most 0\.\d{3}, against 0\.291", text)
+    assert re.search(r"the [\d,]+ transactions from 2018-04-01 .* were decided 'abstain'", text)
 
 
 def test_demo_refuses_too_few_days(capsys):

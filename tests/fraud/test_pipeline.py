@@ -27,6 +27,7 @@ def pipe(df) -> FraudPipeline:
 def test_every_transaction_gets_one_prediction_and_one_decision(df, pipe):
     assert sorted(pipe.predictions().tx_id) == sorted(pipe.decisions().tx_id) == sorted(df.TX_ID)
     d = pipe.decisions()
+    d = d[d.decision != "abstain"]  # the thresholds apply once the model has learned a label
     assert (d.loc[d.score >= 0.6, "decision"] == "block").all()
     assert (d.loc[(d.score >= 0.3) & (d.score < 0.6), "decision"] == "review").all()
     assert (d.loc[d.score < 0.3, "decision"] == "approve").all()
@@ -76,7 +77,7 @@ def test_max_in_flight_must_be_a_positive_int(df):
 
 
 def test_set_threshold_applies_to_the_decisions_that_follow(df):
-    pipe = FraudPipeline(model="lr").feed(df)
+    pipe = FraudPipeline(model="lr", warmup=0).feed(df)
     snapshots = pipe.stream(every=1000)
     first = next(snapshots)
     pipe.set_threshold(review=0.0, block=0.0)
@@ -85,6 +86,35 @@ def test_set_threshold_applies_to_the_decisions_that_follow(df):
     assert {e.data["decision"] for e in later if e.data["score"] is not None} == {"block"}
     with pytest.raises(ValueError, match="review <= block"):
         pipe.set_threshold(review=0.9, block=0.1)
+
+
+def test_cold_start_abstains_until_the_model_has_learned_its_first_label(df, pipe):
+    d = pipe.decisions()
+    first_label = pd.Timestamp(df.TX_DATETIME.min(), tz="UTC") + pd.Timedelta(days=7)
+    cold, warm = d[d.time < first_label], d[d.time > first_label]
+    assert len(cold) > 300 and (cold.decision == "abstain").all()  # not sent to review
+    assert (cold.score == 0.5).all()  # what the untrained model says: the review threshold
+    assert "abstain" not in set(warm.decision) and "approve" in set(warm.decision)
+
+
+def test_warmup_zero_decides_from_the_first_score(df):
+    pipe = FraudPipeline(model="lr", warmup=0).feed(df)
+    pipe.run()
+    first = pipe.decisions().head(100)
+    assert set(first.decision) == {"review"}  # 0.5 >= review: the cold start, unhandled
+    with pytest.raises(ValueError, match="warmup must be an int >= 0"):
+        FraudPipeline(warmup=-1)
+
+
+def test_repr_writes_the_delay_as_a_person_would(df):
+    assert "delay=7 days," in repr(FraudPipeline().feed(df))
+    assert "delay=1 day 12 h," in repr(FraudPipeline(delay="36h"))
+
+
+def test_run_progress_bar_knows_the_total(df, capsys):
+    FraudPipeline(model="lr").feed(df.head(500)).run(progress=True)
+    err = capsys.readouterr().err
+    assert "100%" in err and "1000/1000" in err  # 500 transactions and their 500 labels
 
 
 def test_snapshots_carry_each_new_event_once(df):
@@ -130,3 +160,11 @@ def test_named_models_are_river_models():
         assert hasattr(model, "predict_proba_one") and hasattr(model, "learn_one")
     with pytest.raises(ValueError, match="unknown model 'svm'"):
         make_model("svm")
+
+
+def test_metrics_are_dated_in_event_time_under_the_wall_clock(df):
+    pipe = FraudPipeline(model="lr", metrics_every=500).feed(df)
+    pipe.run(clock="wall")
+    last_label = pd.Timestamp(df.TX_DATETIME.max(), tz="UTC") + pd.Timedelta(days=7)
+    times = pd.to_datetime(pipe.metrics().time, utc=True)
+    assert len(times) and times.max() <= last_label  # the last days' CP@k too, not "now"
