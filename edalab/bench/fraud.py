@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Any
 
-from edalab.bench.fraud_peers import classifier_events, peers, print_peers
+from edalab.bench._fraud_peers import classifier_events, peers, print_peers
 from edalab.brokers.memory import MemoryBroker
 from edalab.fraud.features import FraudFeatures, handbook_features
 from edalab.fraud.handbook import HANDBOOK_LR, batch_baseline

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edalab.bench import fraud_peers as bench
+from edalab.bench import _fraud_peers as bench
 from edalab.streams.transactions import transactions
 
 PEERS = {"bytewax_per_s", "streamz_per_s", "edalab_per_s", "raw_river_per_s"}
