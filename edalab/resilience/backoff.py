@@ -72,7 +72,8 @@ class Backoff:
         ``"full"`` draws uniformly in [0, d), ``"equal"`` in [d/2, d), ``"none"`` keeps d."""
         initial = _seconds("initial", initial, positive=True)
         cap = _seconds("max", max, positive=True)
-        growth = _seconds("factor", factor) if isinstance(factor, Real) else math.nan
+        growth = float(factor) if isinstance(factor, Real) and not isinstance(factor, bool) \
+            else math.nan
         if not 1 <= growth < math.inf:
             raise ValueError(f"factor must be a finite number >= 1, got {factor!r}")
         if cap < initial:
