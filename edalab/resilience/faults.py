@@ -84,6 +84,10 @@ class Faults:
         if poison is not None and not callable(poison):
             raise TypeError(f"poison must be a predicate on the call's first argument, "
                             f"got {poison!r}")
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable giving seconds, got {clock!r}")
+        if sleep is not None and not callable(sleep):
+            raise TypeError(f"sleep must be a callable taking seconds, or None, got {sleep!r}")
         if not (isinstance(poison_error, type) and issubclass(poison_error, Exception)):
             raise TypeError(f"poison_error must be an exception class, got {poison_error!r}")
         self.error_rate = float(error_rate)
