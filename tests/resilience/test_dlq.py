@@ -20,7 +20,7 @@ def broker(request):
 def _fail(broker, topic, group, errors, max_attempts=2):
     """Publish one event per error and nack each until it is dead-lettered (None: ack)."""
     broker.create_topic(topic, partitions=2)
-    for i, error in enumerate(errors):
+    for i in range(len(errors)):
         broker.publish(topic, Event("payment", "/test", {"i": i}, key=f"k{i}", id=f"p{i}",
                                     extensions={"trace": f"t{i}"}))
     consumer = broker.subscribe(topic, group=group, max_attempts=max_attempts)
