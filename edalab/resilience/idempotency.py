@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ class MemoryIdempotencyStore:
             raise ValueError(f"max_ids must be an int >= 1, got {max_ids!r}")
         self.max_ids = max_ids
         self.duplicates = 0
-        self._ids: dict[str, None] = {}  # insertion order: the oldest key first
+        # Oldest key first; OrderedDict forgets it in O(1), where a dict's next(iter())
+        # scans the slots its earlier deletions left (quadratic at 100,000 ids).
+        self._ids: OrderedDict[str, None] = OrderedDict()
 
     def seen(self, key: str) -> bool:
         """Whether `key` is remembered as handled."""
@@ -58,7 +61,7 @@ class MemoryIdempotencyStore:
             return
         ids[_check_key(key)] = None
         if len(ids) > self.max_ids:
-            del ids[next(iter(ids))]
+            ids.popitem(last=False)
 
     def apply_once(self, key: str, effect: Callable[[], Any]) -> bool:
         """Run ``effect()`` and mark `key`, unless `key` was handled: True when it ran."""

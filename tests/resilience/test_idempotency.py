@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,17 @@ def test_memory_store_forgets_the_oldest_keys_beyond_max_ids():
     for key in ["a", "b", "c", "d"]:
         store.mark(key)
     assert [store.seen(k) for k in "abcd"] == [False, True, True, True]
+
+
+def test_memory_store_forgets_in_constant_time_when_full():
+    # A plain dict made forgetting the oldest of 100,000 keys scan its deleted slots: about
+    # 90 us a key instead of under 1 us (18 s for this loop instead of a fraction of one).
+    store = MemoryIdempotencyStore(max_ids=100_000)
+    start = time.perf_counter()
+    for i in range(300_000):
+        store.mark(f"k{i}")
+    assert time.perf_counter() - start < 3.0
+    assert len(store) == 100_000 and store.seen("k299999") and not store.seen("k199999")
 
 
 def test_memory_store_marks_nothing_when_the_effect_raises():
