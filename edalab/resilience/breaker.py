@@ -90,6 +90,7 @@ class CircuitBreaker:
         self.clock = clock
         self.exclude = exclude
         self._results: deque[bool] = deque(maxlen=self.window)
+        self._failed = 0      # failures in _results, kept as they come and go
         self._state: State = "closed"
         self._opened_at = 0.0
         self._probes = 0      # half-open: probes let through
@@ -122,11 +123,11 @@ class CircuitBreaker:
         self.failures += not success
         state = self.state
         if state == "closed":
-            self._results.append(success)
+            self._remember(success)
             if len(self._results) == self.window and self._rate() >= self.failure_rate:
                 self._move("open")
         elif state == "half-open":
-            self._results.append(success)
+            self._remember(success)
             if not success:
                 self._move("open")
             else:
@@ -163,8 +164,15 @@ class CircuitBreaker:
         out, self._events = self._events, []
         return out
 
+    def _remember(self, success: bool) -> None:
+        results = self._results
+        if len(results) == self.window:
+            self._failed -= not results[0]  # the oldest outcome slides out
+        results.append(success)
+        self._failed += not success
+
     def _rate(self) -> float:
-        return self._results.count(False) / len(self._results) if self._results else 0.0
+        return self._failed / len(self._results) if self._results else 0.0
 
     def _move(self, to: State) -> None:
         now = self.clock()
@@ -178,6 +186,7 @@ class CircuitBreaker:
         elif to == "half-open":  # the window starts again from the probes
             self._probes = self._successes = 0
             self._results.clear()
+            self._failed = 0
 
     def __repr__(self) -> str:
         return (f"CircuitBreaker(failure_rate={self.failure_rate!r}, window={self.window}, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from edalab.resilience import BreakerOpen, CircuitBreaker, PermanentError, TransientError
@@ -140,3 +142,20 @@ def test_bad_arguments_name_the_problem(kwargs, message):
     with pytest.raises(ValueError) as info:
         CircuitBreaker(**kwargs)
     assert message in str(info.value)
+
+
+def test_opens_exactly_when_the_last_window_calls_reach_the_rate():
+    rng = random.Random(11)
+    for _ in range(300):
+        window, rate = rng.randint(1, 12), rng.choice([0.2, 0.5, 0.75, 1.0])
+        outcomes = [rng.random() < 0.7 for _ in range(60)]
+        b = breaker(Clock(), window=window, failure_rate=rate)
+        opened_at = None
+        for i, ok in enumerate(outcomes):
+            b.record(ok)
+            if b.state == "open":
+                opened_at = i
+                break
+        expected = next((i for i in range(window - 1, len(outcomes))
+                         if outcomes[i - window + 1:i + 1].count(False) / window >= rate), None)
+        assert opened_at == expected, (window, rate, outcomes)
