@@ -57,7 +57,8 @@ class CircuitBreaker:
     the dependency). Each state change is kept as a ``breaker.state`` event until `events()`
     drains them (for an App to publish on a ``breaker`` topic).
 
-    `clock` gives seconds (default ``time.time``); pass a virtual one for reproducible runs.
+    `clock` gives seconds (default ``time.time``); pass a virtual one for reproducible runs,
+    such as an App's: ``clock=lambda: app.clock.now().timestamp()``.
 
     >>> now = [0.0]
     >>> breaker = CircuitBreaker(failure_rate=0.5, window=4, open_for=10.0,
