@@ -36,7 +36,7 @@ class BreakerOpen(TransientError):
 
     def __init__(self, name: str, retry_after: float) -> None:
         super().__init__(f"breaker {name!r} is open: calls fail fast for "
-                         f"{retry_after:.3g} s more")
+                         f"{round(retry_after, 3):g} s more")
         self.name = name
         self.retry_after = retry_after
 

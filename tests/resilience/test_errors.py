@@ -19,6 +19,7 @@ def test_breaker_open_is_transient_and_says_when_it_may_close():
     assert isinstance(error, TransientError)
     assert (error.name, error.retry_after) == ("model", 4.0)
     assert "'model' is open" in str(error) and "4 s" in str(error)
+    assert "for 1234.5 s more" in str(BreakerOpen("model", 1234.5))  # not 1.23e+03
 
 
 def test_breaker_open_survives_pickling_for_worker_processes():
