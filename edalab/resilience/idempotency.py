@@ -12,7 +12,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,9 @@ class SqliteIdempotencyStore:
     kept, and the redelivered event is applied then; once committed, both are, and a
     redelivery is skipped (counted in `duplicates`).
 
+    With `max_ids`, only the last `max_ids` keys are kept (the oldest are deleted in the
+    transaction that adds a key); None keeps them all.
+
     >>> store = SqliteIdempotencyStore(":memory:")
     >>> _ = store.connection.execute("CREATE TABLE totals (card TEXT, amount REAL)")
     >>> def add(conn):
@@ -102,8 +106,12 @@ class SqliteIdempotencyStore:
     >>> store.close()
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_ids: int | None = None) -> None:
+        if max_ids is not None and (not isinstance(max_ids, int) or isinstance(max_ids, bool)
+                                    or max_ids < 1):
+            raise ValueError(f"max_ids must be an int >= 1 or None, got {max_ids!r}")
         self.path = str(path)
+        self.max_ids = max_ids
         self.duplicates = 0
         # Autocommit mode: this class opens and ends its transactions itself.
         self._conn: sqlite3.Connection | None = sqlite3.connect(self.path,
@@ -129,30 +137,44 @@ class SqliteIdempotencyStore:
 
     def mark(self, key: str) -> None:
         """Record `key` as handled (committed at once)."""
-        self.connection.execute("INSERT OR IGNORE INTO edalab_handled VALUES (?, ?)",
-                                (_check_key(key), time.time()))
+        _check_key(key)
+        with self._transaction() as conn:
+            self._insert(conn, key)
+
+    def _insert(self, conn: sqlite3.Connection, key: str) -> bool:
+        """Add `key` (inside the caller's transaction); False when it was there."""
+        inserted = conn.execute("INSERT OR IGNORE INTO edalab_handled VALUES (?, ?)",
+                                (key, time.time())).rowcount
+        if inserted and self.max_ids is not None:
+            # rowids grow with each insert: keep the newest max_ids.
+            conn.execute("DELETE FROM edalab_handled WHERE rowid <= "
+                         "(SELECT MAX(rowid) FROM edalab_handled) - ?", (self.max_ids,))
+        return bool(inserted)
 
     def apply_once(self, key: str, effect: Callable[[sqlite3.Connection], Any]) -> bool:
         """Run ``effect(connection)`` and record `key` in one transaction, unless `key` was
         handled: True when it ran. An effect that raises rolls both back and re-raises."""
-        conn = self.connection
         _check_key(key)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            inserted = conn.execute("INSERT OR IGNORE INTO edalab_handled VALUES (?, ?)",
-                                    (key, time.time())).rowcount
+        with self._transaction() as conn:
+            inserted = self._insert(conn, key)
             if inserted:
                 effect(conn)
+        self.duplicates += not inserted
+        return inserted
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the connection: committed, or rolled back on any
+        exception (which is raised again)."""
+        conn = self.connection
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
         except BaseException:
             if conn.in_transaction:  # some SQLite errors end the transaction themselves
                 conn.execute("ROLLBACK")
             raise
-        if not inserted:
-            conn.execute("ROLLBACK")
-            self.duplicates += 1
-            return False
         conn.execute("COMMIT")
-        return True
 
     def __len__(self) -> int:
         return self.connection.execute("SELECT COUNT(*) FROM edalab_handled").fetchone()[0]
@@ -164,4 +186,4 @@ class SqliteIdempotencyStore:
             self._conn = None
 
     def __repr__(self) -> str:
-        return f"SqliteIdempotencyStore({self.path!r})"
+        return f"SqliteIdempotencyStore({self.path!r}, max_ids={self.max_ids!r})"

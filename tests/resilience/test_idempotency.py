@@ -140,3 +140,28 @@ def test_sqlite_sigkill_mid_way_neither_loses_nor_doubles_the_effect(tmp_path, k
     applied = store.apply_once("e1", _write("e1"))
     assert applied == (kill_at == "inside")
     assert _sink(store) == ["e1"]
+
+
+def test_sqlite_store_keeps_only_the_newest_max_ids_keys(tmp_path):
+    store = SqliteIdempotencyStore(tmp_path / "inbox.db", max_ids=3)
+    for key in ["a", "b", "c"]:
+        store.mark(key)
+    store.apply_once("d", lambda conn: None)
+    store.apply_once("d", lambda conn: None)  # a duplicate adds nothing, trims nothing
+    store.mark("e")
+    store.close()
+    again = SqliteIdempotencyStore(tmp_path / "inbox.db", max_ids=3)
+    assert [again.seen(k) for k in "abcde"] == [False, False, True, True, True]
+    assert len(again) == 3 and again.duplicates == 0
+
+
+def test_sqlite_mark_of_a_handled_key_is_no_duplicate(tmp_path):
+    store = SqliteIdempotencyStore(tmp_path / "inbox.db")
+    store.mark("a")
+    store.mark("a")
+    assert len(store) == 1 and store.duplicates == 0
+
+
+def test_sqlite_max_ids_must_be_a_positive_int_or_none(tmp_path):
+    with pytest.raises(ValueError, match="max_ids must be an int >= 1 or None, got 0"):
+        SqliteIdempotencyStore(tmp_path / "inbox.db", max_ids=0)
