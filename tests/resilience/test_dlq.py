@@ -94,3 +94,12 @@ def test_a_where_that_is_no_condition_names_the_columns():
         redrive(broker, "pay", where="colour == 1")
     with pytest.raises(TypeError, match="where must be a query string or a predicate"):
         redrive(broker, "pay", where=3)
+
+
+def test_an_error_given_as_plain_text_has_no_class():
+    from edalab import MemoryBroker
+    broker = MemoryBroker()
+    _fail(broker, "pay", "g", ["gave up: the card is blocked"], max_attempts=1)
+    row = dead_letters(broker, "pay").iloc[0]
+    assert (row["error_class"], row["error"], row["attempts"]) == (
+        "", "gave up: the card is blocked", 1)
