@@ -52,7 +52,7 @@ def card_scoring(broker: Broker | None = None, *, z: float = 3.0, warmup: int = 
     --------
     >>> from edalab import MemoryBroker
     >>> from edalab.streams import transaction_events, transactions
-    >>> df = transactions(n_customers=50, n_terminals=100, days=20, seed=3)
+    >>> df = transactions(customers=50, terminals=100, days=20, seed=3)
     >>> app = card_scoring(MemoryBroker(), worker="w1")
     >>> app.source("transactions", transaction_events(df))
     >>> stats = app.run()

@@ -73,7 +73,7 @@ def handbook_features(df: pd.DataFrame, delay: Any = 7) -> pd.DataFrame:
     Examples
     --------
     >>> from edalab.streams import transactions
-    >>> df = transactions(n_customers=50, n_terminals=100, days=40, seed=3)
+    >>> df = transactions(customers=50, terminals=100, days=40, seed=3)
     >>> x = handbook_features(df)
     >>> x.shape, list(x.columns) == FEATURES
     ((2492, 15), True)
@@ -226,7 +226,7 @@ class FraudFeatures(Operator):
     Examples
     --------
     >>> from edalab.streams import label_events, transaction_events, transactions
-    >>> df = transactions(n_customers=20, n_terminals=50, days=20, seed=1)
+    >>> df = transactions(customers=20, terminals=50, days=20, seed=1)
     >>> op = FraudFeatures(delay="7D")
     >>> tx = list(transaction_events(df))
     >>> first = op.test(tx[0])[0]

@@ -58,7 +58,7 @@ def train_test_split(df: pd.DataFrame, features: pd.DataFrame | None = None, *,
     Examples
     --------
     >>> from edalab.streams import transactions
-    >>> df = transactions(n_customers=200, n_terminals=400, days=40, seed=3)
+    >>> df = transactions(customers=200, terminals=400, days=40, seed=3)
     >>> train, test = train_test_split(df, start_train="2018-04-15")
     >>> len(train), len(test), int(train.TX_FRAUD.sum()), int(test.TX_FRAUD.sum())
     (2508, 1219, 417, 114)
@@ -170,7 +170,7 @@ def batch_baseline(df: pd.DataFrame, features: pd.DataFrame | None = None, *,
     Examples
     --------
     >>> from edalab.streams import transactions
-    >>> df = transactions(n_customers=300, n_terminals=600, days=40, seed=3)
+    >>> df = transactions(customers=300, terminals=600, days=40, seed=3)
     >>> result = batch_baseline(df, start_train="2018-04-15")
     >>> result["n_train"], result["n_test"], round(result["auc_roc"], 3)
     (4221, 2457, 0.808)

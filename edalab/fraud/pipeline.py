@@ -114,7 +114,7 @@ class FraudPipeline:
     Examples
     --------
     >>> from edalab.streams import transactions
-    >>> df = transactions(n_customers=50, n_terminals=100, days=20, seed=3)
+    >>> df = transactions(customers=50, terminals=100, days=20, seed=3)
     >>> pipe = FraudPipeline(model="lr").feed(df)
     >>> stats = pipe.run()
     >>> stats.to_frame()[["events_in", "events_out", "dead_letters"]].loc["features"].tolist()

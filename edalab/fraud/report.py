@@ -121,7 +121,7 @@ def fraud_report(pipe: Any, results: Sequence[Mapping[str, Any]], stats: RunStat
     >>> import tempfile
     >>> from edalab.fraud.pipeline import FraudPipeline
     >>> from edalab.streams import transactions
-    >>> df = transactions(n_customers=20, n_terminals=40, days=25, seed=1)
+    >>> df = transactions(customers=20, terminals=40, days=25, seed=1)
     >>> pipe = FraudPipeline(metrics_every=200).feed(df)
     >>> stats = pipe.run()
     >>> rows = [{"model": "x", "auc_roc": 0.8, "average_precision": 0.5,

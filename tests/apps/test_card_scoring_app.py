@@ -16,7 +16,7 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def stream() -> list[Event]:
-    return list(transaction_events(transactions(n_customers=40, n_terminals=80, days=15,
+    return list(transaction_events(transactions(customers=40, terminals=80, days=15,
                                                 seed=11)))
 
 

@@ -50,7 +50,7 @@ def test_cards_demo_reports_the_card_scoring_apps_alerts(capsys):
     assert main(["demo", "cards", "--clock", "virtual"]) == 0
     out = capsys.readouterr().out
     app = card_scoring()
-    df = transactions(n_customers=500, n_terminals=1000, days=30, seed=7)
+    df = transactions(customers=500, terminals=1000, days=30, seed=7)
     app.source("transactions", transaction_events(df))
     app.run()
     frauds = [record.event.data["fraud"] for record in app.broker.read("alerts")]

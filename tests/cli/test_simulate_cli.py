@@ -19,7 +19,7 @@ def test_sensors_csv_holds_what_the_simulator_returns(tmp_path):
     out = tmp_path / "sensors.csv"
     assert main(["sensors", "--sensors", "3", "--duration", "30", "--period-ms", "500",
                  "--seed", "4", "--out", str(out), "--quiet"]) == 0
-    expected = power_sensors(n_sensors=3, duration=30, period_ms=500, seed=4)
+    expected = power_sensors(sensors=3, duration=30, period_ms=500, seed=4)
     pd.testing.assert_frame_equal(pd.read_csv(out), expected, check_dtype=False)
 
 

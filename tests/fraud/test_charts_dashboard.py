@@ -87,7 +87,7 @@ def test_comparison_marks_the_published_numbers_as_published():
 def tx():
     from edalab.streams import transactions
 
-    return transactions(n_customers=50, n_terminals=100, days=20, seed=3)
+    return transactions(customers=50, terminals=100, days=20, seed=3)
 
 
 @pytest.fixture

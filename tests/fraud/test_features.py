@@ -15,7 +15,7 @@ from edalab.streams import label_events, transaction_events, transactions
 
 @pytest.fixture(scope="module")
 def df() -> pd.DataFrame:
-    return transactions(n_customers=100, n_terminals=200, days=45, seed=11)
+    return transactions(customers=100, terminals=200, days=45, seed=11)
 
 
 def handbook_pandas(df: pd.DataFrame, delay: int = 7) -> pd.DataFrame:

@@ -15,7 +15,7 @@ BOOK_SEED = 5
 
 @pytest.fixture(scope="module")
 def df() -> pd.DataFrame:
-    return transactions(n_customers=300, n_terminals=600, days=40, seed=3)
+    return transactions(customers=300, terminals=600, days=40, seed=3)
 
 
 def test_the_test_week_starts_after_the_delay_and_lasts_delta_test_days(df):

@@ -14,7 +14,7 @@ from edalab.streams import transaction_events, transactions
 
 @pytest.fixture(scope="module")
 def df() -> pd.DataFrame:
-    return transactions(n_customers=60, n_terminals=120, days=25, seed=2)
+    return transactions(customers=60, terminals=120, days=25, seed=2)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def small_boosting(seed: int) -> HistGradientBoostingClassifier:
 
 
 def test_the_retraining_pipeline_promotes_compiled_challengers():
-    df = transactions(n_customers=150, n_terminals=300, days=36, seed=4)
+    df = transactions(customers=150, terminals=300, days=36, seed=4)
     pipe = FraudPipeline(model="retrain",
                          retrain={"min_frauds": 20, "model_factory": small_boosting}).feed(df)
     pipe.run()

@@ -12,7 +12,7 @@ from edalab.streams import transactions
 
 @pytest.fixture(scope="module")
 def df() -> pd.DataFrame:
-    return transactions(n_customers=80, n_terminals=160, days=30, seed=2)
+    return transactions(customers=80, terminals=160, days=30, seed=2)
 
 
 @pytest.fixture(scope="module")

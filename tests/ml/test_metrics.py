@@ -108,7 +108,7 @@ def handbook_card_precision(frame: pd.DataFrame, k: int) -> list[float]:
 
 @pytest.fixture(scope="module")
 def scored_transactions() -> pd.DataFrame:
-    df = transactions(n_customers=150, n_terminals=300, days=25, seed=4)
+    df = transactions(customers=150, terminals=300, days=25, seed=4)
     rng = np.random.default_rng(4)
     df["score"] = rng.random(len(df)) * 0.6 + df["TX_FRAUD"] * rng.random(len(df)) * 0.5
     return df

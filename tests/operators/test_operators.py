@@ -73,7 +73,7 @@ def _readings(n=80, seed=0):
 
 
 def _fraud_events(features=False):
-    df = transactions(n_customers=10, n_terminals=20, days=12, seed=1)
+    df = transactions(customers=10, terminals=20, days=12, seed=1)
     events = list(heapq.merge(label_events(df, delay="2D"),
                               transaction_events(df.drop(columns=["TX_FRAUD"])),
                               key=lambda e: e.time))

@@ -13,7 +13,7 @@ from edalab.streams import transactions, vitals
 
 def _fraud():
     return (FraudPipeline(model="lr", metrics_every=200),
-            transactions(n_customers=30, n_terminals=60, days=10, seed=2),
+            transactions(customers=30, terminals=60, days=10, seed=2),
             ("predictions", "decisions", "metrics", "models"))
 
 
