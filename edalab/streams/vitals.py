@@ -15,7 +15,7 @@ turns the rows into `edalab.Event`s in event-time order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,8 @@ import pandas as pd
 
 from edalab.events import Event
 
-__all__ = ["ARTEFACTS", "EPISODE_KINDS", "vitals", "vitals_episodes", "vitals_events"]
+__all__ = ["ADVERSE_SBP", "ADVERSE_SPO2", "ARTEFACTS", "EPISODE_KINDS", "RECOVERY_MINUTES",
+           "vitals", "vitals_episodes", "vitals_events"]
 
 #: Values of the ``artefact`` column: clean, or the data problem injected into the row.
 ARTEFACTS = ("", "missing", "motion", "dropout", "out_of_range")
@@ -39,7 +40,8 @@ _EFFECTS = {  # respiration_rate, spo2, systolic_bp, pulse, temperature
     "respiratory": (12.0, -10.0, -5.0, 20.0, 0.8),
     "haemorrhage": (6.0, -2.0, -45.0, 45.0, -0.3),
 }
-_EPISODE_COLUMNS = ["episode_id", "patient_id", "kind", "onset", "peak", "severity", "confusion"]
+_EPISODE_COLUMNS = ["episode_id", "patient_id", "kind", "onset", "peak", "severity", "confusion",
+                    "adverse_event", "response", "averted"]
 _CONFUSION_CHANCE = {"sepsis": 0.6, "respiratory": 0.2, "haemorrhage": 0.3}
 _OXYGEN_START_BELOW = 93.0  # a nurse starts oxygen after a round with SpO2 below this
 _OXYGEN_GAIN = 4.0  # SpO2 points regained on supplemental oxygen
@@ -69,6 +71,81 @@ def _draw_episodes(rng: np.random.Generator, patients: int, minutes: float,
             "confusion_at": confusion_at}
 
 
+# The adverse event: physiology an unrecognised deterioration ends in, where a ward calls the
+# emergency team (the medical emergency team's calling criteria, e.g. Lee et al. 1995; Hillman
+# et al., MERIT 2005) and the patient goes to intensive care or arrests.
+ADVERSE_SBP = 90.0  #: systolic blood pressure below this, mmHg: shock
+ADVERSE_SPO2 = 88.0  #: SpO2 below this even on the ward's oxygen, %: respiratory failure
+RECOVERY_MINUTES = 120.0  #: after a timely response, the episode's changes fade over this
+
+
+def _level(ep: dict[str, np.ndarray], t: np.ndarray) -> np.ndarray:
+    """Severity of each patient's episode at times `t` (minutes, shape (P, K)): ramps up from
+    onset to the plateau; after an effective response it fades to 0 over `RECOVERY_MINUTES`."""
+    since = (t - ep["onset"][:, None]) / ep["ramp"][:, None]
+    level = np.clip(since, 0, 1) ** 1.5 * ep["severity"][:, None]
+    treated = ep["treated"][:, None]
+    with np.errstate(invalid="ignore"):  # inf - inf: no episode, no response
+        fade = np.clip(1 - (t - treated) / RECOVERY_MINUTES, 0, 1)
+        held = np.clip((treated - ep["onset"][:, None]) / ep["ramp"][:, None], 0, 1) ** 1.5
+    held = held * ep["severity"][:, None]
+    return np.where(np.isfinite(treated) & (t >= treated), held * fade, level)
+
+
+def _physiology(baseline: dict, rhythm: dict, ep: dict[str, np.ndarray], t: np.ndarray,
+                hour: np.ndarray, noise: dict | None = None) -> dict[str, np.ndarray]:
+    """The vital signs at times `t`: baseline, rhythm, wander, `noise` (if given) and the
+    episode, summed in that order."""
+    level = _level(ep, t)
+    effects = np.array(list(_EFFECTS.values()))[ep["kind"]]  # (P, 5)
+    out = {}
+    for j, name in enumerate(_NUMERIC):
+        amplitude, peak, wander, scale, period, phase = rhythm[name]
+        slow = np.sin(2 * np.pi * t[:, :, None] / period[:, None, :] + phase[:, None, :])
+        out[name] = (baseline[name][:, None]
+                     + amplitude * scale * np.cos(2 * np.pi * (hour - peak) / 24)
+                     + wander * slow.sum(axis=2) / np.sqrt(2))
+        if noise is not None:
+            out[name] = out[name] + noise[name]
+        out[name] = out[name] + level * effects[:, j, None]
+    return out
+
+
+def _consciousness(level: np.ndarray, ep: dict[str, np.ndarray]) -> np.ndarray:
+    letters = np.full(level.shape, "A", dtype="<U1")
+    letters[level >= ep["confusion_at"][:, None]] = "C"
+    letters[level >= ep["confusion_at"][:, None] + 0.6] = "V"
+    return letters
+
+
+def _adverse_times(baseline: dict, rhythm: dict, ep: dict[str, np.ndarray],
+                   start: pd.Timestamp, minutes: float) -> np.ndarray:
+    """Minute of each patient's adverse event (inf: none within the record): the first minute
+    the noise-free physiology is in shock (systolic BP < `ADVERSE_SBP`), in respiratory failure
+    (SpO2 < `ADVERSE_SPO2` with the ward's oxygen) or responds to voice only (V on ACVPU)."""
+    t = np.broadcast_to(np.arange(np.ceil(minutes)), (len(ep["onset"]), int(np.ceil(minutes))))
+    hour = (start.hour + start.minute / 60 + t / 60) % 24
+    body = _physiology(baseline, rhythm, ep, t, hour)
+    critical = ((body["systolic_bp"] < ADVERSE_SBP)
+                | (body["spo2"] + _OXYGEN_GAIN < ADVERSE_SPO2)
+                | (_consciousness(_level(ep, t), ep) == "V"))
+    critical &= t >= ep["onset"][:, None]
+    first = np.where(critical.any(axis=1), critical.argmax(axis=1), -1).astype(float)
+    return np.where(first >= 0, first, np.inf)
+
+
+def _response_times(responses: Mapping[str, Any] | None, ids: np.ndarray,
+                    start: pd.Timestamp) -> np.ndarray:
+    """Minute of each patient's first response from `responses` (inf: none)."""
+    out = np.full(len(ids), np.inf)
+    index = {p: i for i, p in enumerate(ids.tolist())}
+    for patient, when in (responses or {}).items():
+        if patient not in index:
+            raise ValueError(f"responses names {patient!r}, not a patient of this ward")
+        out[index[patient]] = (_utc(when) - start) / pd.Timedelta("1min")
+    return out
+
+
 def vitals(
     patients: int = 20,
     hours: float = 24.0,
@@ -80,6 +157,7 @@ def vitals(
     missing_rate: float = 0.03,
     artefact_rate: float = 0.02,
     oxygen_at_start: float = 0.05,
+    responses: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Simulate a ward of adult patients observed every `cadence` minutes.
 
@@ -94,6 +172,24 @@ def vitals(
     blood pressure and SpO2 fall, often new confusion), respiratory failure (respiration up,
     SpO2 down) or haemorrhage (pulse up, blood pressure down). A patient whose SpO2 falls
     below 93 % is put on oxygen from the next round on, which lifts SpO2 by about 4 points.
+
+    Left unrecognised, a deterioration ends in an **adverse event**: the emergency in which a
+    ward calls its emergency team and the patient is admitted to intensive care or arrests.
+    It is the first minute at which the patient's noise-free physiology meets one of the
+    calling criteria of a medical emergency team (Lee et al. 1995; the MERIT trial, 2005)
+    that the episode drives: **shock**, systolic blood pressure below 90 mmHg
+    (`ADVERSE_SBP`); **respiratory failure**, SpO2 below 88 % even with the ward's
+    supplemental oxygen (`ADVERSE_SPO2`); or **a fall in consciousness** to responding only to
+    voice (V on ACVPU). Measurement noise does not trigger it (a single low reading is not an
+    arrest), and a mild episode whose plateau stays short of every criterion stays
+    compensated (no adverse event). The time is in ``vitals_episodes(df)["adverse_event"]``.
+
+    `responses` closes the loop: a clinical response to a patient at a given time (e.g. the
+    arrival of a team paged by a monitor, `edalab.health.closed_loop`) treats their episode
+    if it has begun and not yet reached its adverse event: the episode's changes fade out over
+    `RECOVERY_MINUTES` from then on and the adverse event is averted. A response before the
+    onset finds nothing to treat; one after the adverse event comes too late to change the
+    record. The observations before a response are exactly those of the untreated ward.
 
     Parameters
     ----------
@@ -125,6 +221,9 @@ def vitals(
         temperature).
     oxygen_at_start
         Fraction of patients already on supplemental oxygen at the start.
+    responses
+        Patient id → time of the first clinical response to them (see above); None: the
+        open loop, nobody responds.
 
     Returns
     -------
@@ -142,7 +241,10 @@ def vitals(
     >>> df = vitals(patients=50, hours=48, seed=7)
     >>> episodes = vitals_episodes(df)
     >>> len(episodes), episodes.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
-    (19, ['episode_id', 'patient_id', 'kind', 'onset', 'peak', 'severity', 'confusion'])
+    (19, ['episode_id', 'patient_id', 'kind', 'onset', 'peak', 'severity', 'confusion',
+          'adverse_event', 'response', 'averted'])
+    >>> int(episodes["adverse_event"].notna().sum())  # the others stayed compensated
+    11
     >>> df.loc[df["artefact"] == "", "pulse"].between(40, 160).all()
     np.True_
     """
@@ -163,6 +265,8 @@ def vitals(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
     P, R = patients, rounds
+    width = max(3, len(str(P - 1)))
+    ids = np.array([f"p{i:0{width}d}" for i in range(P)])
 
     # -- baseline, rhythm and noise: arrays of shape (patients, rounds) -----------------------
     jitter = base_rng.uniform(0, min(cadence / 5, 5.0), (P, R))
@@ -183,28 +287,25 @@ def vitals(
         "pulse": (4.0, 15, 3.0, 3.0),
         "temperature": (0.25, 18, 0.1, 0.1),
     }
-    true: dict[str, np.ndarray] = {}
-    for name, (amplitude, peak, wander, sd) in shape.items():
-        scale = base_rng.uniform(0.6, 1.4, (P, 1))
-        period = base_rng.uniform(180, 720, (P, 2))
-        phase = base_rng.uniform(0, 2 * np.pi, (P, 2))
-        slow = np.sin(2 * np.pi * t[:, :, None] / period[:, None, :] + phase[:, None, :])
-        true[name] = (baseline[name][:, None]
-                      + amplitude * scale * np.cos(2 * np.pi * (hour - peak) / 24)
-                      + wander * slow.sum(axis=2) / np.sqrt(2)
-                      + noise_rng.normal(0, sd, (P, R)))
+    rhythm = {name: (amplitude, peak, wander, base_rng.uniform(0.6, 1.4, (P, 1)),
+                     base_rng.uniform(180, 720, (P, 2)), base_rng.uniform(0, 2 * np.pi, (P, 2)))
+              for name, (amplitude, peak, wander, _) in shape.items()}
+    noise = {name: noise_rng.normal(0, sd, (P, R)) for name, (*_, sd) in shape.items()}
 
-    # -- deterioration ---------------------------------------------------------------------------
+    # -- deterioration, and the response that may stop it ----------------------------------------
     ep = _draw_episodes(episode_rng, P, minutes, deterioration_rate)
-    since = (t - ep["onset"][:, None]) / ep["ramp"][:, None]
-    deteriorating = since >= 0
-    level = np.clip(since, 0, 1) ** 1.5 * ep["severity"][:, None]
-    effects = np.array(list(_EFFECTS.values()))[ep["kind"]]  # (P, 5)
-    for j, name in enumerate(_NUMERIC):
-        true[name] = true[name] + level * effects[:, j, None]
-    consciousness = np.full((P, R), "A", dtype="<U1")
-    consciousness[level >= ep["confusion_at"][:, None]] = "C"
-    consciousness[level >= ep["confusion_at"][:, None] + 0.6] = "V"
+    ep["treated"] = np.full(P, np.inf)
+    untreated = _adverse_times(baseline, rhythm, ep, start_ts, minutes)
+    response = _response_times(responses, ids, start_ts)
+    # A response treats an episode that has begun and not yet become an emergency.
+    ep["treated"] = np.where((response >= ep["onset"]) & (response < untreated), response,
+                             np.inf)
+    adverse = (_adverse_times(baseline, rhythm, ep, start_ts, minutes)
+               if np.isfinite(ep["treated"]).any() else untreated)
+    true = _physiology(baseline, rhythm, ep, t, hour, noise)
+    level = _level(ep, t)
+    deteriorating = t >= ep["onset"][:, None]
+    consciousness = _consciousness(level, ep)
 
     started = np.zeros((P, R), dtype=bool)
     started[:, 1:] = np.maximum.accumulate(true["spo2"] < _OXYGEN_START_BELOW, axis=1)[:, :-1]
@@ -243,8 +344,6 @@ def vitals(
     order = np.lexsort((np.repeat(np.arange(P)[:, None], R, axis=1).ravel(), seconds.ravel()))
     keep = (t.ravel() < minutes)[order]
     order = order[keep]
-    width = max(3, len(str(P - 1)))
-    ids = np.array([f"p{i:0{width}d}" for i in range(P)])
     patient = np.repeat(np.arange(P), R)[order]
     has_episode = np.isfinite(ep["onset"])
     episode_ids = np.full(P, None, dtype=object)
@@ -277,15 +376,22 @@ def vitals(
     onset_s = np.round(ep["onset"][has_episode] * 60).astype(np.int64)
     peak_s = onset_s + ep["ramp"][has_episode].astype(np.int64) * 60
     kinds = list(EPISODE_KINDS)
+
+    def stamp(minute: float) -> str | None:
+        return (start_ts + pd.Timedelta(minutes=minute)).isoformat() if minute < np.inf \
+            else None
+
     records = [
         {"episode_id": e, "patient_id": p, "kind": kinds[k],
          "onset": (start_ts + pd.Timedelta(seconds=o)).isoformat(),
          "peak": (start_ts + pd.Timedelta(seconds=pk)).isoformat(),
-         "severity": round(float(sv), 3), "confusion": bool(c)}
-        for e, p, k, o, pk, sv, c in zip(
+         "severity": round(float(sv), 3), "confusion": bool(c), "adverse_event": stamp(a),
+         "response": stamp(r), "averted": bool(np.isfinite(u) and not np.isfinite(a))}
+        for e, p, k, o, pk, sv, c, a, r, u in zip(
             episode_ids[has_episode], ids[has_episode], ep["kind"][has_episode].tolist(),
             onset_s.tolist(), peak_s.tolist(), ep["severity"][has_episode],
-            np.isfinite(ep["confusion_at"][has_episode]), strict=True)
+            np.isfinite(ep["confusion_at"][has_episode]), adverse[has_episode].tolist(),
+            ep["treated"][has_episode].tolist(), untreated[has_episode].tolist(), strict=True)
     ]
     df.attrs["episodes"] = json.dumps(records)
     return df
@@ -299,8 +405,12 @@ def vitals_episodes(df: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         One row per episode: ``episode_id``, ``patient_id``, ``kind`` (see `EPISODE_KINDS`),
         ``onset`` (UTC; the patient's physiology starts to change), ``peak`` (severity reaches
-        its plateau), ``severity`` (multiplier of the kind's typical changes) and
-        ``confusion`` (whether new confusion appears along the way).
+        its plateau), ``severity`` (multiplier of the kind's typical changes),
+        ``confusion`` (whether new confusion appears along the way), ``adverse_event`` (UTC;
+        when the deterioration becomes an emergency, see `vitals`; NaT if it stays
+        compensated within the record or was averted), ``response`` (the response that
+        treated the episode, NaT if none did) and ``averted`` (a response came before an
+        adverse event the untreated course reaches within the record).
 
     Raises
     ------
@@ -323,9 +433,9 @@ def vitals_episodes(df: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("df has no episodes in df.attrs['episodes']: pass the frame that "
                          "vitals() returned")
     episodes = pd.DataFrame(json.loads(text), columns=_EPISODE_COLUMNS)
-    for name in ("onset", "peak"):
-        episodes[name] = pd.to_datetime(episodes[name], utc=True)
-    return episodes.astype({"severity": float, "confusion": bool})
+    for name in ("onset", "peak", "adverse_event", "response"):
+        episodes[name] = pd.to_datetime(episodes[name], utc=True, format="ISO8601")
+    return episodes.astype({"severity": float, "confusion": bool, "averted": bool})
 
 
 def _floats(column: pd.Series) -> list[float | None]:
