@@ -25,7 +25,7 @@ import pandas as pd
 from edalab.events import Event
 
 __all__ = ["ADVERSE_SBP", "ADVERSE_SPO2", "ARTEFACTS", "EPISODE_KINDS", "RECOVERY_MINUTES",
-           "vitals", "vitals_episodes", "vitals_events"]
+           "vitals", "vitals_episodes", "vitals_events", "vitals_params"]
 
 #: Values of the ``artefact`` column: clean, or the data problem injected into the row.
 ARTEFACTS = ("", "missing", "motion", "dropout", "out_of_range")
@@ -93,13 +93,16 @@ def _level(ep: dict[str, np.ndarray], t: np.ndarray) -> np.ndarray:
 
 
 def _physiology(baseline: dict, rhythm: dict, ep: dict[str, np.ndarray], t: np.ndarray,
-                hour: np.ndarray, noise: dict | None = None) -> dict[str, np.ndarray]:
-    """The vital signs at times `t`: baseline, rhythm, wander, `noise` (if given) and the
-    episode, summed in that order."""
+                hour: np.ndarray, noise: dict | None = None,
+                names: tuple[str, ...] = _NUMERIC) -> dict[str, np.ndarray]:
+    """The vital signs `names` at times `t`: baseline, rhythm, wander, `noise` (if given) and
+    the episode, summed in that order."""
     level = _level(ep, t)
     effects = np.array(list(_EFFECTS.values()))[ep["kind"]]  # (P, 5)
     out = {}
     for j, name in enumerate(_NUMERIC):
+        if name not in names:
+            continue
         amplitude, peak, wander, scale, period, phase = rhythm[name]
         slow = np.sin(2 * np.pi * t[:, :, None] / period[:, None, :] + phase[:, None, :])
         out[name] = (baseline[name][:, None]
@@ -123,15 +126,23 @@ def _adverse_times(baseline: dict, rhythm: dict, ep: dict[str, np.ndarray],
     """Minute of each patient's adverse event (inf: none within the record): the first minute
     the noise-free physiology is in shock (systolic BP < `ADVERSE_SBP`), in respiratory failure
     (SpO2 < `ADVERSE_SPO2` with the ward's oxygen) or responds to voice only (V on ACVPU)."""
-    t = np.broadcast_to(np.arange(np.ceil(minutes)), (len(ep["onset"]), int(np.ceil(minutes))))
+    out = np.full(len(ep["onset"]), np.inf)
+    rows = np.flatnonzero(np.isfinite(ep["onset"]))  # only patients with an episode
+    if not len(rows):
+        return out
+    ep = {k: v[rows] for k, v in ep.items()}
+    baseline = {k: v[rows] for k, v in baseline.items()}
+    rhythm = {k: (*v[:3], *(a[rows] for a in v[3:])) for k, v in rhythm.items()}
+    t = np.broadcast_to(np.arange(np.ceil(minutes)), (len(rows), int(np.ceil(minutes))))
     hour = (start.hour + start.minute / 60 + t / 60) % 24
-    body = _physiology(baseline, rhythm, ep, t, hour)
+    body = _physiology(baseline, rhythm, ep, t, hour, names=("spo2", "systolic_bp"))
     critical = ((body["systolic_bp"] < ADVERSE_SBP)
                 | (body["spo2"] + _OXYGEN_GAIN < ADVERSE_SPO2)
                 | (_consciousness(_level(ep, t), ep) == "V"))
     critical &= t >= ep["onset"][:, None]
     first = np.where(critical.any(axis=1), critical.argmax(axis=1), -1).astype(float)
-    return np.where(first >= 0, first, np.inf)
+    out[rows] = np.where(first >= 0, first, np.inf)
+    return out
 
 
 def _response_times(responses: Mapping[str, Any] | None, ids: np.ndarray,
@@ -394,6 +405,12 @@ def vitals(
             ep["treated"][has_episode].tolist(), untreated[has_episode].tolist(), strict=True)
     ]
     df.attrs["episodes"] = json.dumps(records)
+    # The arguments, so the same ward can be simulated again (a closed loop, `vitals_params`).
+    df.attrs["vitals"] = json.dumps({
+        "patients": patients, "hours": hours, "cadence": cadence,
+        "deterioration_rate": deterioration_rate, "start": start_ts.isoformat(), "seed": seed,
+        "missing_rate": missing_rate, "artefact_rate": artefact_rate,
+        "oxygen_at_start": oxygen_at_start})
     return df
 
 
@@ -436,6 +453,21 @@ def vitals_episodes(df: pd.DataFrame) -> pd.DataFrame:
     for name in ("onset", "peak", "adverse_event", "response"):
         episodes[name] = pd.to_datetime(episodes[name], utc=True, format="ISO8601")
     return episodes.astype({"severity": float, "confusion": bool, "averted": bool})
+
+
+def vitals_params(df: pd.DataFrame) -> dict[str, Any]:
+    """The arguments of the `vitals` call that made `df` (without ``responses``), or a
+    ValueError if it carries none (a frame read back from CSV).
+
+    >>> ward = vitals(patients=3, hours=2, seed=4)
+    >>> vitals(**vitals_params(ward)).equals(ward)
+    True
+    """
+    text = df.attrs.get("vitals")
+    if not isinstance(text, str):
+        raise ValueError("df has no simulator arguments in df.attrs['vitals']: pass the frame "
+                         "that vitals() returned")
+    return json.loads(text)
 
 
 def _floats(column: pd.Series) -> list[float | None]:
