@@ -98,7 +98,12 @@ def _compare(a: pd.Series, b: pd.Series, name_a: str, name_b: str) -> str:
     if round(pa, 3) != round(pb, 3):
         parts.append(f"{'more' if pa > pb else 'fewer'} pages per nurse-hour "
                      f"({_rate(pa)} against {_rate(pb)})")
-    return f"Against {name_b.lower()}, {name_a.lower()} " + ", ".join(parts) + "."
+    return f"Against {_mid(name_b)}, {_mid(name_a)} " + ", ".join(parts) + "."
+
+
+def _mid(name: str) -> str:
+    """A method's name inside a sentence ("The combined policy" -> "the combined policy")."""
+    return name[0].lower() + name[1:] if name.startswith("The ") else name
 
 
 def verdict(table: pd.DataFrame) -> str:
@@ -110,7 +115,7 @@ def verdict(table: pd.DataFrame) -> str:
     ...                   "false_alerts_per_patient_day": [0.0, 0.0375],
     ...                   "pages_per_nurse_hour": [0.05, 0.08]}, index=["news2", "combined"])
     >>> print(verdict(t).splitlines()[-1])  # doctest: +NORMALIZE_WHITESPACE
-    Against news2 alone, the combined policy pages 1 more deterioration in time, with a median
+    Against NEWS2 alone, the combined policy pages 1 more deterioration in time, with a median
     lead 30 min longer, 3 more false alerts, more pages per nurse-hour (0.080 against 0.050).
     """
     if not len(table) or int(table["episodes"].max()) == 0:
