@@ -107,7 +107,8 @@ def tradeoff(table: pd.DataFrame, title: str = "Lead time against alarm burden")
             hovertext=f"{label}: {int(row['false_alerts'])} false alerts")
     top = float(table["pages_per_nurse_hour"].max()) if len(table) else 1.0
     fig.add_hline(y=0, line={"color": "#9e9e9e", "dash": "dash"},
-                  annotation_text="adverse event", annotation_position="bottom left")
+                  annotation_text="0: paged at the adverse event",
+                  annotation_position="top right")
     fig.update_layout(xaxis={"title": "alarm burden, pages per nurse-hour",
                              "range": [0, 1.35 * top or 1.0]},
                       yaxis={"title": "lead before the adverse event, min (+ = ahead)",

@@ -168,6 +168,13 @@ def report_table(table: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns=HEADERS)
 
 
+#: Column headers of the closed-loop table in the report.
+CLOSED_LOOP_HEADERS = {"open_loop_adverse_events": "adverse events, nobody responding",
+                       "adverse_events": "adverse events, with responses",
+                       "prevented": "adverse events prevented", "pages": "pages",
+                       "pages_per_nurse_hour": "pages per nurse-hour"}
+
+
 def closed_loop_verdict(table: pd.DataFrame, response_time: str = "30 min") -> str:
     """The closed loop in words, per method (a `compare_closed_loop` table).
 
@@ -178,11 +185,12 @@ def closed_loop_verdict(table: pd.DataFrame, response_time: str = "30 min") -> s
     'With a response 30 min after each page: NEWS2 alone prevented 9 of 10 adverse events
     (1 still happened) at 0.071 pages per nurse-hour.'
     """
-    parts = [f"{METHOD_NAMES.get(m, m)} prevented {int(r['prevented'])} of "
+    parts = [f"{_mid(METHOD_NAMES.get(m, m)) if i else METHOD_NAMES.get(m, m)} prevented "
+             f"{int(r['prevented'])} of "
              f"{int(r['open_loop_adverse_events'])} adverse events "
              f"({int(r['adverse_events'])} still happened) at "
              f"{_rate(r['pages_per_nurse_hour'])} pages per nurse-hour"
-             for m, r in table.iterrows()]
+             for i, (m, r) in enumerate(table.iterrows())]
     return f"With a response {response_time} after each page: " + "; ".join(parts) + "."
 
 
@@ -225,10 +233,12 @@ def write_report(monitor: WardMonitor, path: str | Path, stats: RunStats | None 
         pages = alerts[monitor.methods[-1]]
         mine = pages[(pages["patient_id"] == patient)
                      & pages["type"].isin(["alert.raised", "alert.escalated"])]
-        for t, level in zip(mine["time"], mine["level"], strict=True):
+        for k, (t, level) in enumerate(zip(mine["time"], mine["level"], strict=True)):
             x = t.tz_convert("UTC").tz_localize(None).isoformat()
             fig.add_vline(x=x, line={"color": "#6a1b9a", "width": 1})
-            fig.add_annotation(x=x, y=0.02, yref="paper", text=f"page: {level}",
+            # Staggered, so pages minutes apart do not print over each other.
+            fig.add_annotation(x=x, y=0.25 + 0.22 * (k % 3), yref="paper",
+                               text=f"page: {level}",
                                showarrow=False, textangle=-90, xanchor="right",
                                font={"color": "#6a1b9a"})
         figs.append(fig)
@@ -248,7 +258,8 @@ def write_report(monitor: WardMonitor, path: str | Path, stats: RunStats | None 
         "onset on) before its adverse event; lead time is how long before. A page outside "
         "every episode is a false alert. Alarm burden counts every page, 8 patients per "
         "nurse.</p>",
-        "<h2>Closed loop: adverse events prevented</h2>", _table_html(closed_loop),
+        "<h2>Closed loop: adverse events prevented</h2>",
+        _table_html(closed_loop.rename(columns=CLOSED_LOOP_HEADERS)),
         f"<p>{html.escape(closed_loop_verdict(closed_loop, delay))} Each method ran on the "
         "same ward with a response team that arrives after each page; a response before the "
         "adverse event treats the patient, who recovers.</p>",
@@ -261,7 +272,8 @@ def write_report(monitor: WardMonitor, path: str | Path, stats: RunStats | None 
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
             f"{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em;"
             "max-width:1100px}table.t{border-collapse:collapse}table.t td,table.t th{padding:"
-            "2px 8px;border-bottom:1px solid #ddd;text-align:right}</style></head><body>"
+            "2px 8px;border-bottom:1px solid #ddd;text-align:right}table.t td{white-space:"
+            "nowrap}</style></head><body>"
             + "\n".join(parts) + "</body></html>")
     out = Path(path)
     out.write_text(page, encoding="utf-8")
