@@ -257,17 +257,17 @@ _TOPICS = {
     "vitals": (0.9, 3.0), "vitals.valid": (3.6, 3.0), "vitals.scored": (6.4, 3.0),
     "vitals.assessed": (9.1, 3.0), "vitals.dlq": (0.9, 1.5), "vitals.artefacts": (3.6, 4.4),
     "alerts.news2": (5.6, 0.5), "alerts.anomaly": (7.6, 0.5), "alerts.combined": (9.6, 0.5),
-    "alerts.acks": (3.2, 0.5),
+    "alerts.acks": (2.4, 0.5),
 }
 _FLOWS = (  # from topic, to topic, handler label
     ("vitals", "vitals.valid", "validate"), ("vitals.valid", "vitals.scored", "news2 (batches)"),
     ("vitals.scored", "vitals.assessed", "anomaly"),
     ("vitals", "vitals.dlq", "malformed, 3 attempts"),
-    ("vitals.valid", "vitals.artefacts", "impossible values, motion"),
-    ("vitals.assessed", "alerts.news2", "policy news2"),
-    ("vitals.assessed", "alerts.anomaly", "anomaly"),
-    ("vitals.assessed", "alerts.combined", "combined"),
-    ("alerts.acks", "alerts.news2", "acknowledgements"),
+    ("vitals", "vitals.artefacts", "validate: impossible values, motion"),
+    ("vitals.assessed", "alerts.news2", "news2 policy"),
+    ("vitals.assessed", "alerts.anomaly", "anomaly policy"),
+    ("vitals.assessed", "alerts.combined", "combined policy"),
+    ("alerts.acks", "alerts.news2", "nurse acks (each policy)"),
 )
 _BOX_W, _BOX_H = 1.75, 0.62
 
@@ -290,8 +290,7 @@ def pipeline_diagram(closed_loop: bool = False,
         topics["ward.responses"] = (9.6, -1.0)
         topics["ward (simulator)"] = (3.2, -1.0)
         flows += [("alerts.combined", "ward.responses", "respond"),
-                  ("ward.responses", "ward (simulator)", "treat: the patient recovers"),
-                  ("ward (simulator)", "vitals", "later observations")]
+                  ("ward.responses", "ward (simulator)", "treat: the patient recovers")]
     fig = go.Figure()
     for name, (x, y) in topics.items():
         fill = "#e3f2fd" if name.startswith("vitals") else (
@@ -306,11 +305,24 @@ def pipeline_diagram(closed_loop: bool = False,
         fig.add_annotation(x=end[0], y=end[1], ax=start[0], ay=start[1], xref="x", yref="y",
                            axref="x", ayref="y", showarrow=True, arrowhead=3, arrowsize=1.2,
                            arrowwidth=1.4, arrowcolor="#455a64", text="")
+        level = abs(start[1] - end[1]) < 1e-9  # a horizontal arrow: its label above it
         fig.add_annotation(x=(start[0] + end[0]) / 2, y=(start[1] + end[1]) / 2, text=label,
                            showarrow=False, font={"size": 11, "color": "#6a1b9a"},
-                           bgcolor="rgba(255,255,255,0.85)")
+                           yshift=11 if level else 0, bgcolor="rgba(255,255,255,0.85)")
+    if closed_loop:  # round the left side, clear of the boxes: the ward's later rounds
+        x0, y0 = topics["ward (simulator)"]
+        x1, y1 = topics["vitals"]
+        side = x1 - _BOX_W / 2 - 0.25
+        fig.add_shape(type="path", path=f"M {x0 - _BOX_W / 2} {y0} L {side} {y0} L {side} {y1}",
+                      line={"color": "#455a64", "width": 1.4})
+        fig.add_annotation(x=x1 - _BOX_W / 2, y=y1, ax=side, ay=y1, xref="x", yref="y",
+                           axref="x", ayref="y", showarrow=True, arrowhead=3, arrowsize=1.2,
+                           arrowwidth=1.4, arrowcolor="#455a64", text="")
+        fig.add_annotation(x=(side + x0 - _BOX_W / 2) / 2, y=y0, yshift=11,
+                           text="later observations", showarrow=False,
+                           font={"size": 11, "color": "#6a1b9a"})
     low = min(y for _, y in topics.values()) - 0.6
-    fig.update_xaxes(visible=False, range=[-0.2, 10.7])
+    fig.update_xaxes(visible=False, range=[-0.45, 10.7])
     fig.update_yaxes(visible=False, range=[low, 5.0])
     fig.update_layout(showlegend=False, plot_bgcolor="white")
     fig = _layout(fig, title, 420 if closed_loop else 340)

@@ -18,8 +18,8 @@ from edalab.health.scoring import compare_methods, detection
 from edalab.runtime.stats import RunStats
 from edalab.streams.vitals import vitals_episodes
 
-__all__ = ["METHOD_NAMES", "closed_loop_verdict", "format_minutes", "report_table", "verdict",
-           "write_report"]
+__all__ = ["METHOD_NAMES", "closed_loop_table", "closed_loop_verdict", "format_minutes",
+           "report_table", "verdict", "write_report"]
 
 #: How the verdict names each method.
 METHOD_NAMES = {"news2": "NEWS2 alone", "anomaly": "The anomaly detector alone",
@@ -132,7 +132,7 @@ def verdict(table: pd.DataFrame) -> str:
 HEADERS = {
     "detected": "paged before the adverse event",
     "median_lead_minutes": "median lead before the adverse event (+ = ahead)",
-    "lead_iqr": "lead IQR",
+    "lead_iqr": "lead IQR, min",
     "false_alerts": "false alerts",
     "false_alerts_per_patient_day": "false alerts per patient-day",
     "pages": "pages",
@@ -142,8 +142,9 @@ HEADERS = {
 
 
 def report_table(table: pd.DataFrame) -> pd.DataFrame:
-    """`compare_methods`'s table as people read it: counts "k of n", durations in hours and
-    minutes, rates to three decimals, headers with units and the lead time's sign.
+    """`compare_methods`'s table as people read it: counts "k of n", the median lead in hours
+    and minutes (its IQR in minutes), rates to three decimals, headers with units and the lead
+    time's sign.
 
     >>> t = pd.DataFrame({"episodes": [10], "detected": [8], "missed": [2], "compensated": [3],
     ...                   "median_lead_minutes": [100.0], "lead_q1_minutes": [60.0],
@@ -151,13 +152,13 @@ def report_table(table: pd.DataFrame) -> pd.DataFrame:
     ...                   "false_alerts_per_patient_day": [0.025],
     ...                   "pages_per_nurse_hour": [0.0708]}, index=["news2"])
     >>> report_table(t).iloc[0].astype(str).tolist()
-    ['8 of 10', '1 h 40 min', '1 h to 2 h 30 min', '2', '0.025', '17', '0.071', '3']
+    ['8 of 10', '1 h 40 min', '60–150', '2', '0.025', '17', '0.071', '3']
     """
     out = pd.DataFrame(index=table.index)
     out["detected"] = [f"{int(d)} of {int(n)}" for d, n in
                        zip(table["detected"], table["episodes"], strict=True)]
     out["median_lead_minutes"] = table["median_lead_minutes"].map(format_minutes)
-    out["lead_iqr"] = [f"{format_minutes(a)} to {format_minutes(b)}" if a == a else "-"
+    out["lead_iqr"] = [f"{a:.0f}–{b:.0f}" if a == a else "-"
                        for a, b in zip(table["lead_q1_minutes"], table["lead_q3_minutes"],
                                        strict=True)]
     out["false_alerts"] = table["false_alerts"].astype(int)
@@ -173,6 +174,20 @@ CLOSED_LOOP_HEADERS = {"open_loop_adverse_events": "adverse events, nobody respo
                        "adverse_events": "adverse events, with responses",
                        "prevented": "adverse events prevented", "pages": "pages",
                        "pages_per_nurse_hour": "pages per nurse-hour"}
+
+
+def closed_loop_table(table: pd.DataFrame) -> pd.DataFrame:
+    """`compare_closed_loop`'s table as people read it: headers in words, rates to three
+    decimals, as `report_table`.
+
+    >>> t = pd.DataFrame({"open_loop_adverse_events": [10], "adverse_events": [1],
+    ...                   "prevented": [9], "pages": [17], "pages_per_nurse_hour": [0.0708]},
+    ...                  index=["news2"])
+    >>> closed_loop_table(t).iloc[0].astype(str).tolist()
+    ['10', '1', '9', '17', '0.071']
+    """
+    return table.assign(pages_per_nurse_hour=table["pages_per_nurse_hour"].map(_rate)).rename(
+        columns=CLOSED_LOOP_HEADERS)
 
 
 def closed_loop_verdict(table: pd.DataFrame, response_time: str = "30 min") -> str:
@@ -259,7 +274,7 @@ def write_report(monitor: WardMonitor, path: str | Path, stats: RunStats | None 
         "every episode is a false alert. Alarm burden counts every page, 8 patients per "
         "nurse.</p>",
         "<h2>Closed loop: adverse events prevented</h2>",
-        _table_html(closed_loop.rename(columns=CLOSED_LOOP_HEADERS)),
+        _table_html(closed_loop_table(closed_loop)),
         f"<p>{html.escape(closed_loop_verdict(closed_loop, delay))} Each method ran on the "
         "same ward with a response team that arrives after each page; a response before the "
         "adverse event treats the patient, who recovers.</p>",
