@@ -132,7 +132,8 @@ def verdict(table: pd.DataFrame) -> str:
 HEADERS = {
     "detected": "paged before the adverse event",
     "median_lead_minutes": "median lead before the adverse event (+ = ahead)",
-    "lead_iqr": "lead IQR, min",
+    "lead_q1_minutes": "lead, 1st quartile, min",
+    "lead_q3_minutes": "lead, 3rd quartile, min",
     "false_alerts": "false alerts",
     "false_alerts_per_patient_day": "false alerts per patient-day",
     "pages": "pages",
@@ -143,7 +144,7 @@ HEADERS = {
 
 def report_table(table: pd.DataFrame) -> pd.DataFrame:
     """`compare_methods`'s table as people read it: counts "k of n", the median lead in hours
-    and minutes (its IQR in minutes), rates to three decimals, headers with units and the lead
+    and minutes (its quartiles in minutes), rates to three decimals, headers with units and the lead
     time's sign.
 
     >>> t = pd.DataFrame({"episodes": [10], "detected": [8], "missed": [2], "compensated": [3],
@@ -152,15 +153,14 @@ def report_table(table: pd.DataFrame) -> pd.DataFrame:
     ...                   "false_alerts_per_patient_day": [0.025],
     ...                   "pages_per_nurse_hour": [0.0708]}, index=["news2"])
     >>> report_table(t).iloc[0].astype(str).tolist()
-    ['8 of 10', '1 h 40 min', '60–150', '2', '0.025', '17', '0.071', '3']
+    ['8 of 10', '1 h 40 min', '60', '150', '2', '0.025', '17', '0.071', '3']
     """
     out = pd.DataFrame(index=table.index)
     out["detected"] = [f"{int(d)} of {int(n)}" for d, n in
                        zip(table["detected"], table["episodes"], strict=True)]
     out["median_lead_minutes"] = table["median_lead_minutes"].map(format_minutes)
-    out["lead_iqr"] = [f"{a:.0f}–{b:.0f}" if a == a else "-"
-                       for a, b in zip(table["lead_q1_minutes"], table["lead_q3_minutes"],
-                                       strict=True)]
+    for name in ("lead_q1_minutes", "lead_q3_minutes"):
+        out[name] = [f"{v:.0f}" if v == v else "-" for v in table[name]]
     out["false_alerts"] = table["false_alerts"].astype(int)
     out["false_alerts_per_patient_day"] = table["false_alerts_per_patient_day"].map(_rate)
     out["pages"] = table["pages"].astype(int)
