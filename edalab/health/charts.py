@@ -132,20 +132,27 @@ def episode_detection(detections: dict[str, pd.DataFrame],
     ([90.0, -30.0], ['circle', 'x'], 'news2: 1 of 2 in time')
     """
     fig = go.Figure()
+    ids = sorted({e for f in detections.values() for e in f.loc[f["emergency"], "episode_id"]})
+    row = {e: i for i, e in enumerate(ids)}
+    n = len(detections)
     for i, (method, found) in enumerate(detections.items()):
         scored = found[found["emergency"]]
         paged = scored[scored["lead_minutes"].notna()]
+        shift = (i - (n - 1) / 2) * 0.22  # methods side by side: equal leads stay visible
         fig.add_scatter(
             name=f"{method}: {int(scored['detected'].sum())} of {len(scored)} in time",
-            y=paged["episode_id"].tolist(), x=paged["lead_minutes"].tolist(), mode="markers",
-            marker={"size": 10, "color": _color(i), "opacity": 0.85,
+            y=[row[e] + shift for e in paged["episode_id"]], x=paged["lead_minutes"].tolist(),
+            mode="markers", text=paged["episode_id"].tolist(),
+            hovertemplate="%{text}: %{x:.0f} min",
+            marker={"size": 9, "color": _color(i),
                     "symbol": ["circle" if d else "x" for d in paged["detected"]]})
     fig.add_vline(x=0, line={"color": "#9e9e9e", "dash": "dash"},
                   annotation_text="adverse event", annotation_position="top left")
-    rows = max((int(f["emergency"].sum()) for f in detections.values()), default=1)
     fig.update_layout(xaxis_title="lead before the adverse event, min (+ = ahead)",
-                      yaxis={"title": "episode", "autorange": "reversed", "type": "category"})
-    return _layout(fig, title, max(320, 26 * rows + 170))
+                      yaxis={"title": "episode", "autorange": "reversed",
+                             "tickvals": list(range(len(ids))), "ticktext": ids,
+                             "zeroline": False})
+    return _layout(fig, title, max(320, 30 * len(ids) + 170))
 
 
 _VITAL_ROWS = (("pulse", "pulse, beats/min"), ("systolic_bp", "systolic BP, mmHg"),
@@ -306,7 +313,9 @@ def pipeline_diagram(closed_loop: bool = False,
                            axref="x", ayref="y", showarrow=True, arrowhead=3, arrowsize=1.2,
                            arrowwidth=1.4, arrowcolor="#455a64", text="")
         level = abs(start[1] - end[1]) < 1e-9  # a horizontal arrow: its label above it
-        fig.add_annotation(x=(start[0] + end[0]) / 2, y=(start[1] + end[1]) / 2, text=label,
+        at = 0.5 if level else 0.62  # fanning arrows: labels where they are apart
+        fig.add_annotation(x=start[0] + at * (end[0] - start[0]),
+                           y=start[1] + at * (end[1] - start[1]), text=label,
                            showarrow=False, font={"size": 11, "color": "#6a1b9a"},
                            yshift=11 if level else 0, bgcolor="rgba(255,255,255,0.85)")
     if closed_loop:  # round the left side, clear of the boxes: the ward's later rounds
