@@ -68,7 +68,7 @@ class LiveWard:
         """Handle a ``ward.response`` event: the first response to a deteriorating patient
         treats them; one before their onset (or to a patient with no episode) finds nothing."""
         patient, when = event.key, pd.Timestamp(event.time)
-        onset = self._onset.get(patient)  # type: ignore[arg-type]  # a key names a patient
+        onset = self._onset.get(patient)
         if onset is None or when < onset or patient in self.responses:
             self.ignored += 1
             return

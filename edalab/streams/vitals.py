@@ -23,6 +23,19 @@ import numpy as np
 import pandas as pd
 
 from edalab.events import Event
+from edalab.streams.physiology import (
+    ADVERSE_SBP,
+    ADVERSE_SPO2,
+    NUMERIC,
+    OXYGEN_GAIN,
+    RECOVERY_MINUTES,
+    adverse_times,
+    consciousness,
+    level,
+    physiology,
+    response_times,
+    utc,
+)
 
 __all__ = ["ADVERSE_SBP", "ADVERSE_SPO2", "ARTEFACTS", "EPISODE_KINDS", "RECOVERY_MINUTES",
            "vitals", "vitals_episodes", "vitals_events", "vitals_params"]
@@ -31,25 +44,12 @@ __all__ = ["ADVERSE_SBP", "ADVERSE_SPO2", "ARTEFACTS", "EPISODE_KINDS", "RECOVER
 ARTEFACTS = ("", "missing", "motion", "dropout", "out_of_range")
 #: Kinds of deterioration episode and how often each occurs.
 EPISODE_KINDS = {"sepsis": 0.5, "respiratory": 0.3, "haemorrhage": 0.2}
-_NUMERIC = ("respiration_rate", "spo2", "systolic_bp", "pulse", "temperature")
 _OBSERVED = ("respiration_rate", "spo2", "on_oxygen", "systolic_bp", "pulse", "consciousness",
              "temperature")
-# Change of each vital at full severity (the plateau), per kind of episode.
-_EFFECTS = {  # respiration_rate, spo2, systolic_bp, pulse, temperature
-    "sepsis": (10.0, -6.0, -40.0, 40.0, 2.0),
-    "respiratory": (12.0, -10.0, -5.0, 20.0, 0.8),
-    "haemorrhage": (6.0, -2.0, -45.0, 45.0, -0.3),
-}
 _EPISODE_COLUMNS = ["episode_id", "patient_id", "kind", "onset", "peak", "severity", "confusion",
                     "adverse_event", "response", "averted"]
 _CONFUSION_CHANCE = {"sepsis": 0.6, "respiratory": 0.2, "haemorrhage": 0.3}
 _OXYGEN_START_BELOW = 93.0  # a nurse starts oxygen after a round with SpO2 below this
-_OXYGEN_GAIN = 4.0  # SpO2 points regained on supplemental oxygen
-
-
-def _utc(start: str | datetime | pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(start)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _draw_episodes(rng: np.random.Generator, patients: int, minutes: float,
@@ -69,92 +69,6 @@ def _draw_episodes(rng: np.random.Generator, patients: int, minutes: float,
     confusion_at = np.where(confused, rng.uniform(0.35, 0.9, patients), np.inf)
     return {"onset": onset, "ramp": ramp, "severity": severity, "kind": kind,
             "confusion_at": confusion_at}
-
-
-# The adverse event: physiology an unrecognised deterioration ends in, where a ward calls the
-# emergency team (the medical emergency team's calling criteria, e.g. Lee et al. 1995; Hillman
-# et al., MERIT 2005) and the patient goes to intensive care or arrests.
-ADVERSE_SBP = 90.0  #: systolic blood pressure below this, mmHg: shock
-ADVERSE_SPO2 = 88.0  #: SpO2 below this even on the ward's oxygen, %: respiratory failure
-RECOVERY_MINUTES = 120.0  #: after a timely response, the episode's changes fade over this
-
-
-def _level(ep: dict[str, np.ndarray], t: np.ndarray) -> np.ndarray:
-    """Severity of each patient's episode at times `t` (minutes, shape (P, K)): ramps up from
-    onset to the plateau; after an effective response it fades to 0 over `RECOVERY_MINUTES`."""
-    since = (t - ep["onset"][:, None]) / ep["ramp"][:, None]
-    level = np.clip(since, 0, 1) ** 1.5 * ep["severity"][:, None]
-    treated = ep["treated"][:, None]
-    with np.errstate(invalid="ignore"):  # inf - inf: no episode, no response
-        fade = np.clip(1 - (t - treated) / RECOVERY_MINUTES, 0, 1)
-        held = np.clip((treated - ep["onset"][:, None]) / ep["ramp"][:, None], 0, 1) ** 1.5
-    held = held * ep["severity"][:, None]
-    return np.where(np.isfinite(treated) & (t >= treated), held * fade, level)
-
-
-def _physiology(baseline: dict, rhythm: dict, ep: dict[str, np.ndarray], t: np.ndarray,
-                hour: np.ndarray, noise: dict | None = None,
-                names: tuple[str, ...] = _NUMERIC) -> dict[str, np.ndarray]:
-    """The vital signs `names` at times `t`: baseline, rhythm, wander, `noise` (if given) and
-    the episode, summed in that order."""
-    level = _level(ep, t)
-    effects = np.array(list(_EFFECTS.values()))[ep["kind"]]  # (P, 5)
-    out = {}
-    for j, name in enumerate(_NUMERIC):
-        if name not in names:
-            continue
-        amplitude, peak, wander, scale, period, phase = rhythm[name]
-        slow = np.sin(2 * np.pi * t[:, :, None] / period[:, None, :] + phase[:, None, :])
-        out[name] = (baseline[name][:, None]
-                     + amplitude * scale * np.cos(2 * np.pi * (hour - peak) / 24)
-                     + wander * slow.sum(axis=2) / np.sqrt(2))
-        if noise is not None:
-            out[name] = out[name] + noise[name]
-        out[name] = out[name] + level * effects[:, j, None]
-    return out
-
-
-def _consciousness(level: np.ndarray, ep: dict[str, np.ndarray]) -> np.ndarray:
-    letters = np.full(level.shape, "A", dtype="<U1")
-    letters[level >= ep["confusion_at"][:, None]] = "C"
-    letters[level >= ep["confusion_at"][:, None] + 0.6] = "V"
-    return letters
-
-
-def _adverse_times(baseline: dict, rhythm: dict, ep: dict[str, np.ndarray],
-                   start: pd.Timestamp, minutes: float) -> np.ndarray:
-    """Minute of each patient's adverse event (inf: none within the record): the first minute
-    the noise-free physiology is in shock (systolic BP < `ADVERSE_SBP`), in respiratory failure
-    (SpO2 < `ADVERSE_SPO2` with the ward's oxygen) or responds to voice only (V on ACVPU)."""
-    out = np.full(len(ep["onset"]), np.inf)
-    rows = np.flatnonzero(np.isfinite(ep["onset"]))  # only patients with an episode
-    if not len(rows):
-        return out
-    ep = {k: v[rows] for k, v in ep.items()}
-    baseline = {k: v[rows] for k, v in baseline.items()}
-    rhythm = {k: (*v[:3], *(a[rows] for a in v[3:])) for k, v in rhythm.items()}
-    t = np.broadcast_to(np.arange(np.ceil(minutes)), (len(rows), int(np.ceil(minutes))))
-    hour = (start.hour + start.minute / 60 + t / 60) % 24
-    body = _physiology(baseline, rhythm, ep, t, hour, names=("spo2", "systolic_bp"))
-    critical = ((body["systolic_bp"] < ADVERSE_SBP)
-                | (body["spo2"] + _OXYGEN_GAIN < ADVERSE_SPO2)
-                | (_consciousness(_level(ep, t), ep) == "V"))
-    critical &= t >= ep["onset"][:, None]
-    first = np.where(critical.any(axis=1), critical.argmax(axis=1), -1).astype(float)
-    out[rows] = np.where(first >= 0, first, np.inf)
-    return out
-
-
-def _response_times(responses: Mapping[str, Any] | None, ids: np.ndarray,
-                    start: pd.Timestamp) -> np.ndarray:
-    """Minute of each patient's first response from `responses` (inf: none)."""
-    out = np.full(len(ids), np.inf)
-    index = {p: i for i, p in enumerate(ids.tolist())}
-    for patient, when in (responses or {}).items():
-        if patient not in index:
-            raise ValueError(f"responses names {patient!r}, not a patient of this ward")
-        out[index[patient]] = (_utc(when) - start) / pd.Timedelta("1min")
-    return out
 
 
 def vitals(
@@ -268,7 +182,7 @@ def vitals(
             raise ValueError(f"{name} must be >= 0, got {rate!r}")
     if missing_rate + artefact_rate > 1 or oxygen_at_start > 1:
         raise ValueError("missing_rate + artefact_rate and oxygen_at_start must be <= 1")
-    start_ts = _utc(start)
+    start_ts = utc(start)
     minutes = hours * 60.0
     rounds = int(np.ceil(minutes / cadence))
     # Independent streams: changing the artefact rates does not change the patients.
@@ -306,23 +220,23 @@ def vitals(
     # -- deterioration, and the response that may stop it ----------------------------------------
     ep = _draw_episodes(episode_rng, P, minutes, deterioration_rate)
     ep["treated"] = np.full(P, np.inf)
-    untreated = _adverse_times(baseline, rhythm, ep, start_ts, minutes)
-    response = _response_times(responses, ids, start_ts)
+    untreated = adverse_times(baseline, rhythm, ep, start_ts, minutes)
+    response = response_times(responses, ids, start_ts)
     # A response treats an episode that has begun and not yet become an emergency.
     ep["treated"] = np.where((response >= ep["onset"]) & (response < untreated), response,
                              np.inf)
-    adverse = (_adverse_times(baseline, rhythm, ep, start_ts, minutes)
+    adverse = (adverse_times(baseline, rhythm, ep, start_ts, minutes)
                if np.isfinite(ep["treated"]).any() else untreated)
-    true = _physiology(baseline, rhythm, ep, t, hour, noise)
-    level = _level(ep, t)
+    true = physiology(baseline, rhythm, ep, t, hour, noise)
+    severity = level(ep, t)
     deteriorating = t >= ep["onset"][:, None]
-    consciousness = _consciousness(level, ep)
+    letters = consciousness(severity, ep)
 
     started = np.zeros((P, R), dtype=bool)
     started[:, 1:] = np.maximum.accumulate(true["spo2"] < _OXYGEN_START_BELOW, axis=1)[:, :-1]
     at_start = base_rng.random((P, 1)) < oxygen_at_start
     on_oxygen = at_start | started
-    true["spo2"] = np.minimum(true["spo2"] + _OXYGEN_GAIN * (started & ~at_start), 100)
+    true["spo2"] = np.minimum(true["spo2"] + OXYGEN_GAIN * (started & ~at_start), 100)
 
     # -- data problems: one kind per row -----------------------------------------------------
     u = artefact_rng.random((P, R))
@@ -335,13 +249,13 @@ def vitals(
     true["spo2"] = true["spo2"] - motion * artefact_rng.uniform(4, 12, (P, R))
     out_of_range = problem == 4
     which = artefact_rng.integers(0, 5, (P, R))
-    for j, name in enumerate(_NUMERIC):
+    for j, name in enumerate(NUMERIC):
         hit = out_of_range & (which == j)
         true[name] = np.where(hit, true[name] / 10 if name == "temperature" else true[name] * 10,
                               true[name])
 
     values = {name: np.round(true[name], 1 if name == "temperature" else 0)
-              for name in _NUMERIC}
+              for name in NUMERIC}
     values["spo2"] = np.clip(values["spo2"], 50, None)  # oximeters read no lower
     ranks = artefact_rng.random((P, R, len(_OBSERVED))).argsort(axis=2)
     dropped = ranks < artefact_rng.integers(1, 4, (P, R))[:, :, None]
@@ -373,7 +287,7 @@ def vitals(
             columns[name] = pd.array(np.where(ok, flat(on_oxygen), False), dtype="boolean")
             columns[name][~ok] = pd.NA
         elif name == "consciousness":
-            columns[name] = np.where(ok, flat(consciousness), None)  # type: ignore[call-overload]
+            columns[name] = np.where(ok, flat(letters), None)  # type: ignore[call-overload]
         else:
             columns[name] = np.where(ok, flat(values[name]), np.nan)
     columns["artefact"] = np.array(ARTEFACTS)[flat(problem)]
