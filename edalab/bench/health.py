@@ -52,8 +52,10 @@ import psutil
 
 from edalab.events import Event
 from edalab.health import validation
+from edalab.health.closed_loop import compare_closed_loop
 from edalab.health.monitor import News2Operator, WardMonitor, score_matrix, values_matrix
 from edalab.health.news2 import news2_frame
+from edalab.health.report import closed_loop_verdict, verdict
 from edalab.health.scoring import compare_methods
 from edalab.health.validation import Validator
 from edalab.streams.vitals import vitals, vitals_events
@@ -170,6 +172,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch", type=int, default=1000, help="poll / source batch size")
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the NEWS2 timings")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulation")
+    parser.add_argument("--closed-loop", action="store_true",
+                        help="also run each method in a closed loop (a response 30 min after "
+                             "each page) and report the adverse events it prevented")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
@@ -235,7 +240,13 @@ def main(argv: list[str]) -> int:
         "handler_busy_s": {h: round(float(b), 3) for h, b in frame["busy_s"].items()},
         "methods": [{"method": m, **{k: (None if v != v else v) for k, v in row.items()}}
                     for m, row in table.astype(object).to_dict(orient="index").items()],
+        "verdict": verdict(table),
     }
+    if args.closed_loop:
+        closed = compare_closed_loop(ward, monitor.methods, response_time="30min")
+        result["closed_loop"] = [{"method": m, **row} for m, row in
+                                 closed.astype(object).to_dict(orient="index").items()]
+        result["closed_loop_verdict"] = closed_loop_verdict(closed)
     if args.json:
         print(json.dumps(result, indent=2, default=int))
     else:
@@ -254,4 +265,7 @@ def main(argv: list[str]) -> int:
               f"{100 * overhead:+.0f} % with its output events, {100 * scoring:+.0f} % "
               f"scoring only ({result['news2_compared']})")
         print(table.to_string())
+        print(result["verdict"])
+        if args.closed_loop:
+            print(result["closed_loop_verdict"])
     return 0

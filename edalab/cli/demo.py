@@ -115,8 +115,9 @@ def health(argv: list[str] | None = None) -> int:
     truth, and a standalone HTML report."""
     import pandas as pd
 
+    from edalab.health.closed_loop import compare_closed_loop
     from edalab.health.monitor import WardMonitor
-    from edalab.health.report import verdict, write_report
+    from edalab.health.report import closed_loop_verdict, verdict, write_report
     from edalab.health.scoring import compare_methods
     from edalab.streams.vitals import vitals
 
@@ -140,8 +141,11 @@ def health(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print("\n" + table.to_string())
     print("\n" + verdict(table))
+    closed = compare_closed_loop(ward, monitor.methods, response_time="30min")
+    print("\nclosed loop, a response 30 min after each page:\n" + closed.to_string())
+    print(closed_loop_verdict(closed))
     print(f"\ndata quality: {monitor.quality()}")
-    print(f"report: {write_report(monitor, args.report, stats)}")
+    print(f"report: {write_report(monitor, args.report, stats, closed_loop=closed)}")
     return 0
 
 

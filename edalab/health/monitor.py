@@ -312,6 +312,10 @@ class WardMonitor:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"methods must be some of {METHODS}, got {self.methods}")
+        #: The settings, as keywords for another monitor (a closed loop on the same ward).
+        self.options = {"carry_forward": carry_forward, "warmup": warmup,
+                        "corroborate": corroborate, "page": page, "confirm": confirm,
+                        "clear": clear, "uncorroborated": uncorroborated, "persist": persist}
         self.app = App(broker, partitions=partitions)
         self.validator = Validator(carry_forward)
         self.news2 = News2Operator()

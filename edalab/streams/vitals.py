@@ -15,7 +15,7 @@ turns the rows into `edalab.Event`s in event-time order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,31 +23,33 @@ import numpy as np
 import pandas as pd
 
 from edalab.events import Event
+from edalab.streams.physiology import (
+    ADVERSE_SBP,
+    ADVERSE_SPO2,
+    NUMERIC,
+    OXYGEN_GAIN,
+    RECOVERY_MINUTES,
+    adverse_times,
+    consciousness,
+    level,
+    physiology,
+    response_times,
+    utc,
+)
 
-__all__ = ["ARTEFACTS", "EPISODE_KINDS", "vitals", "vitals_episodes", "vitals_events"]
+__all__ = ["ADVERSE_SBP", "ADVERSE_SPO2", "ARTEFACTS", "EPISODE_KINDS", "RECOVERY_MINUTES",
+           "vitals", "vitals_episodes", "vitals_events", "vitals_params"]
 
 #: Values of the ``artefact`` column: clean, or the data problem injected into the row.
 ARTEFACTS = ("", "missing", "motion", "dropout", "out_of_range")
 #: Kinds of deterioration episode and how often each occurs.
 EPISODE_KINDS = {"sepsis": 0.5, "respiratory": 0.3, "haemorrhage": 0.2}
-_NUMERIC = ("respiration_rate", "spo2", "systolic_bp", "pulse", "temperature")
 _OBSERVED = ("respiration_rate", "spo2", "on_oxygen", "systolic_bp", "pulse", "consciousness",
              "temperature")
-# Change of each vital at full severity (the plateau), per kind of episode.
-_EFFECTS = {  # respiration_rate, spo2, systolic_bp, pulse, temperature
-    "sepsis": (10.0, -6.0, -40.0, 40.0, 2.0),
-    "respiratory": (12.0, -10.0, -5.0, 20.0, 0.8),
-    "haemorrhage": (6.0, -2.0, -45.0, 45.0, -0.3),
-}
-_EPISODE_COLUMNS = ["episode_id", "patient_id", "kind", "onset", "peak", "severity", "confusion"]
+_EPISODE_COLUMNS = ["episode_id", "patient_id", "kind", "onset", "peak", "severity", "confusion",
+                    "adverse_event", "response", "averted"]
 _CONFUSION_CHANCE = {"sepsis": 0.6, "respiratory": 0.2, "haemorrhage": 0.3}
 _OXYGEN_START_BELOW = 93.0  # a nurse starts oxygen after a round with SpO2 below this
-_OXYGEN_GAIN = 4.0  # SpO2 points regained on supplemental oxygen
-
-
-def _utc(start: str | datetime | pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(start)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _draw_episodes(rng: np.random.Generator, patients: int, minutes: float,
@@ -80,6 +82,7 @@ def vitals(
     missing_rate: float = 0.03,
     artefact_rate: float = 0.02,
     oxygen_at_start: float = 0.05,
+    responses: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Simulate a ward of adult patients observed every `cadence` minutes.
 
@@ -94,6 +97,24 @@ def vitals(
     blood pressure and SpO2 fall, often new confusion), respiratory failure (respiration up,
     SpO2 down) or haemorrhage (pulse up, blood pressure down). A patient whose SpO2 falls
     below 93 % is put on oxygen from the next round on, which lifts SpO2 by about 4 points.
+
+    Left unrecognised, a deterioration ends in an **adverse event**: the emergency in which a
+    ward calls its emergency team and the patient is admitted to intensive care or arrests.
+    It is the first minute at which the patient's noise-free physiology meets one of the
+    calling criteria of a medical emergency team (Lee et al. 1995; the MERIT trial, 2005)
+    that the episode drives: **shock**, systolic blood pressure below 90 mmHg
+    (`ADVERSE_SBP`); **respiratory failure**, SpO2 below 88 % even with the ward's
+    supplemental oxygen (`ADVERSE_SPO2`); or **a fall in consciousness** to responding only to
+    voice (V on ACVPU). Measurement noise does not trigger it (a single low reading is not an
+    arrest), and a mild episode whose plateau stays short of every criterion stays
+    compensated (no adverse event). The time is in ``vitals_episodes(df)["adverse_event"]``.
+
+    `responses` closes the loop: a clinical response to a patient at a given time (e.g. the
+    arrival of a team paged by a monitor, `edalab.health.closed_loop`) treats their episode
+    if it has begun and not yet reached its adverse event: the episode's changes fade out over
+    `RECOVERY_MINUTES` from then on and the adverse event is averted. A response before the
+    onset finds nothing to treat; one after the adverse event comes too late to change the
+    record. The observations before a response are exactly those of the untreated ward.
 
     Parameters
     ----------
@@ -125,6 +146,9 @@ def vitals(
         temperature).
     oxygen_at_start
         Fraction of patients already on supplemental oxygen at the start.
+    responses
+        Patient id → time of the first clinical response to them (see above); None: the
+        open loop, nobody responds.
 
     Returns
     -------
@@ -142,7 +166,10 @@ def vitals(
     >>> df = vitals(patients=50, hours=48, seed=7)
     >>> episodes = vitals_episodes(df)
     >>> len(episodes), episodes.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
-    (19, ['episode_id', 'patient_id', 'kind', 'onset', 'peak', 'severity', 'confusion'])
+    (19, ['episode_id', 'patient_id', 'kind', 'onset', 'peak', 'severity', 'confusion',
+          'adverse_event', 'response', 'averted'])
+    >>> int(episodes["adverse_event"].notna().sum())  # the others stayed compensated
+    11
     >>> df.loc[df["artefact"] == "", "pulse"].between(40, 160).all()
     np.True_
     """
@@ -155,7 +182,7 @@ def vitals(
             raise ValueError(f"{name} must be >= 0, got {rate!r}")
     if missing_rate + artefact_rate > 1 or oxygen_at_start > 1:
         raise ValueError("missing_rate + artefact_rate and oxygen_at_start must be <= 1")
-    start_ts = _utc(start)
+    start_ts = utc(start)
     minutes = hours * 60.0
     rounds = int(np.ceil(minutes / cadence))
     # Independent streams: changing the artefact rates does not change the patients.
@@ -163,6 +190,8 @@ def vitals(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
     P, R = patients, rounds
+    width = max(3, len(str(P - 1)))
+    ids = np.array([f"p{i:0{width}d}" for i in range(P)])
 
     # -- baseline, rhythm and noise: arrays of shape (patients, rounds) -----------------------
     jitter = base_rng.uniform(0, min(cadence / 5, 5.0), (P, R))
@@ -183,34 +212,31 @@ def vitals(
         "pulse": (4.0, 15, 3.0, 3.0),
         "temperature": (0.25, 18, 0.1, 0.1),
     }
-    true: dict[str, np.ndarray] = {}
-    for name, (amplitude, peak, wander, sd) in shape.items():
-        scale = base_rng.uniform(0.6, 1.4, (P, 1))
-        period = base_rng.uniform(180, 720, (P, 2))
-        phase = base_rng.uniform(0, 2 * np.pi, (P, 2))
-        slow = np.sin(2 * np.pi * t[:, :, None] / period[:, None, :] + phase[:, None, :])
-        true[name] = (baseline[name][:, None]
-                      + amplitude * scale * np.cos(2 * np.pi * (hour - peak) / 24)
-                      + wander * slow.sum(axis=2) / np.sqrt(2)
-                      + noise_rng.normal(0, sd, (P, R)))
+    rhythm = {name: (amplitude, peak, wander, base_rng.uniform(0.6, 1.4, (P, 1)),
+                     base_rng.uniform(180, 720, (P, 2)), base_rng.uniform(0, 2 * np.pi, (P, 2)))
+              for name, (amplitude, peak, wander, _) in shape.items()}
+    noise = {name: noise_rng.normal(0, sd, (P, R)) for name, (*_, sd) in shape.items()}
 
-    # -- deterioration ---------------------------------------------------------------------------
+    # -- deterioration, and the response that may stop it ----------------------------------------
     ep = _draw_episodes(episode_rng, P, minutes, deterioration_rate)
-    since = (t - ep["onset"][:, None]) / ep["ramp"][:, None]
-    deteriorating = since >= 0
-    level = np.clip(since, 0, 1) ** 1.5 * ep["severity"][:, None]
-    effects = np.array(list(_EFFECTS.values()))[ep["kind"]]  # (P, 5)
-    for j, name in enumerate(_NUMERIC):
-        true[name] = true[name] + level * effects[:, j, None]
-    consciousness = np.full((P, R), "A", dtype="<U1")
-    consciousness[level >= ep["confusion_at"][:, None]] = "C"
-    consciousness[level >= ep["confusion_at"][:, None] + 0.6] = "V"
+    ep["treated"] = np.full(P, np.inf)
+    untreated = adverse_times(baseline, rhythm, ep, start_ts, minutes)
+    response = response_times(responses, ids, start_ts)
+    # A response treats an episode that has begun and not yet become an emergency.
+    ep["treated"] = np.where((response >= ep["onset"]) & (response < untreated), response,
+                             np.inf)
+    adverse = (adverse_times(baseline, rhythm, ep, start_ts, minutes)
+               if np.isfinite(ep["treated"]).any() else untreated)
+    true = physiology(baseline, rhythm, ep, t, hour, noise)
+    severity = level(ep, t)
+    deteriorating = t >= ep["onset"][:, None]
+    letters = consciousness(severity, ep)
 
     started = np.zeros((P, R), dtype=bool)
     started[:, 1:] = np.maximum.accumulate(true["spo2"] < _OXYGEN_START_BELOW, axis=1)[:, :-1]
     at_start = base_rng.random((P, 1)) < oxygen_at_start
     on_oxygen = at_start | started
-    true["spo2"] = np.minimum(true["spo2"] + _OXYGEN_GAIN * (started & ~at_start), 100)
+    true["spo2"] = np.minimum(true["spo2"] + OXYGEN_GAIN * (started & ~at_start), 100)
 
     # -- data problems: one kind per row -----------------------------------------------------
     u = artefact_rng.random((P, R))
@@ -223,13 +249,13 @@ def vitals(
     true["spo2"] = true["spo2"] - motion * artefact_rng.uniform(4, 12, (P, R))
     out_of_range = problem == 4
     which = artefact_rng.integers(0, 5, (P, R))
-    for j, name in enumerate(_NUMERIC):
+    for j, name in enumerate(NUMERIC):
         hit = out_of_range & (which == j)
         true[name] = np.where(hit, true[name] / 10 if name == "temperature" else true[name] * 10,
                               true[name])
 
     values = {name: np.round(true[name], 1 if name == "temperature" else 0)
-              for name in _NUMERIC}
+              for name in NUMERIC}
     values["spo2"] = np.clip(values["spo2"], 50, None)  # oximeters read no lower
     ranks = artefact_rng.random((P, R, len(_OBSERVED))).argsort(axis=2)
     dropped = ranks < artefact_rng.integers(1, 4, (P, R))[:, :, None]
@@ -243,8 +269,6 @@ def vitals(
     order = np.lexsort((np.repeat(np.arange(P)[:, None], R, axis=1).ravel(), seconds.ravel()))
     keep = (t.ravel() < minutes)[order]
     order = order[keep]
-    width = max(3, len(str(P - 1)))
-    ids = np.array([f"p{i:0{width}d}" for i in range(P)])
     patient = np.repeat(np.arange(P), R)[order]
     has_episode = np.isfinite(ep["onset"])
     episode_ids = np.full(P, None, dtype=object)
@@ -263,7 +287,7 @@ def vitals(
             columns[name] = pd.array(np.where(ok, flat(on_oxygen), False), dtype="boolean")
             columns[name][~ok] = pd.NA
         elif name == "consciousness":
-            columns[name] = np.where(ok, flat(consciousness), None)  # type: ignore[call-overload]
+            columns[name] = np.where(ok, flat(letters), None)  # type: ignore[call-overload]
         else:
             columns[name] = np.where(ok, flat(values[name]), np.nan)
     columns["artefact"] = np.array(ARTEFACTS)[flat(problem)]
@@ -277,17 +301,30 @@ def vitals(
     onset_s = np.round(ep["onset"][has_episode] * 60).astype(np.int64)
     peak_s = onset_s + ep["ramp"][has_episode].astype(np.int64) * 60
     kinds = list(EPISODE_KINDS)
+
+    def stamp(minute: float) -> str | None:
+        return (start_ts + pd.Timedelta(minutes=minute)).isoformat() if minute < np.inf \
+            else None
+
     records = [
         {"episode_id": e, "patient_id": p, "kind": kinds[k],
          "onset": (start_ts + pd.Timedelta(seconds=o)).isoformat(),
          "peak": (start_ts + pd.Timedelta(seconds=pk)).isoformat(),
-         "severity": round(float(sv), 3), "confusion": bool(c)}
-        for e, p, k, o, pk, sv, c in zip(
+         "severity": round(float(sv), 3), "confusion": bool(c), "adverse_event": stamp(a),
+         "response": stamp(r), "averted": bool(np.isfinite(u) and not np.isfinite(a))}
+        for e, p, k, o, pk, sv, c, a, r, u in zip(
             episode_ids[has_episode], ids[has_episode], ep["kind"][has_episode].tolist(),
             onset_s.tolist(), peak_s.tolist(), ep["severity"][has_episode],
-            np.isfinite(ep["confusion_at"][has_episode]), strict=True)
+            np.isfinite(ep["confusion_at"][has_episode]), adverse[has_episode].tolist(),
+            ep["treated"][has_episode].tolist(), untreated[has_episode].tolist(), strict=True)
     ]
     df.attrs["episodes"] = json.dumps(records)
+    # The arguments, so the same ward can be simulated again (a closed loop, `vitals_params`).
+    df.attrs["vitals"] = json.dumps({
+        "patients": patients, "hours": hours, "cadence": cadence,
+        "deterioration_rate": deterioration_rate, "start": start_ts.isoformat(), "seed": seed,
+        "missing_rate": missing_rate, "artefact_rate": artefact_rate,
+        "oxygen_at_start": oxygen_at_start})
     return df
 
 
@@ -299,8 +336,12 @@ def vitals_episodes(df: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         One row per episode: ``episode_id``, ``patient_id``, ``kind`` (see `EPISODE_KINDS`),
         ``onset`` (UTC; the patient's physiology starts to change), ``peak`` (severity reaches
-        its plateau), ``severity`` (multiplier of the kind's typical changes) and
-        ``confusion`` (whether new confusion appears along the way).
+        its plateau), ``severity`` (multiplier of the kind's typical changes),
+        ``confusion`` (whether new confusion appears along the way), ``adverse_event`` (UTC;
+        when the deterioration becomes an emergency, see `vitals`; NaT if it stays
+        compensated within the record or was averted), ``response`` (the response that
+        treated the episode, NaT if none did) and ``averted`` (a response came before an
+        adverse event the untreated course reaches within the record).
 
     Raises
     ------
@@ -323,9 +364,24 @@ def vitals_episodes(df: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("df has no episodes in df.attrs['episodes']: pass the frame that "
                          "vitals() returned")
     episodes = pd.DataFrame(json.loads(text), columns=_EPISODE_COLUMNS)
-    for name in ("onset", "peak"):
-        episodes[name] = pd.to_datetime(episodes[name], utc=True)
-    return episodes.astype({"severity": float, "confusion": bool})
+    for name in ("onset", "peak", "adverse_event", "response"):
+        episodes[name] = pd.to_datetime(episodes[name], utc=True, format="ISO8601")
+    return episodes.astype({"severity": float, "confusion": bool, "averted": bool})
+
+
+def vitals_params(df: pd.DataFrame) -> dict[str, Any]:
+    """The arguments of the `vitals` call that made `df` (without ``responses``), or a
+    ValueError if it carries none (a frame read back from CSV).
+
+    >>> ward = vitals(patients=3, hours=2, seed=4)
+    >>> vitals(**vitals_params(ward)).equals(ward)
+    True
+    """
+    text = df.attrs.get("vitals")
+    if not isinstance(text, str):
+        raise ValueError("df has no simulator arguments in df.attrs['vitals']: pass the frame "
+                         "that vitals() returned")
+    return json.loads(text)
 
 
 def _floats(column: pd.Series) -> list[float | None]:

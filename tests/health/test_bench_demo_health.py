@@ -68,3 +68,41 @@ def test_demo_refuses_an_unwritable_report_before_running(tmp_path, capsys):
     assert exited.value.code == 2
     captured = capsys.readouterr()
     assert "no directory" in captured.err and captured.out == ""
+
+
+def test_demo_ward_pages_each_method_before_the_adverse_event_and_says_so(tmp_path, capsys):
+    from edalab.health import WardMonitor, compare_methods, verdict
+
+    path = tmp_path / "ward.html"
+    assert demo(["--report", str(path), "--clock", "virtual"]) == 0  # the demo ward
+    out = capsys.readouterr().out
+    ward = vitals(40, 48.0, 15.0, seed=1)
+    monitor = WardMonitor().feed(ward)
+    monitor.run()
+    table = compare_methods({m: monitor.alerts(m) for m in monitor.methods}, ward)
+    for method, row in table.iterrows():
+        assert 0 < row["detected"] <= row["episodes"], method
+        assert row["median_lead_minutes"] > 0 and row["lead_q1_minutes"] > 0, method
+        assert row["false_alerts_per_patient_day"] >= 0
+        said = f"paged {int(row['detected'])} of {int(row['episodes'])} deteriorations before"
+        assert said in out and said in path.read_text()
+    assert verdict(table) in out
+    for method in monitor.methods:  # the closed loop, per method
+        assert f"{method} " in out.split("closed loop")[1]
+    assert "prevented" in out and "Closed loop: adverse events prevented" in path.read_text()
+
+
+def test_bench_reports_the_verdict_and_the_closed_loop(capsys):
+    bench(["--patients", "20", "--hours", "36", "--cadence", "15", "--seed", "7",
+           "--repeats", "1", "--closed-loop", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    rows = {r["method"]: r for r in out["methods"]}
+    for method, row in rows.items():
+        assert f"paged {row['detected']} of {row['episodes']} deteriorations" in out["verdict"]
+        assert row["episodes"] > 0 and "lead_q3_minutes" in row, method
+    loop = {r["method"]: r for r in out["closed_loop"]}
+    assert set(loop) == set(rows)
+    assert all(r["prevented"] == r["open_loop_adverse_events"] - r["adverse_events"]
+               for r in loop.values())
+    assert sum(r["prevented"] for r in loop.values()) > 0
+    assert "prevented" in out["closed_loop_verdict"]

@@ -194,3 +194,55 @@ def test_events_can_carry_the_ground_truth():
     data = [e.data for e in vitals_events(df, truth=True)]
     assert any(d["deteriorating"] and d["episode_id"] for d in data)
     assert {d["artefact"] for d in data} <= set(ARTEFACTS)
+
+
+# -- the adverse event, and a response that averts it ------------------------------------------
+
+
+def test_adverse_events_follow_onset_and_show_in_the_observed_vitals(ward):
+    episodes = vitals_episodes(ward).dropna(subset=["adverse_event"])
+    assert len(episodes) >= 20
+    assert (episodes["adverse_event"] > episodes["onset"]).all()
+    # An hour past the adverse event the recorded vitals meet a criterion in most rounds
+    # (they are noisy and carry the ward's oxygen, so not in every one).
+    clean = ward[ward["artefact"] == ""]
+    hits = []
+    for e in episodes.itertuples():
+        rows = clean[(clean["patient_id"] == e.patient_id)
+                     & clean["time"].between(e.adverse_event + pd.Timedelta("1h"),
+                                             e.adverse_event + pd.Timedelta("2h"))]
+        hits += ((rows["systolic_bp"] < 95) | (rows["spo2"] < 91)
+                 | rows["consciousness"].isin(["V", "P", "U"])).tolist()
+    assert np.mean(hits) > 0.8
+
+
+def test_a_timely_response_averts_the_adverse_event_and_the_patient_recovers():
+    plain = vitals(patients=40, hours=48, cadence=15, seed=1)
+    due = vitals_episodes(plain).dropna(subset=["adverse_event"])
+    responses = {e.patient_id: e.onset + (e.adverse_event - e.onset) / 2
+                 for e in due.itertuples()}
+    treated = vitals(patients=40, hours=48, cadence=15, seed=1, responses=responses)
+    after = vitals_episodes(treated).set_index("patient_id").loc[list(responses)]
+    assert after["averted"].all() and after["adverse_event"].isna().all()
+    assert (after["response"] == pd.Series(responses).dt.tz_convert("UTC")).all()
+    for patient, when in responses.items():
+        mine = plain["patient_id"] == patient
+        before = mine & (plain["time"] < when)
+        pd.testing.assert_frame_equal(plain[before], treated[before])
+        late = mine & (plain["time"] > when + pd.Timedelta("3h"))
+        if late.any():  # recovered: blood pressure back above the adverse course
+            assert treated.loc[late, "systolic_bp"].mean() > plain.loc[late, "systolic_bp"].mean()
+
+
+def test_a_response_after_the_adverse_event_changes_nothing():
+    plain = vitals(patients=40, hours=48, cadence=15, seed=1)
+    e = vitals_episodes(plain).dropna(subset=["adverse_event"]).iloc[0]
+    late = vitals(patients=40, hours=48, cadence=15, seed=1,
+                  responses={e.patient_id: e.adverse_event + pd.Timedelta("10min")})
+    pd.testing.assert_frame_equal(plain, late)
+    assert not vitals_episodes(late)["averted"].any()
+
+
+def test_responses_naming_an_unknown_patient_are_refused():
+    with pytest.raises(ValueError, match="'p999', not a patient"):
+        vitals(patients=4, hours=6, seed=1, responses={"p999": "2024-01-01T03:00Z"})
