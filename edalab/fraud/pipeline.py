@@ -38,6 +38,7 @@ from edalab.ml.metrics import AveragePrecision, CardPrecisionAtK, PrequentialMet
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
 from edalab.streams.frames import events_frame
+from edalab.streams.sized import sized
 from edalab.streams.transactions import label_events, transaction_events
 
 __all__ = ["FraudPipeline", "FraudProgress"]
@@ -223,9 +224,9 @@ class FraudPipeline:
         # Labels first: a label and a transaction of the same instant arrive in that order,
         # as the handbook's windows count a transaction exactly D old.
         # Sized: the run's progress bar then has a total (a percentage and an ETA).
-        self.app.source("payments", _Sized(label_events(df, delay=self.delay), len(df)))
-        self.app.source("payments", _Sized(self._timed(transaction_events(df[TX_FIELDS])),
-                                           len(df)))
+        self.app.source("payments", sized(label_events(df, delay=self.delay), len(df)))
+        self.app.source("payments", sized(self._timed(transaction_events(df[TX_FIELDS])),
+                                          len(df)))
         return self
 
     # -- stages -----------------------------------------------------------------------------
@@ -414,19 +415,6 @@ class FraudPipeline:
 
 def _route(event: Event) -> str:
     return "models" if event.type == "model.version" else "predictions"
-
-
-class _Sized:
-    """`events` with a known length `n`: an App's progress bar shows a total for it."""
-
-    def __init__(self, events: Iterator[Event], n: int):
-        self.events, self.n = events, n
-
-    def __iter__(self) -> Iterator[Event]:
-        return iter(self.events)
-
-    def __len__(self) -> int:
-        return self.n
 
 
 def duration_text(value: pd.Timedelta) -> str:

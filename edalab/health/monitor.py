@@ -48,6 +48,7 @@ from edalab.operators.base import Operator
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
 from edalab.streams.frames import events_frame
+from edalab.streams.sized import sized
 from edalab.streams.vitals import vitals_events
 
 __all__ = ["FEATURES", "News2Operator", "PatientBaseline", "WardMonitor", "news2_values"]
@@ -351,7 +352,7 @@ class WardMonitor:
         ground truth) or ``vitals.observation`` events. Returns the monitor."""
         if isinstance(ward, pd.DataFrame):
             self.ward = ward
-            ward = vitals_events(ward)
+            ward = sized(vitals_events(ward), len(ward))  # a progress bar with a total
         self.app.source("vitals", ward)
         return self
 

@@ -11,6 +11,7 @@ from edalab.streams.power_sensors import (
     sensor_registry,
 )
 from edalab.streams.replay import Replay, replay
+from edalab.streams.sized import SizedStream, sized
 from edalab.streams.transactions import (
     label_events,
     transaction_events,
@@ -19,6 +20,7 @@ from edalab.streams.transactions import (
 )
 from edalab.streams.vitals import vitals, vitals_episodes, vitals_events
 
-__all__ = ["Replay", "SensorGroup", "events_frame", "label_events", "merge", "power_sensors",
-           "replay", "sensor_events", "sensor_registry", "transaction_events",
-           "transaction_profiles", "transactions", "vitals", "vitals_episodes", "vitals_events"]
+__all__ = ["Replay", "SensorGroup", "SizedStream", "events_frame", "label_events", "merge",
+           "power_sensors", "replay", "sensor_events", "sensor_registry", "sized",
+           "transaction_events", "transaction_profiles", "transactions", "vitals",
+           "vitals_episodes", "vitals_events"]

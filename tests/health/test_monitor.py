@@ -110,3 +110,10 @@ def test_a_malformed_event_in_a_news2_batch_is_dead_lettered_alone():
     stats = app.run()
     assert stats.dead_letters == 1
     assert [r.event.id for r in app.broker.read("scored")] == [f"g{i}" for i in range(5)]
+
+
+def test_run_progress_bar_knows_the_total(capsys):
+    ward = vitals(patients=3, hours=1, seed=2)
+    WardMonitor().feed(ward).run(progress=True)
+    err = capsys.readouterr().err
+    assert "100%" in err and f"{len(ward)}/{len(ward)}" in err
