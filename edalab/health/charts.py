@@ -3,18 +3,7 @@ before the adverse event against alarm burden per method, the lead of each episo
 patient's vitals with NEWS2, and the monitoring pipeline as a drawn diagram.
 
 Every builder takes frames as `edalab.health` (or `edalab.streams.vitals`) returns them and
-gives a plain
-`plotly.graph_objects.Figure` built only from its inputs (deterministic output).
-
->>> import pandas as pd
->>> table = pd.DataFrame({"median_lead_minutes": [100.0, 130.0],
-...                       "lead_q1_minutes": [60.0, 90.0], "lead_q3_minutes": [150.0, 200.0],
-...                       "pages_per_nurse_hour": [0.05, 0.08], "false_alerts": [0, 3],
-...                       "detected": [8, 9], "episodes": [10, 10]},
-...                      index=pd.Index(["news2", "combined"], name="method"))
->>> fig = tradeoff(table)
->>> [t.name for t in fig.data], list(fig.data[0].x)
-(['news2', 'combined'], [0.05])
+gives a plain `plotly.graph_objects.Figure` built only from its inputs (deterministic output).
 """
 
 from __future__ import annotations
