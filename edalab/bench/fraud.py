@@ -213,7 +213,8 @@ def main(argv: list[str]) -> int:
                              "nearest the handbook's published numbers)")
     parser.add_argument("--models", default=",".join(SHADOWS),
                         help="online models scored beside the pipeline's (comma-separated)")
-    parser.add_argument("--repeats", type=int, default=3, help="overhead measurement repeats")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="repeats of the overhead and peers timings (medians)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     scale = "quick" if args.quick else args.scale
