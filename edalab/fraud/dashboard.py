@@ -133,6 +133,7 @@ class FraudDashboard(LiveDashboard):
         self._thresholds = None if thresholds is None else tuple(float(t) for t in thresholds)
         self.redraws = 0  # how often the figure was redrawn (bounded by `redraw_s`)
         self.figure = self._figure()
+        self._fit_width(self.figure)
         self._controls(speed, interval_ms)
         self.widget = self._layout()
         self._start(models[0])
@@ -358,6 +359,9 @@ class FraudDashboard(LiveDashboard):
 
     def _sync_views(self) -> None:
         self.figure._repr_mimebundle_()
+
+    def _figures(self) -> list[Any]:
+        return [self.figure]
 
     # -- showing -------------------------------------------------------------------------------
 

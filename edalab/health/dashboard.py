@@ -6,8 +6,8 @@ Three views of a `edalab.health.WardMonitor` while its stream runs:
   level of the hour (the rightmost column is the current one), with the latest NEWS2 as text;
 - the **patient**: a selector (an `ipywidgets.Dropdown`) and that patient's vital signs over
   time, NEWS2 over its shaded response bands, and a marker at every page;
-- the **alert feed**: the latest alerts of one method (raised, escalated, acknowledged,
-  resolved), newest first.
+- the **alert feed** (under them): the latest alerts of one method (raised, escalated,
+  acknowledged, resolved), newest first.
 
 The dashboard is a consumer like any other: it adds two sink handlers to the monitor's `App`
 (on ``vitals.assessed`` and ``alerts.<method>``), so it sees exactly what the alert policies
@@ -139,6 +139,7 @@ class WardDashboard(LiveDashboard):
         self._wanted: str | None = None  # the patient the reader chose
         self.ward = self._ward_figure()
         self.patient = self._patient_figure()
+        self._fit_width(self.ward, self.patient)
         self._controls(speed, interval_ms)
         self.widget = self._layout()
         self._attach(monitor)
@@ -266,9 +267,10 @@ class WardDashboard(LiveDashboard):
     def _layout(self) -> Any:
         import ipywidgets as w
 
-        right = w.VBox([w.HTML(f"<b>Alert feed ({html.escape(self.method)})</b>"), self.feed])
+        feed = w.HTML(f"<b>Alert feed ({html.escape(self.method)}), newest first</b>")
+        # One column, so each chart has the whole width of the output area.
         return w.VBox([w.HBox([self.play, self.speed]), self.status, self.ward,
-                       w.HBox([w.VBox([self.selector, self.patient]), right])])
+                       self.selector, self.patient, feed, self.feed])
 
     # -- running -------------------------------------------------------------------------------
 
@@ -317,8 +319,11 @@ class WardDashboard(LiveDashboard):
         self.status.value = self._status_html()
 
     def _sync_views(self) -> None:
-        for fig in (self.ward, self.patient):
+        for fig in self._figures():
             fig._repr_mimebundle_()
+
+    def _figures(self) -> list[Any]:
+        return [self.ward, self.patient]
 
     def _draw_ward(self, names: list[str]) -> None:
         hours = sorted({h for _, h in self._hours})

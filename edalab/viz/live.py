@@ -57,6 +57,10 @@ class LiveDashboard:
     def _redraw(self) -> None:
         raise NotImplementedError
 
+    def _figures(self) -> list[Any]:
+        """The dashboard's FigureWidgets."""
+        raise NotImplementedError
+
     def _sync_views(self) -> None:
         """Give views opened from now on the figures as they are: a FigureWidget sends its
         edits to open views as messages, and a new view starts from a state the figure only
@@ -149,7 +153,26 @@ class LiveDashboard:
         if force:
             self._sync_views()
 
+    def _fit_width(self, *figures: Any) -> None:
+        """Make each FigureWidget take the width of its output area once it is shown.
+
+        A view is drawn before it is on the page, so plotly gives it its default 700 px and
+        resizes it only on a window resize; the view then reports its layout to the kernel,
+        and turning ``autosize`` off and on again makes it measure its area. Done once per
+        display (the answer to that toggle is not toggled again)."""
+        self._unfitted: set[int] = set()
+        for fig in figures:
+            fig.observe(lambda change, fig=fig: self._on_layout_reported(fig, change),
+                        "_js2py_layoutDelta")
+
+    def _on_layout_reported(self, fig: Any, change: Mapping[str, Any]) -> None:
+        if change["new"] and id(fig) in self._unfitted:
+            self._unfitted.discard(id(fig))
+            fig.plotly_relayout({"autosize": False})
+            fig.plotly_relayout({"autosize": True})
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        self._unfitted = {id(fig) for fig in self._figures()}
         self._sync_views()
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)  # the widget's own text has random trace uids

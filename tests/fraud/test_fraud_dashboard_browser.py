@@ -20,6 +20,7 @@ from tests.project.test_notebooks_browser import (  # noqa: F401, F811  (fixture
     _busy,
     _keep,
     _open_and_run_all,
+    assert_fills_width,
     browser,
     code_cell,
     dashboard_points,
@@ -56,9 +57,7 @@ def test_dashboard_plays_after_run_all_and_after_its_cell_runs_again(lab, browse
         assert cell.locator("svg.main-svg").first.is_visible()
         wait_for(page, lambda: dashboard_points(cell) > 0,
                  "the finished dashboard has no points", 30)
-        plot = cell.locator(".js-plotly-plot").first.bounding_box()
-        area = cell.locator(".jp-OutputArea-output").first.bounding_box()
-        assert plot["width"] > 0.9 * area["width"], (plot, area)  # it fills the width
+        assert_fills_width(page, cell)
         shoot(cell, tmp_path, "03-dashboard-after-run-all.png")
 
         samples = play_and_watch(page, cell, midway=lambda: shoot(

@@ -17,6 +17,7 @@ from tests.project.test_notebooks_browser import (  # noqa: F401, F811  (fixture
     _busy,
     _keep,
     _open_and_run_all,
+    assert_fills_width,
     browser,
     code_cell,
     dashboard_points,
@@ -53,6 +54,7 @@ def test_ward_dashboard_plays_after_run_all_and_after_its_cell_runs_again(
         wait_for(page, lambda: dashboard_points(cell) > 0,
                  "the finished dashboard has no points", 30)
         assert "0 patients" not in dashboard_status(cell)
+        assert_fills_width(page, cell)
         shoot(cell, tmp_path, "04-dashboard-after-run-all.png")
 
         samples = play_and_watch(page, cell, midway=lambda: shoot(

@@ -259,6 +259,15 @@ def dashboard_points(cell) -> int:
         _POINTS)
 
 
+def assert_fills_width(page, cell) -> None:
+    """Every chart of the dashboard in `cell` is drawn as wide as its output area."""
+    def widths():
+        return cell.locator(".jp-OutputArea-child .widget-vbox .js-plotly-plot").evaluate_all(
+            "els => els.map(p => [p._fullLayout.width, p.getBoundingClientRect().width])")
+    wait_for(page, lambda: all(drawn >= 0.95 * area for drawn, area in widths()),
+             f"a chart is narrower than its area: (drawn, area) {widths()}", 15)
+
+
 def dashboard_status(cell) -> str:
     """The dashboard's one-line status (ready, running, finished, ...)."""
     texts = cell.locator(".jp-OutputArea-child .widget-html").all_inner_texts()
