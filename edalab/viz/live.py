@@ -157,15 +157,15 @@ class LiveDashboard:
         """Make each FigureWidget take the width of its output area once it is shown.
 
         A view is drawn before it is on the page, so plotly gives it its default 700 px and
-        resizes it only on a window resize; the view then reports its layout to the kernel,
-        and turning ``autosize`` off and on again makes it measure its area. Done once per
-        display (the answer to that toggle is not toggled again)."""
+        never measures again; once drawn, the view reports its traces to the kernel, and
+        turning ``autosize`` off and on then makes it measure its area. Done once per
+        display (later reports are not answered)."""
         self._unfitted: set[int] = set()
         for fig in figures:
-            fig.observe(lambda change, fig=fig: self._on_layout_reported(fig, change),
-                        "_js2py_layoutDelta")
+            fig.observe(lambda change, fig=fig: self._on_view_drawn(fig, change),
+                        "_js2py_traceDeltas")
 
-    def _on_layout_reported(self, fig: Any, change: Mapping[str, Any]) -> None:
+    def _on_view_drawn(self, fig: Any, change: Mapping[str, Any]) -> None:
         if change["new"] and id(fig) in self._unfitted:
             self._unfitted.discard(id(fig))
             fig.plotly_relayout({"autosize": False})

@@ -231,14 +231,14 @@ def test_an_empty_dashboard_says_it_waits_for_events_instead_of_drawing_axes(das
     assert waiting[0].visible is False and dashboard.figure.layout.xaxis4.visible is True
 
 
-def test_a_shown_figure_is_resized_to_its_area_once_its_view_reports(dashboard):
+def test_a_shown_figure_is_resized_to_its_area_once_its_view_is_drawn(dashboard):
     fig = dashboard.figure
     assert fig.layout.width is None and fig.layout.autosize
     sent = []
     fig.observe(lambda change: sent.append(change["new"]), "_py2js_relayout")
     dashboard._repr_mimebundle_()  # shown in a notebook: a view draws it and reports
-    fig._js2py_layoutDelta = {"layout_delta": {"width": 700}, "layout_edit_id": 0}
+    fig._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": 0}
     toggles = [m["relayout_data"] for m in sent if m]
     assert toggles == [{"autosize": False}, {"autosize": True}] and fig.layout.autosize
-    fig._js2py_layoutDelta = {"layout_delta": {"width": 968}, "layout_edit_id": 0}
+    fig._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": 0}
     assert len([m for m in sent if m]) == 2  # the view's answer is not toggled again
