@@ -376,14 +376,19 @@ class FraudDashboard(LiveDashboard):
         lag = getattr(self.stats, "final_lag", None)
         lag = "" if lag is None else f" · consumer lag {lag:,}"
         return (f"<b>{self.model_name}</b> · {self.events:,} events · {self.state} · "
-                f"{self.alerts:,} alerts · {len(self._drifts)} drifts · "
-                f"{len(self._versions)} new model versions{lag}{rate}")
+                f"{_count(self.alerts, 'alert')} · {_count(len(self._drifts), 'drift')} · "
+                f"{_count(len(self._versions), 'new model version')}{lag}{rate}")
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else "running"
         return (f"FraudDashboard(model={self.model_name!r}, events={self.events}, {state}, "
                 f"alerts={self.alerts}, drifts={len(self._drifts)}, "
                 f"model versions={len(self._versions)})")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 drift``, ``2 drifts``, ``2,483 alerts``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _awaiting_labels(pipeline: Any) -> int | None:
