@@ -352,9 +352,12 @@ class WardDashboard(LiveDashboard):
         series = self.patients.get(patient) if patient is not None else None
         data = self.patient.data
         with self.patient.batch_update():
+            self.patient.update_xaxes(visible=series is not None)
+            self.patient.update_yaxes(visible=series is not None)
             if series is None:
                 for trace in data:
                     trace.x, trace.y = [], []
+                self.patient.layout.title = "Patient: waiting for observations"
                 return
             for trace, column in zip(data, series.values, strict=False):
                 trace.x, trace.y = series.time, column

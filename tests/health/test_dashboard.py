@@ -117,5 +117,8 @@ def test_an_empty_ward_says_it_waits_for_observations():
     waiting = [a for a in dashboard.ward.layout.annotations if a.name == "waiting"]
     assert waiting and waiting[0].visible is not False
     assert dashboard.ward.layout.xaxis.visible is False
+    assert dashboard.patient.layout.yaxis.visible is False
+    assert "waiting" in dashboard.patient.layout.title.text
     dashboard.advance(100)
     assert waiting[0].visible is False and dashboard.ward.layout.xaxis.visible is True
+    assert dashboard.patient.layout.yaxis.visible is True
