@@ -6,12 +6,16 @@ pipeline one chunk, so the kernel is free between ticks and it runs in a browser
 (events per tick), the decision thresholds (`FraudPipeline.set_threshold`) and the model (a new
 pipeline, from the start). It follows `FraudPipeline.stream`: metrics (ROC AUC, average
 precision, card precision@k), drift detections and model versions, the day's alerts (review
-and block decisions), throughput and lag. Redraws happen inside ``fig.batch_update()`` at most
-every `redraw_s` seconds, and always for the last step.
+and block decisions), the payments scored but not labelled yet, and the pipeline's throughput.
+Redraws happen inside ``fig.batch_update()`` at most every `redraw_s` seconds, and always for
+the last step.
 
-Without a browser (nbval, a script), `advance` and `run_to_end` run the stream synchronously and
-the dashboard shows the result when displayed. Its text form is a one-line summary with no
-random ids, so a notebook cell that ends with the dashboard gives the same text on every run.
+Without a browser (nbval, a script), `advance` and `run_to_end` run the stream synchronously,
+without waiting for wall time, and the dashboard shows the result when displayed. Play on a
+finished run replays it live from the first event on a fresh pipeline (from `make_pipeline`),
+at a pace that makes the replay last about `replay_s` seconds. Its text form is a one-line
+summary with no random ids, so a notebook cell that ends with the dashboard gives the same
+text on every run.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from plotly.subplots import make_subplots
 from edalab.events import Event
 from edalab.fraud.charts import DECISIONS, metric_label
 from edalab.viz.live import LiveDashboard
-from edalab.viz.style import TEMPLATE
+from edalab.viz.style import TEMPLATE, count_axis
 from edalab.viz.style import color as _color
 from edalab.viz.style import iso_times as _iso
 
@@ -43,7 +47,8 @@ def _iso1(t: datetime) -> str:
 
 
 class FraudDashboard(LiveDashboard):
-    """A live dashboard of a fraud pipeline: metrics, alerts, drift, throughput and lag.
+    """A live dashboard of a fraud pipeline: metrics, alerts, drift, labels pending and
+    throughput.
 
     Parameters
     ----------
@@ -53,10 +58,11 @@ class FraudDashboard(LiveDashboard):
     models
         Model names offered in the dropdown; the first is run first.
     chunk
-        Source events per pipeline step (``stream(every=chunk)``); a tick or `advance` takes
-        whole steps.
+        Source events per pipeline step (``stream(every=chunk, batch_size=chunk)`` up to
+        1,000); a tick or `advance` takes whole steps.
     speed
-        Source events per play tick, at first (a slider changes it).
+        Source events per play tick, at first (a slider changes it). Once a run has finished,
+        the pace of a replay comes from `replay_s`, unless the slider was moved.
     thresholds
         ``(review, block)`` score thresholds, passed to each new pipeline's
         ``set_threshold`` (default: the first pipeline's own ``thresholds``).
@@ -64,6 +70,8 @@ class FraudDashboard(LiveDashboard):
         Milliseconds between play ticks.
     redraw_s
         Least wall time between two redraws (the last step is always drawn).
+    replay_s
+        About how long, in seconds, Play takes to replay a finished run.
     metrics
         Metric names (of ``metric`` events) drawn, in this order.
 
@@ -80,7 +88,7 @@ class FraudDashboard(LiveDashboard):
     ...     thresholds = {"review": 0.5, "block": 0.9}
     ...     def set_threshold(self, review, block):
     ...         self.thresholds = {"review": review, "block": block}
-    ...     def stream(self, every):
+    ...     def stream(self, every, batch_size):
     ...         for i in range(3):
     ...             t = t0 + timedelta(days=i)
     ...             stats = SimpleNamespace(source_events=every * (i + 1), final_lag=0,
@@ -99,9 +107,9 @@ class FraudDashboard(LiveDashboard):
 
     def __init__(self, make_pipeline: Callable[[str], Any], *,
                  models: Sequence[str] = ("lr", "hoeffding", "arf", "hst"),
-                 chunk: int = 1_000, speed: int = 5_000,
+                 chunk: int = 200, speed: int = 200,
                  thresholds: tuple[float, float] | None = None,
-                 interval_ms: int = 250, redraw_s: float = 0.2,
+                 interval_ms: int = 250, redraw_s: float = 0.2, replay_s: float = 20.0,
                  metrics: Sequence[str] = _METRICS, title: str = "Fraud detection, live"):
         if not callable(make_pipeline):
             raise TypeError(f"make_pipeline must be callable (model name -> pipeline), "
@@ -111,17 +119,21 @@ class FraudDashboard(LiveDashboard):
             raise ValueError("models must name at least one model")
         if chunk < 1 or speed < 1:
             raise ValueError(f"chunk and speed must be >= 1, got chunk={chunk}, speed={speed}")
+        if not replay_s > 0:
+            raise ValueError(f"replay_s must be > 0 seconds, got {replay_s}")
         if thresholds is not None:
             self._check_thresholds(thresholds)
         self.make_pipeline = make_pipeline
         self.models = models
         self.chunk = int(chunk)
         self.redraw_s = float(redraw_s)
+        self.replay_s = float(replay_s)
         self.metric_names = list(metrics)
         self.title = title
         self._thresholds = None if thresholds is None else tuple(float(t) for t in thresholds)
         self.redraws = 0  # how often the figure was redrawn (bounded by `redraw_s`)
         self.figure = self._figure()
+        self._fit_width(self.figure)
         self._controls(speed, interval_ms)
         self.widget = self._layout()
         self._start(models[0])
@@ -129,38 +141,49 @@ class FraudDashboard(LiveDashboard):
     # -- the widgets ---------------------------------------------------------------------------
 
     def _figure(self) -> go.FigureWidget:
-        fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
-                            row_heights=[0.5, 0.25, 0.25],
-                            specs=[[{}], [{}], [{"secondary_y": True}]],
+        fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                            row_heights=[0.4, 0.2, 0.2, 0.2],
                             subplot_titles=("Prequential metrics", "Alerts per day",
-                                            "Throughput and lag"))
+                                            "Payments scored, awaiting their label",
+                                            "Pipeline throughput"))
         for i, name in enumerate(self.metric_names):
-            fig.add_scatter(name=metric_label(name), x=[], y=[], mode="lines",
+            fig.add_scatter(name=metric_label(name), x=[], y=[], mode="lines", legend="legend",
                             line={"color": _color(i), "width": 1.5}, row=1, col=1)
-        fig.add_scatter(name="drift detected", x=[], y=[], mode="lines",
+        fig.add_scatter(name="drift detected", x=[], y=[], mode="lines", legend="legend",
                         line={"color": "#d62728", "dash": "dash", "width": 1}, row=1, col=1)
-        fig.add_scatter(name="model version", x=[], y=[], mode="lines",
+        fig.add_scatter(name="new model version", x=[], y=[], mode="lines", legend="legend",
                         line={"color": "#2ca02c", "dash": "dot", "width": 1.5}, row=1, col=1)
         for name in ("review", "block"):
-            fig.add_bar(name=name, x=[], y=[], marker_color=DECISIONS[name], row=2, col=1)
-        fig.add_scatter(name="events/s", x=[], y=[], mode="lines",
-                        line={"color": "#455a64", "width": 1.5}, row=3, col=1)
-        fig.add_scatter(name="lag", x=[], y=[], mode="lines",
-                        line={"color": "#8d6e63", "width": 1.5, "shape": "hv"},
-                        row=3, col=1, secondary_y=True)
-        fig.update_yaxes(range=[0, 1.02], title_text="metric", row=1, col=1)
-        fig.update_yaxes(title_text="alerts", row=2, col=1)
-        fig.update_yaxes(title_text="events/s", rangemode="tozero", row=3, col=1)
-        fig.update_yaxes(title_text="lag", rangemode="tozero", showgrid=False, row=3, col=1,
-                         secondary_y=True)
-        fig.update_layout(barmode="stack", template=TEMPLATE, height=640, title=self.title,
-                          margin={"l": 60, "r": 60, "t": 70, "b": 40},
-                          legend={"orientation": "h", "y": -0.08})
+            fig.add_bar(name=name, x=[], y=[], marker_color=DECISIONS[name], legend="legend2",
+                        row=2, col=1)
+        fig.add_scatter(name="awaiting label", x=[], y=[], mode="lines", showlegend=False,
+                        line={"color": "#8d6e63", "width": 1.5, "shape": "hv"}, row=3, col=1)
+        fig.add_scatter(name="events/s", x=[], y=[], mode="lines+markers", showlegend=False,
+                        line={"color": "#455a64", "width": 1.5}, marker={"size": 3},
+                        row=4, col=1)
+        fig.update_yaxes(range=[0, 1.02], title_text="score (0–1)", row=1, col=1)
+        fig.update_yaxes(title_text="payments / day", row=2, col=1, **count_axis(0))
+        fig.update_yaxes(title_text="payments", row=3, col=1, **count_axis(0))
+        fig.update_yaxes(title_text="events / s", rangemode="tozero", row=4, col=1)
+        fig.update_xaxes(title_text="event time (UTC)", row=4, col=1)
+        # One legend per subplot that has several traces, beside it.
+        legends = {}
+        for key, axis in (("legend", "yaxis"), ("legend2", "yaxis2")):
+            top = fig.layout[axis].domain[1]
+            legends[key] = {"x": 1.01, "xanchor": "left", "y": top, "yanchor": "top",
+                            "font": {"size": 11}}
+        fig.add_annotation(text="waiting for events: press ▶ to run the stream",
+                           name="waiting", x=0.5, y=0.5, xref="paper", yref="paper",
+                           showarrow=False, font={"size": 15, "color": "#555"})
+        fig.update_layout(barmode="stack", template=TEMPLATE, height=760, title=self.title,
+                          autosize=True, margin={"l": 70, "r": 150, "t": 70, "b": 50},
+                          **legends)
         widget = go.FigureWidget(fig)
         n = len(self.metric_names)
         self._traces = {"drift": widget.data[n], "version": widget.data[n + 1],
                         "review": widget.data[n + 2], "block": widget.data[n + 3],
-                        "rate": widget.data[n + 4], "lag": widget.data[n + 5]}
+                        "pending": widget.data[n + 4], "rate": widget.data[n + 5]}
+        self._empty: bool | None = None
         return widget
 
     def _controls(self, speed: int, interval_ms: int) -> None:
@@ -169,7 +192,6 @@ class FraudDashboard(LiveDashboard):
         self._play_controls(speed, interval_ms)
         self.model = w.Dropdown(options=self.models, value=self.models[0], description="model")
         self.status = w.HTML()
-        self.play.observe(self._on_playing, "playing")
         self.model.observe(self._on_model, "value")
         self.threshold = w.FloatRangeSlider(
             value=self._thresholds or (0.0, 1.0), min=0.0, max=1.0, step=0.01,
@@ -198,7 +220,8 @@ class FraudDashboard(LiveDashboard):
             self.threshold.value = self._thresholds  # its observer passes them on: a no-op
         else:
             self.pipeline.set_threshold(*self._thresholds)
-        self._steps: Iterator[Any] | None = iter(self.pipeline.stream(every=self.chunk))
+        self._steps: Iterator[Any] | None = iter(self.pipeline.stream(
+            every=self.chunk, batch_size=min(self.chunk, 1000)))
         self.finished = False
         self.stats: Any = None
         self.events = 0
@@ -207,7 +230,9 @@ class FraudDashboard(LiveDashboard):
         self._drifts: list[str] = []
         self._versions: list[str] = []
         self._alerts: Counter = Counter()
-        self._rate: tuple[list, list, list] = ([], [], [])
+        self._rate: tuple[list, list] = ([], [])
+        self._pending: tuple[list, list] = ([], [])
+        self._busy_at_last = 0.0
         self._last_draw = float("-inf")
         self._draw(force=True)
 
@@ -219,6 +244,10 @@ class FraudDashboard(LiveDashboard):
             return False
         self._busy += time.perf_counter() - started
         self._take(snapshot)
+        return True
+
+    def _rebuild(self) -> bool:
+        self._start(self.model_name)
         return True
 
     def set_threshold(self, review: float, block: float) -> None:
@@ -251,13 +280,6 @@ class FraudDashboard(LiveDashboard):
 
     # -- callbacks -----------------------------------------------------------------------------
 
-    def _on_playing(self, change: Mapping[str, Any]) -> None:
-        if change["new"] and self.finished:
-            self.restart()
-            self.play.playing = True
-        elif not change["new"]:
-            self._draw(force=True)
-
     def _on_threshold(self, change: Mapping[str, Any]) -> None:
         self.set_threshold(*change["new"])
 
@@ -289,11 +311,15 @@ class FraudDashboard(LiveDashboard):
                 self._versions.append(_iso1(event.time))
         steps = getattr(stats, "steps", None)
         if steps:
-            x, rate, lag = self._rate
-            x.append(_iso1(steps[-1][2]))
-            seconds = self._busy - getattr(self, "_busy_at_last", 0.0)
+            t = _iso1(steps[-1][2])
+            x, rate = self._rate
+            seconds = self._busy - self._busy_at_last
+            x.append(t)  # no time measured: a gap in the line, not a line across it
             rate.append(round((self.events - before) / seconds, 1) if seconds > 0 else None)
-            lag.append(int(stats.final_lag))
+            pending = _awaiting_labels(self.pipeline)
+            if pending is not None:
+                self._pending[0].append(t)
+                self._pending[1].append(pending)
         self._busy_at_last = self._busy
 
     def _redraw(self) -> None:
@@ -311,13 +337,31 @@ class FraudDashboard(LiveDashboard):
             for name in ("review", "block"):
                 self._traces[name].x = days
                 self._traces[name].y = [self._alerts[(d, name)] for d in days]
-            x, rate, lag = self._rate
-            self._traces["rate"].x, self._traces["rate"].y = x, rate
-            self._traces["lag"].x, self._traces["lag"].y = x, lag
+            self._traces["rate"].x, self._traces["rate"].y = self._rate
+            self._traces["pending"].x, self._traces["pending"].y = self._pending
+            top = max([self._alerts[(d, n)] for d in days for n in ("review", "block")],
+                      default=0)
+            self.figure.update_yaxes(count_axis(top), row=2, col=1)
+            self.figure.update_yaxes(count_axis(max(self._pending[1], default=0)), row=3,
+                                     col=1)
+            self._show_empty(not self._rate[0] and not any(x for x, _ in
+                                                           self._metrics.values()))
         self.status.value = self._status_html()
+
+    def _show_empty(self, empty: bool) -> None:
+        """Before the first event: no axes, and a line saying the dashboard waits."""
+        if empty == self._empty:
+            return
+        self._empty = empty
+        self.figure.update_xaxes(visible=not empty)
+        self.figure.update_yaxes(visible=not empty)
+        self.figure.update_annotations(visible=empty, selector={"name": "waiting"})
 
     def _sync_views(self) -> None:
         self.figure._repr_mimebundle_()
+
+    def _figures(self) -> list[Any]:
+        return [self.figure]
 
     # -- showing -------------------------------------------------------------------------------
 
@@ -327,16 +371,32 @@ class FraudDashboard(LiveDashboard):
         return sum(self._alerts.values())
 
     def _status_html(self) -> str:
-        rate = (f"{self.events / self._busy:,.0f} events/s" if self._busy > 0 else "")
+        rate = (f" · {self.events / self._busy:,.0f} events/s of pipeline time"
+                if self._busy > 0 else "")
+        lag = getattr(self.stats, "final_lag", None)
+        lag = "" if lag is None else f" · consumer lag {lag:,}"
         return (f"<b>{self.model_name}</b> · {self.events:,} events · {self.state} · "
-                f"{self.alerts:,} alerts · {len(self._drifts)} drifts · "
-                f"{len(self._versions)} new model versions · {rate}")
+                f"{_count(self.alerts, 'alert')} · {_count(len(self._drifts), 'drift')} · "
+                f"{_count(len(self._versions), 'new model version')}{lag}{rate}")
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else "running"
         return (f"FraudDashboard(model={self.model_name!r}, events={self.events}, {state}, "
                 f"alerts={self.alerts}, drifts={len(self._drifts)}, "
                 f"model versions={len(self._versions)})")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 drift``, ``2 drifts``, ``2,483 alerts``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _awaiting_labels(pipeline: Any) -> int | None:
+    """Payments the pipeline's classifier has scored and holds until their label arrives
+    (None for a pipeline without one)."""
+    stats = getattr(getattr(pipeline, "classifier", None), "stats", None)
+    buffered = getattr(stats, "buffered", None)
+    return None if buffered is None else int(buffered)
 
 
 def _snapshot_events(snapshot: Any) -> Iterator[Event]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["PALETTE", "TEMPLATE", "color", "iso_times", "layout", "legend_above"]
+__all__ = ["PALETTE", "TEMPLATE", "color", "count_axis", "iso_times", "layout", "legend_above"]
 
 PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
            "#b6e880", "#ff97ff", "#fecb52")
@@ -54,3 +54,21 @@ def legend_above(fig: go.Figure) -> go.Figure:
                               "yanchor": "bottom"},
                       margin={"t": 80}, title={"y": 1.0, "yanchor": "top", "pad": {"t": 12}})
     return fig
+
+
+def count_axis(top: float) -> dict:
+    """Axis settings for a count: whole-number ticks from zero (never 0.304, 0.608), about
+    five of them up to `top`, the largest value drawn.
+
+    >>> count_axis(3)
+    {'rangemode': 'tozero', 'tickformat': ',d', 'tick0': 0, 'dtick': 1}
+    >>> count_axis(2_400)["dtick"]
+    500
+    """
+    step = 1
+    while top / step > 6:
+        for factor in (2, 2.5, 2):  # 1, 2, 5, 10, 20, 50, ...
+            step = int(step * factor)
+            if top / step <= 6:
+                break
+    return {"rangemode": "tozero", "tickformat": ",d", "tick0": 0, "dtick": step}

@@ -117,7 +117,7 @@ def test_advance_fills_every_chart_with_what_the_pipeline_emitted(dashboard, tx)
     alerts = pipe.decisions().decision.value_counts()
     assert sum(traces["review"].y) == alerts.get("review", 0)
     assert sum(traces["block"].y) == alerts.get("block", 0) and dashboard.alerts > 0
-    assert _points(traces["events/s"]) == _points(traces["lag"]) > 2
+    assert _points(traces["events/s"]) == _points(traces["awaiting label"]) > 2
     assert repr(dashboard).startswith(f"FraudDashboard(model='lr', events={2 * len(tx)}, ")
 
 
@@ -171,3 +171,75 @@ def test_the_dashboard_displays_as_a_widget_with_a_plain_text_summary(dashboard)
     bundle = dashboard._repr_mimebundle_()
     assert bundle["text/plain"] == repr(dashboard) and "uid" not in bundle["text/plain"]
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_play_on_a_finished_run_replays_it_from_the_start_on_a_fresh_pipeline(dashboard, tx):
+    dashboard.run_to_end()
+    finished = dashboard.pipeline
+    dashboard.play.playing = True  # the reader presses Play after Run All
+    assert dashboard.pipeline is not finished and dashboard.events == 0
+    assert dashboard.play.playing  # the browser's timer keeps ticking into the replay
+    dashboard.play.value += 1
+    assert dashboard.events == dashboard.speed.value and dashboard.state == "running"
+    while not dashboard.finished:
+        dashboard.play.value += 1
+    assert dashboard.events == 2 * len(tx) and not dashboard.play.playing
+
+
+def test_a_replay_at_the_default_pace_lasts_15_to_30_seconds(dashboard):
+    dashboard.run_to_end()
+    ticks = -(-dashboard.events // dashboard.speed.value)
+    assert 15 <= ticks * dashboard.play.interval / 1000 <= 30
+
+
+def test_a_speed_the_reader_chose_is_kept_for_the_replay(dashboard):
+    dashboard.speed.value = dashboard.speed.max
+    dashboard.run_to_end()
+    assert dashboard.speed.value == dashboard.speed.max
+
+
+def test_the_label_panel_shows_payments_awaiting_their_label(dashboard):
+    dashboard.advance(1500)
+    pending = dashboard.figure.data[-2]
+    assert pending.name == "awaiting label"
+    assert pending.y[-1] == dashboard.pipeline.classifier.stats.buffered > 0
+    dashboard.run_to_end()
+    assert max(pending.y) > 0 and pending.y[-1] == 0  # every label has arrived at the end
+
+
+def test_count_axes_have_whole_number_ticks_and_every_axis_a_title(dashboard):
+    dashboard.advance(1000)
+    layout = dashboard.figure.layout
+    for axis in (layout.yaxis2, layout.yaxis3):  # alerts per day, payments awaiting labels
+        assert axis.tickformat == ",d" and axis.dtick >= 1 and float(axis.dtick).is_integer()
+    titles = [layout[f"yaxis{i}"].title.text for i in ("", 2, 3, 4)]
+    assert all(titles) and "/ s" in titles[3] and layout.xaxis4.title.text
+
+
+def test_each_subplot_with_several_traces_has_its_own_legend(dashboard):
+    legends = {t.name: t.legend or "legend" for t in dashboard.figure.data
+               if t.showlegend is not False}
+    assert {legends["ROC AUC"], legends["drift detected"]} == {"legend"}
+    assert {legends["review"], legends["block"]} == {"legend2"}
+    assert dashboard.figure.layout.legend2.y < dashboard.figure.layout.legend.y
+
+
+def test_an_empty_dashboard_says_it_waits_for_events_instead_of_drawing_axes(dashboard):
+    waiting = [a for a in dashboard.figure.layout.annotations if a.name == "waiting"]
+    assert waiting and waiting[0].visible is not False and "waiting for events" in waiting[0].text
+    assert dashboard.figure.layout.xaxis4.visible is False
+    dashboard.advance(1000)
+    assert waiting[0].visible is False and dashboard.figure.layout.xaxis4.visible is True
+
+
+def test_a_shown_figure_is_resized_to_its_area_once_its_view_is_drawn(dashboard):
+    fig = dashboard.figure
+    assert fig.layout.width is None and fig.layout.autosize
+    sent = []
+    fig.observe(lambda change: sent.append(change["new"]), "_py2js_relayout")
+    dashboard._repr_mimebundle_()  # shown in a notebook: a view draws it and reports
+    fig._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": 0}
+    toggles = [m["relayout_data"] for m in sent if m]
+    assert toggles == [{"autosize": False}, {"autosize": True}] and fig.layout.autosize
+    fig._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": 0}
+    assert len([m for m in sent if m]) == 2  # the view's answer is not toggled again

@@ -235,3 +235,88 @@ def _busy(page) -> bool:
         return True
     return page.locator(".jp-StatusBar-TextItem",
                         has_text=re.compile(r"\| Idle")).count() == 0
+
+
+# -- live dashboards: Play after Run All, and after running the dashboard's cell again -------
+
+# Points of every chart in an element, from plotly's computed traces (`_fullData`).
+_POINTS = ("els => els.reduce((n, p) => n + (p._fullData || []).reduce((m, t) =>"
+           " m + Array.from(t.x || []).filter(v => v !== null && v !== undefined).length, 0),"
+           " 0)")
+
+
+def code_cell(page, text: str):
+    """The notebook's code cell whose source contains `text`."""
+    cell = page.locator(".jp-CodeCell").filter(
+        has=page.locator(".jp-InputArea", has_text=text))
+    assert cell.count() == 1, f"{cell.count()} code cells contain {text!r}"
+    return cell.first
+
+
+def dashboard_points(cell) -> int:
+    """Points drawn by the dashboard in `cell`'s output (all its charts)."""
+    return cell.locator(".jp-OutputArea-child .widget-vbox .js-plotly-plot").evaluate_all(
+        _POINTS)
+
+
+def assert_fills_width(page, cell) -> None:
+    """Every chart of the dashboard in `cell` is drawn as wide as its output area."""
+    def widths():
+        return cell.locator(".jp-OutputArea-child .widget-vbox .js-plotly-plot").evaluate_all(
+            "els => els.map(p => [p._fullLayout.width, p.getBoundingClientRect().width])")
+    wait_for(page, lambda: all(drawn >= 0.95 * area for drawn, area in widths()),
+             f"a chart is narrower than its area: (drawn, area) {widths()}", 15)
+
+
+def dashboard_status(cell) -> str:
+    """The dashboard's one-line status (ready, running, finished, ...)."""
+    texts = cell.locator(".jp-OutputArea-child .widget-html").all_inner_texts()
+    return next((t for t in texts if "·" in t), "")
+
+
+def wait_for(page, condition, what: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"after {seconds:g} s: {what}"
+        page.wait_for_timeout(200)
+
+
+def play_and_watch(page, cell, *, grow_s: float = 5.0, finish_s: float = 60.0,
+                   midway=None) -> list:
+    """Press the finished dashboard's Play: it must start again from the first event, its
+    point count must keep growing for `grow_s` seconds, and it must end finished; `midway()`
+    is called once, 3 s into the replay (a screenshot). Returns the (seconds, points)
+    samples."""
+    assert "finished" in dashboard_status(cell), dashboard_status(cell)
+    full = dashboard_points(cell)
+    cell.locator(".widget-play button").first.click()
+    wait_for(page, lambda: dashboard_points(cell) < full,
+             f"Play did not start the finished run again (still {full} points)", 15)
+    started = time.monotonic()
+    samples = [(0.0, dashboard_points(cell))]
+    while samples[-1][0] < grow_s + 0.5:
+        page.wait_for_timeout(500)
+        samples.append((time.monotonic() - started, dashboard_points(cell)))
+        if midway is not None and samples[-1][0] >= 3.0:
+            midway()
+            midway = None
+        assert "finished" not in dashboard_status(cell), (
+            f"the replay ended after {samples[-1][0]:.1f} s: too fast to follow ({samples})")
+    # Growing all along: more points in each stretch of 2 s than at its start.
+    for t, n in samples:
+        later = [m for s, m in samples if s >= t + 2.0]
+        if later:
+            assert later[0] > n, f"no new points from {t:.1f} s on: {samples}"
+    wait_for(page, lambda: "finished" in dashboard_status(cell),
+             f"the replay did not finish ({dashboard_status(cell)})", finish_s)
+    assert dashboard_points(cell) >= samples[-1][1]
+    return samples
+
+
+def rerun_cell(page, cell) -> None:
+    """Run `cell` alone (select it, Ctrl+Enter) and wait until the kernel is idle again."""
+    before = cell.locator(".jp-InputPrompt").inner_text()
+    cell.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Control+Enter")
+    wait_for(page, lambda: cell.locator(".jp-InputPrompt").inner_text() not in (before, "[*]:")
+             and not _busy(page), "the dashboard's cell did not run again", 60)
