@@ -43,7 +43,7 @@ from edalab.cli.common import (
     run_command,
 )
 
-__all__ = ["main", "summary"]
+__all__ = ["main", "by_error_class"]
 
 PROG = "edalab dlq"
 ACTIONS = {"list": "print the dead letters by error class (count, first and last event time) "
@@ -79,13 +79,13 @@ def _parser() -> Parser:
     return parser
 
 
-def summary(letters: pd.DataFrame) -> pd.DataFrame:
+def by_error_class(letters: pd.DataFrame) -> pd.DataFrame:
     """Dead letters by error class: `count`, and the first and last event `time`.
 
     >>> from datetime import datetime, timezone
     >>> t = [datetime(2024, 1, d, tzinfo=timezone.utc) for d in (1, 2, 3)]
     >>> letters = pd.DataFrame({"error_class": ["ValueError", "", "ValueError"], "time": t})
-    >>> print(summary(letters).to_string(index=False))
+    >>> print(by_error_class(letters).to_string(index=False))
     error_class  count                first_time                 last_time
          (none)      1 2024-01-02 00:00:00+00:00 2024-01-02 00:00:00+00:00
      ValueError      2 2024-01-01 00:00:00+00:00 2024-01-03 00:00:00+00:00
@@ -106,7 +106,7 @@ def _list(broker: Broker, args: argparse.Namespace) -> None:
         return
     with pd.option_context("display.width", 200, "display.max_columns", None,
                            "display.max_colwidth", 60):
-        print(f"\n{summary(letters).to_string(index=False)}")
+        print(f"\n{by_error_class(letters).to_string(index=False)}")
         if args.rows:
             shown = letters.tail(args.rows)
             print(f"\n{shown.to_string(index=False)}")

@@ -70,8 +70,8 @@ class OutboxRelay:
         sent as soon as it returns: a failure later in the batch republishes only the rest.
         """
         entries = self.store.pending(self.batch_size)
-        for topic, run in groupby(entries, key=lambda entry: entry.topic):
-            run = list(run)
+        for topic, group in groupby(entries, key=lambda entry: entry.topic):
+            run = list(group)
             self.broker.publish_many(topic, [entry.event for entry in run])
             self.store.mark_sent(run[-1].seq)
             self.published += len(run)
