@@ -70,6 +70,8 @@ def test_dlq_replay_redrives_dead_letters_that_the_group_then_handles(broker, ca
                if line.split()[:1] in (["ValueError"], ["ZeroDivisionError"])
                and line.split()[1].isdigit()}
     assert classes == {"ValueError": 2, "ZeroDivisionError": 2}
+    code, out, _ = edalab(broker, capsys, "dlq", "list", "amounts", "--group", "other")
+    assert (code, out) == (0, "0 dead letters of group 'other' in amounts.dlq\n")
 
     code, out, err = edalab(broker, capsys, "dlq", "replay", "amounts", "--where",
                             "error_class == 'ValueError'")
