@@ -8,6 +8,7 @@ file only routes (and turns an error escaping a command into one line):
 - ``edalab simulate KIND --out F``  → ``edalab.cli.simulate``
 - ``edalab worker MODULE:APP``      → ``edalab.cli.worker``
 - ``edalab broker start``           → ``edalab.cli.broker``
+- ``edalab dlq list|replay TOPIC``  → ``edalab.cli.dlq``
 
 The console script ``edalab`` and ``python -m edalab.cli`` both run `main`.
 """
@@ -26,6 +27,7 @@ commands:
   simulate KIND --out F   write a simulated data set (transactions, vitals, sensors)
   worker MODULE:APP       serve an App's handlers, e.g. on NATS: --broker nats://HOST:PORT
   broker start            start a local NATS JetStream server
+  dlq list|replay TOPIC   inspect a topic's dead letters by error class, or redrive them (NATS)
 
 edalab --version prints the version; edalab COMMAND --help shows a command's options.
 A command that fails prints one line, "edalab COMMAND: error: ...", and exits 1 (130 when
@@ -56,6 +58,8 @@ def _route(command: str, rest: list[str]) -> int:
         from edalab.cli.broker import main as run
     elif command == "bench":
         from edalab.cli.bench import main as run
+    elif command == "dlq":
+        from edalab.cli.dlq import main as run
     else:
         print(f"edalab: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2

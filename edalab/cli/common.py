@@ -20,12 +20,14 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from edalab.bench._help import DefaultsFormatter
 from edalab.errors import EdalabError
 
 __all__ = ["CLOCK_HELP", "CREDENTIALS_HELP", "CliError", "DefaultsFormatter", "Parser",
-           "add_credentials", "choices_help", "credentials", "non_negative", "positive",
+           "add_credentials", "check_nats_url", "choices_help", "credentials", "non_negative",
+           "positive",
            "run_command", "writable_file"]
 
 USAGE, FAILURE = 2, 1
@@ -107,6 +109,28 @@ def credentials(args: argparse.Namespace, environ: Mapping[str, str] = os.enviro
         raise CliError(f"a user needs a password and a password a user: set {missing}",
                            USAGE)
     return user, password, token
+
+
+_NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def check_nats_url(url: str, option: str = "--broker") -> None:
+    """Refuse `url` (a usage `CliError`) unless it is a NATS server URL.
+
+    >>> check_nats_url("nats://127.0.0.1:4222")
+    >>> check_nats_url("http://127.0.0.1:4222")
+    Traceback (most recent call last):
+    edalab.cli.common.CliError: --broker 'http://127.0.0.1:4222' is not a NATS server URL; expected nats://HOST:PORT
+    """
+    parts = urlsplit(url if "://" in url else "nats://" + url)
+    try:
+        parts.port  # noqa: B018 -- parsing the port is the check
+    except ValueError:
+        raise CliError(f"{option} {url!r}: the port is not a number from 0 to 65535",
+                       USAGE) from None
+    if parts.scheme not in _NATS_SCHEMES or not parts.hostname:
+        raise CliError(f"{option} {url!r} is not a NATS server URL; expected "
+                       "nats://HOST:PORT", USAGE)
 
 
 def _bounded(convert: Callable[[str], Any], zero: bool) -> Callable[[str], Any]:

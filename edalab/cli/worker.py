@@ -16,7 +16,6 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from edalab.brokers.base import BrokerError
 from edalab.cli.common import (
@@ -24,13 +23,13 @@ from edalab.cli.common import (
     CliError,
     Parser,
     add_credentials,
+    check_nats_url,
     credentials,
     run_command,
 )
 from edalab.runtime.app import App
 
 PROG = "edalab worker"
-_SCHEMES = ("nats", "tls", "ws", "wss")
 
 
 def _where(exc: BaseException) -> str:
@@ -88,18 +87,6 @@ def load_app(spec: str, broker=None) -> App:
     return _build(spec, _target(spec), broker)
 
 
-def _check_url(url: str) -> None:
-    parts = urlsplit(url if "://" in url else "nats://" + url)
-    try:
-        parts.port  # noqa: B018 -- parsing the port is the check
-    except ValueError:
-        raise CliError(f"--broker {url!r}: the port is not a number from 0 to 65535",
-                           USAGE) from None
-    if parts.scheme not in _SCHEMES or not parts.hostname:
-        raise CliError(f"--broker {url!r} is not a NATS server URL; expected "
-                           "nats://HOST:PORT", USAGE)
-
-
 def _parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("app", metavar="MODULE:APP",
@@ -121,7 +108,7 @@ def _parser() -> Parser:
 def _connect(args):
     from edalab.brokers.nats.broker import NatsBroker
 
-    _check_url(args.broker)
+    check_nats_url(args.broker)
     user, password, token = credentials(args)
     try:
         return NatsBroker(args.broker, user=user, password=password, token=token,

@@ -1,5 +1,5 @@
-"""Event-driven patterns: event store, aggregates, CQRS projections, declared participants,
-generic sagas, the event mesh.
+"""Event-driven patterns: event store and its outbox relay, aggregates, CQRS projections,
+declared participants, generic sagas, the event mesh.
 
 Each module is usable alone. Names load on first use, so ``import edalab.patterns`` stays
 cheap (and does not start or import a broker client).
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 _MODULES = {
     "edalab.patterns.eventstore": ["CatchUpSubscription", "ConcurrencyError", "EventStore",
-                                   "MemoryEventStore", "Snapshot", "SqliteEventStore",
-                                   "StoredEvent", "Upcasters"],
+                                   "MemoryEventStore", "OutboxEntry", "Snapshot",
+                                   "SqliteEventStore", "StoredEvent", "Upcasters"],
+    "edalab.patterns.outbox": ["OutboxRelay"],
     "edalab.patterns.aggregate": ["Aggregate", "CommandError", "Repository", "applies"],
     "edalab.patterns.projection": ["FrameReadModel", "Lag", "Projection", "ReadModel",
                                    "SqliteReadModel"],

@@ -21,7 +21,7 @@ class _Captured(BaseException):  # a BaseException: no command's `except Excepti
 
 def _commands() -> list[tuple[str, ...]]:
     return ([("demo", name) for name in DEMOS] + [("bench", name) for name in benchmarks()]
-            + [("simulate", kind) for kind in KINDS] + [("worker",), ("broker",)])
+            + [("simulate", kind) for kind in KINDS] + [("worker",), ("broker",), ("dlq",)])
 
 
 def _parser(command: tuple[str, ...], monkeypatch) -> argparse.ArgumentParser:

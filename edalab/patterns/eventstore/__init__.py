@@ -1,5 +1,6 @@
 """Event store: streams of events per aggregate id with a global order, optimistic
-concurrency, snapshots, upcasting and catch-up subscriptions; in memory or in SQLite."""
+concurrency, snapshots, upcasting, catch-up subscriptions and a transactional outbox; in memory
+or in SQLite."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from edalab.patterns.eventstore.base import (
     ConcurrencyError,
     EventStore,
     EventStoreFileError,
+    OutboxEntry,
     Snapshot,
     StoredEvent,
 )
@@ -21,5 +23,5 @@ from edalab.patterns.eventstore.upcasting import (
 )
 
 __all__ = ["SCHEMA_VERSION", "CatchUpSubscription", "ConcurrencyError", "EventStore",
-           "EventStoreFileError", "MemoryEventStore", "Snapshot", "SqliteEventStore",
+           "EventStoreFileError", "MemoryEventStore", "OutboxEntry", "Snapshot", "SqliteEventStore",
            "StoredEvent", "Upcasters", "schema_version", "with_schema_version"]

@@ -24,7 +24,8 @@ from edalab.events import Event
 from edalab.patterns.eventstore.subscription import CatchUpSubscription
 from edalab.patterns.eventstore.upcasting import Upcasters
 
-__all__ = ["ConcurrencyError", "EventStore", "EventStoreFileError", "Snapshot", "StoredEvent"]
+__all__ = ["ConcurrencyError", "EventStore", "EventStoreFileError", "OutboxEntry", "Snapshot",
+           "StoredEvent"]
 
 
 
@@ -68,6 +69,16 @@ class StoredEvent(NamedTuple):
     recorded_at: datetime
 
 
+class OutboxEntry(NamedTuple):
+    """An outgoing event the store holds until a relay publishes it (the transactional
+    outbox): `seq` is its place in the outbox's order."""
+
+    seq: int
+    topic: str
+    event: Event
+    recorded_at: datetime
+
+
 class Snapshot(NamedTuple):
     """An aggregate's state as of `version` of its stream (a JSON-ready dict)."""
 
@@ -87,6 +98,21 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def check_outbox(outbox: Any) -> list[tuple[str, Event]]:
+    """`outbox` as a list of ``(topic, event)`` pairs, or a `TypeError` naming the bad item."""
+    if isinstance(outbox, (str, bytes, tuple)) or not isinstance(outbox, Sequence):
+        raise TypeError(f"outbox must be a list of (topic, edalab.Event) pairs, got "
+                        f"{type(outbox).__name__}")
+    pairs = []
+    for i, item in enumerate(outbox):
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                and item[0] and item[1].__class__ is Event):
+            raise TypeError(f"outbox[{i}] must be a (topic, edalab.Event) pair with a "
+                            f"non-empty topic, got {item!r:.80}")
+        pairs.append(item)
+    return pairs
 
 
 def encode_state(state: Any) -> str:
@@ -113,13 +139,17 @@ class EventStore(ABC):
 
     # -- the public API --------------------------------------------------------------------
 
-    def append(self, stream_id: str, events: Sequence[Event],
-               expected_version: int | None) -> list[StoredEvent]:
+    def append(self, stream_id: str, events: Sequence[Event], expected_version: int | None,
+               *, outbox: Sequence[tuple[str, Event]] | None = None) -> list[StoredEvent]:
         """Append `events` to `stream_id` as one all-or-nothing batch.
 
         `expected_version` is the stream's version the writer saw (0 for a new stream); if the
         stream is elsewhere, `ConcurrencyError` is raised and nothing is written. ``None``
         appends without the check.
+
+        `outbox` is a list of ``(topic, event)`` pairs to publish: they are stored in the same
+        transaction as `events` (both or neither), and an `OutboxRelay` publishes them
+        (the transactional outbox; see `pending` and `mark_sent`).
         """
         _check_stream_id(stream_id)
         if expected_version is not None:
@@ -131,7 +161,9 @@ class EventStore(ABC):
             if e.__class__ is not Event:
                 raise TypeError(f"an event store holds edalab.Event objects, got "
                                 f"{type(e).__name__}: {e!r:.80}")
-        return self._append(stream_id, list(events), expected_version)
+        if outbox is None:
+            return self._append(stream_id, list(events), expected_version)
+        return self._append(stream_id, list(events), expected_version, check_outbox(outbox))
 
     def read(self, stream_id: str, from_version: int = 1,
              to_version: int | None = None) -> list[StoredEvent]:
@@ -172,6 +204,17 @@ class EventStore(ABC):
         _check_stream_id(stream_id)
         return self._load_snapshot(stream_id)
 
+    def pending(self, limit: int | None = None) -> list[OutboxEntry]:
+        """The outbox entries not yet marked sent, oldest first (at most `limit`)."""
+        if limit is not None:
+            _check_int("limit", limit, 1)
+        return self._pending(limit)
+
+    def mark_sent(self, seq: int) -> int:
+        """Mark every outbox entry up to `seq` as sent; returns how many were pending."""
+        _check_int("seq", seq, 0)
+        return self._mark_sent(seq)
+
     @abstractmethod
     def version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
@@ -203,8 +246,14 @@ class EventStore(ABC):
     # -- what a backend implements ---------------------------------------------------------
 
     @abstractmethod
-    def _append(self, stream_id: str, events: list[Event],
-                expected_version: int | None) -> list[StoredEvent]: ...
+    def _append(self, stream_id: str, events: list[Event], expected_version: int | None,
+                outbox: list[tuple[str, Event]] | None = None) -> list[StoredEvent]: ...
+
+    @abstractmethod
+    def _pending(self, limit: int | None) -> list[OutboxEntry]: ...
+
+    @abstractmethod
+    def _mark_sent(self, seq: int) -> int: ...
 
     @abstractmethod
     def _read(self, stream_id: str, from_version: int,

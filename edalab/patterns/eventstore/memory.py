@@ -24,14 +24,24 @@ from __future__ import annotations
 
 import json
 import threading
+from bisect import bisect_right
 from datetime import UTC, datetime
+from operator import attrgetter
 
 from edalab.events import Event
-from edalab.patterns.eventstore.base import ConcurrencyError, EventStore, Snapshot, StoredEvent
+from edalab.patterns.eventstore.base import (
+    ConcurrencyError,
+    EventStore,
+    OutboxEntry,
+    Snapshot,
+    StoredEvent,
+)
 from edalab.patterns.eventstore.rows import check_data
 from edalab.patterns.eventstore.upcasting import Upcasters
 
 __all__ = ["MemoryEventStore"]
+
+_seq = attrgetter("seq")
 
 
 class MemoryEventStore(EventStore):
@@ -51,18 +61,27 @@ class MemoryEventStore(EventStore):
         self._all: list[StoredEvent] = []
         self._streams: dict[str, list[StoredEvent]] = {}
         self._snapshots: dict[str, tuple[int, str, datetime]] = {}
+        self._outbox: list[OutboxEntry] = []  # the entries not yet sent, oldest first
+        self._outbox_seq = 0
         self._lock = threading.Lock()
         self._appended = threading.Condition(self._lock)
 
-    def _append(self, stream_id: str, events: list[Event],
-                expected_version: int | None) -> list[StoredEvent]:
+    def _append(self, stream_id: str, events: list[Event], expected_version: int | None,
+                outbox: list[tuple[str, Event]] | None = None) -> list[StoredEvent]:
         check_data(events)  # raises EventError when the data cannot be stored as JSON
+        if outbox:
+            check_data([e for _, e in outbox])
         now = datetime.now(UTC)
         with self._lock:
             stream = self._streams.get(stream_id)
             current = len(stream) if stream else 0
             if expected_version is not None and expected_version != current:
                 raise ConcurrencyError(stream_id, expected_version, current)
+            if outbox:
+                seq = self._outbox_seq
+                self._outbox += [OutboxEntry(seq + i, topic, e, now)
+                                 for i, (topic, e) in enumerate(outbox, 1)]
+                self._outbox_seq = seq + len(outbox)
             if not events:
                 return []
             head = len(self._all)
@@ -101,6 +120,16 @@ class MemoryEventStore(EventStore):
     def wait(self, position: int, timeout: float | None) -> bool:
         with self._appended:
             return self._appended.wait_for(lambda: len(self._all) >= position, timeout)
+
+    def _pending(self, limit: int | None) -> list[OutboxEntry]:
+        with self._lock:
+            return self._outbox[:limit]
+
+    def _mark_sent(self, seq: int) -> int:
+        with self._lock:
+            n = bisect_right(self._outbox, seq, key=_seq)  # the entries are in seq order
+            del self._outbox[:n]
+        return n
 
     def _save_snapshot(self, stream_id: str, version: int, state_json: str) -> None:
         with self._lock:

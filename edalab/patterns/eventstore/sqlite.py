@@ -9,6 +9,11 @@ an append spends most of its time in SQLite's own insert. A batch append is one
 batch or none of it. Writers are serialised by SQLite's write lock, so positions are gap-free
 in commit order and a reader that has seen position ``p`` has seen everything before it.
 
+The transactional outbox: ``append(..., outbox=[(topic, event), ...])`` inserts the outgoing
+events into the ``outbox`` table in the same transaction as the stream's events, so the state
+change and the promise to publish commit together; `OutboxRelay` publishes them and marks them
+sent (``sent_at``).
+
 Durability: WAL with ``synchronous=NORMAL`` by default. A killed process loses nothing that
 was committed (the WAL is written before a commit returns); a power cut may lose the last
 commits, never corrupt the file. ``synchronous="FULL"`` syncs every commit to disk.
@@ -43,6 +48,7 @@ from edalab.patterns.eventstore.base import (
     ConcurrencyError,
     EventStore,
     EventStoreFileError,
+    OutboxEntry,
     Snapshot,
     StoredEvent,
 )
@@ -73,6 +79,14 @@ CREATE TABLE IF NOT EXISTS events (
     data,                       -- JSON text; a BLOB for bytes data; NULL for no data
     UNIQUE (stream_id, version)
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    event TEXT NOT NULL,        -- CloudEvents JSON (structured mode)
+    recorded_at REAL NOT NULL,
+    sent_at REAL                -- NULL until a relay has published it
+);
+CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 CREATE TABLE IF NOT EXISTS snapshots (
     stream_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -83,6 +97,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 #: One event row (`rows.EVENT_COLUMNS`); the position is the rowid SQLite assigns.
 INSERT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) " \
          f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+_OUTBOX_INSERT = "INSERT INTO outbox (topic, event, recorded_at) VALUES (?, ?, ?)"
+_OUTBOX_PENDING = "SELECT seq, topic, event, recorded_at FROM outbox WHERE sent_at IS NULL " \
+                  "ORDER BY seq"
 _SELECT = "SELECT stream_id, version, position, " + ", ".join(EVENT_COLUMNS[2:]) + " FROM events"
 # The stream's version and the head position, in one statement.
 _VERSION_AND_HEAD = "SELECT (SELECT max(version) FROM events WHERE stream_id = ?), " \
@@ -220,15 +237,17 @@ class SqliteEventStore(EventStore):
 
     # -- writes ----------------------------------------------------------------------------
 
-    def _append(self, stream_id: str, events: list[Event],
-                expected_version: int | None) -> list[StoredEvent]:
+    def _append(self, stream_id: str, events: list[Event], expected_version: int | None,
+                outbox: list[tuple[str, Event]] | None = None) -> list[StoredEvent]:
         now = time.time()
         n = len(events)
         # Rows are built before taking the write lock whenever their versions are known.
         rows = None if expected_version is None else \
             event_rows(stream_id, expected_version + 1, now, events)
+        outbox_rows = [(topic, e.to_json(), now) for topic, e in outbox] if outbox else None
         try:
-            current, head = self._insert(stream_id, events, expected_version, rows, now)
+            current, head = self._insert(stream_id, events, expected_version, rows, now,
+                                         outbox_rows)
         except sqlite3.DatabaseError as exc:
             self._raise_file_error(exc)
         if n:
@@ -241,7 +260,8 @@ class SqliteEventStore(EventStore):
                             repeat(_fromtimestamp(now, UTC)))))
 
     def _insert(self, stream_id: str, events: list[Event], expected_version: int | None,
-                rows: list | None, now: float) -> tuple[int, int]:
+                rows: list | None, now: float,
+                outbox_rows: list | None = None) -> tuple[int, int]:
         """One all-or-nothing batch insert; returns the stream's version and the head before."""
         con, lock = self._connection()
         with lock:
@@ -255,6 +275,8 @@ class SqliteEventStore(EventStore):
                     # rows were built ahead only from a given expected_version
                     raise ConcurrencyError(stream_id, expected_version, current)  # type: ignore[arg-type]
                 con.executemany(INSERT, rows)
+                if outbox_rows:
+                    con.executemany(_OUTBOX_INSERT, outbox_rows)
                 con.execute("COMMIT")
             except sqlite3.IntegrityError:
                 # The storage constraint caught what the version check did not (a writer that
@@ -270,6 +292,23 @@ class SqliteEventStore(EventStore):
                     con.execute("ROLLBACK")
                 raise
         return current, head
+
+    def _pending(self, limit: int | None) -> list[OutboxEntry]:
+        if limit is None:
+            rows = self._fetch(_OUTBOX_PENDING)
+        else:
+            rows = self._fetch(_OUTBOX_PENDING + " LIMIT ?", (limit,))
+        return [OutboxEntry(seq, topic, Event.from_json(text), _fromtimestamp(at, UTC))
+                for seq, topic, text, at in rows]
+
+    def _mark_sent(self, seq: int) -> int:
+        try:
+            con, lock = self._connection()
+            with lock:
+                return con.execute("UPDATE outbox SET sent_at = ? WHERE seq <= ? AND sent_at IS "
+                                   "NULL", (time.time(), seq)).rowcount
+        except sqlite3.DatabaseError as exc:
+            self._raise_file_error(exc)
 
     def _save_snapshot(self, stream_id: str, version: int, state_json: str) -> None:
         self._fetch("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
