@@ -35,7 +35,7 @@ from edalab.errors import EdalabError
 from edalab.events import Event
 from edalab.resilience import CircuitBreaker, Retry
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
-from edalab.runtime.guard import BROKER_ATTEMPTS, make_guard
+from edalab.runtime.guard import BROKER_ATTEMPTS, Guard, guard_options
 from edalab.runtime.handler import Handler, Output
 from edalab.runtime.outputs import OutputError, OutputsMixin
 from edalab.runtime.sources import SourcesMixin
@@ -121,12 +121,14 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
         A handler with any of them runs one event at a time (a batch function gets batches
         of one).
         """
+        options = guard_options(retry=retry, breaker=breaker, idempotent=idempotent,
+                                idempotency_key=idempotency_key, max_attempts=max_attempts)
+
         def register(fn: Callable[[Any], Any]) -> Handler:
             h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,  # type: ignore[arg-type]
                         max_attempts or 3, batch)
-            h.guard = make_guard(h, retry=retry, breaker=breaker, idempotent=idempotent,
-                                 idempotency_key=idempotency_key, max_attempts=max_attempts)
-            if h.guard is not None:
+            if options is not None:
+                h.guard = Guard(h, *options)
                 h.max_attempts = h.guard.retry.max_attempts
             self.handlers.append(h)
             return h

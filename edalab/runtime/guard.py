@@ -42,7 +42,7 @@ from edalab.runtime.retrying import due_of, since_of, to_dead_letter, to_tier
 if TYPE_CHECKING:
     from edalab.runtime.app import App
 
-__all__ = ["BREAKER_TOPIC", "BROKER_ATTEMPTS", "Guard", "make_guard"]
+__all__ = ["BREAKER_TOPIC", "BROKER_ATTEMPTS", "Guard", "guard_options"]
 
 #: The topic an App publishes its breakers' state changes on.
 BREAKER_TOPIC = "breaker"
@@ -301,11 +301,12 @@ class Guard:
         return self._app.clock.now()  # type: ignore[union-attr]
 
 
-def make_guard(handler: Handler, *, retry: Retry | None, breaker: CircuitBreaker | None,
-               idempotent: Any, idempotency_key: Callable[[Event], str] | None,
-               max_attempts: int | None) -> Guard | None:
-    """The guard of a handler registered with these options, or None when none is set (the
-    plain step runs: no per-event work is added). Bad options are a clear error."""
+def guard_options(*, retry: Retry | None, breaker: CircuitBreaker | None, idempotent: Any,
+                  idempotency_key: Callable[[Event], str] | None, max_attempts: int | None
+                  ) -> tuple | None:
+    """The arguments of a handler's `Guard` after the handler (retry, breaker, store, key),
+    or None when no option is set (the plain step runs: no per-event work is added). Bad
+    options are a clear error."""
     if retry is not None and not isinstance(retry, Retry):
         raise TypeError(f"retry must be an edalab.resilience.Retry, got "
                         f"{type(retry).__name__} {retry!r}")
@@ -324,7 +325,7 @@ def make_guard(handler: Handler, *, retry: Retry | None, breaker: CircuitBreaker
         return None
     if retry is None:  # max_attempts as it always was: immediate redelivery
         retry = Retry(max_attempts=max_attempts or 3, backoff=Backoff.fixed(0))
-    return Guard(handler, retry, breaker, store, idempotency_key)
+    return retry, breaker, store, idempotency_key
 
 
 def _store(idempotent: Any) -> Any:
