@@ -160,6 +160,8 @@ class Guard:
             except Exception as exc:  # a failing handler must not stop the app
                 failed.append((record, exc))
                 due = self._fail(tier, consumer, record, exc, now)
+                if self.breaker is not None and self.breaker.state == "open":
+                    self._tripped_at = now  # this failure opened it: hold the rest now
                 if due is not None and not tier and self.retry.mode == "blocking":
                     blocked[p] = due
                 continue

@@ -201,3 +201,22 @@ def test_handler_options_are_checked():
         app.handler("t", idempotent="yes")
     with pytest.raises(ValueError, match="idempotency_key needs idempotent=True"):
         app.handler("t", idempotency_key=lambda e: e.id)
+
+
+def test_blocking_retry_waits_in_wall_time(broker):
+    # Wall time: the partition is paused for the backoff (and on NATS the event is NAKed
+    # with that delay); the event after the failing one waits behind it.
+    app = App(broker)
+    order, tries = [], {"p1": 0}
+
+    @app.handler("payments", retry=Retry(max_attempts=3, backoff=Backoff.fixed(0.3)))
+    def score(event):
+        if event.id == "p1" and tries["p1"] < 2:
+            tries["p1"] += 1
+            raise TransientError("busy")
+        order.append(event.id)
+
+    app.source("payments", events(3, keys=1))
+    stats = app.run(clock="wall", timeout=30)
+    assert order == ["p0", "p1", "p2"] and stats.dead_letters == 0
+    assert stats.wall_seconds >= 0.6  # two waits of 0.3 s
