@@ -15,7 +15,30 @@ A guarded handler runs one event at a time, in order:
 
 Due times are read on the app's clock: virtual time (reproducible) or wall time. On a
 networked broker under wall time a blocking retry is also a nack with that delay
-(JetStream's NAK with delay), so the broker holds the event too.
+(JetStream's NAK with delay), so the broker holds the event too. A handler call longer than
+``Retry.timeout`` counts as a failed attempt: the call is measured when it returns (it is
+not interrupted; a call that never returns is the worker's supervisor's to end).
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from edalab import App, Event
+>>> from edalab.resilience import Backoff, PermanentError, Retry, TransientError
+>>> t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+>>> app, tries = App(), []
+>>> @app.handler("payments", idempotent=True,
+...              retry=Retry(max_attempts=3, backoff=Backoff.fixed(5.0), mode="topics"))
+... def score(event):
+...     tries.append(event.id)
+...     if event.id == "p1" and tries.count("p1") == 1:
+...         raise TransientError("model server busy")  # works on its second attempt
+...     if event.id == "p2":
+...         raise PermanentError("amount is not a number")
+>>> app.source("payments", [Event("payment", "/doc", i, id=f"p{i}", time=t0 + timedelta(
+...     seconds=i)) for i in [0, 1, 2, 3, 0]])
+>>> stats = app.run()
+>>> tries  # p1 ran again 5 s later, from payments.retry.1; the second p0 was a duplicate
+['p0', 'p1', 'p2', 'p3', 'p1']
+>>> stats.to_frame().loc["score", ["retries", "duplicates", "dead_letters"]].tolist()
+[1, 1, 1]
 """
 
 from __future__ import annotations
@@ -173,10 +196,10 @@ class Guard:
         out = [e for r in results for e in r]
         if out:
             errors: list[tuple[int, BaseException]] = []
-            stats.events_out += app._emit(h, out, list(results), errors)  # type: ignore[union-attr]
-            for i, exc in sorted(errors, key=lambda item: item[0], reverse=True):
-                record = ok.pop(i)
-                self._fail(tier, consumer, record, exc, now)
+            # Each output has its input (no batch call): _emit never answers None here.
+            stats.events_out += app._emit(h, out, list(results), errors) or 0  # type: ignore[union-attr]
+            for i, error in sorted(errors, key=lambda item: item[0], reverse=True):
+                self._fail(tier, consumer, ok.pop(i), error, now)
         if self.store is not None:
             for record in ok:
                 self.store.mark(self.key(record.event) if self.key else record.event.id)

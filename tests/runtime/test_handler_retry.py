@@ -220,3 +220,20 @@ def test_blocking_retry_waits_in_wall_time(broker):
     stats = app.run(clock="wall", timeout=30)
     assert order == ["p0", "p1", "p2"] and stats.dead_letters == 0
     assert stats.wall_seconds >= 0.6  # two waits of 0.3 s
+
+
+def test_unpublishable_output_of_a_guarded_handler_fails_only_its_input():
+    app = App()
+
+    @app.handler("payments", output="scored",
+                 retry=Retry(max_attempts=2, backoff=Backoff.fixed(1.0)))
+    def score(event):
+        return event.replace(type="scored", data=float("nan") if event.id == "p1" else 1.0)
+
+    app.source("payments", events(3))
+    stats = app.run()
+    assert [r.event.id != "p1" for r in app.broker.read("scored")] == [True, True]
+    [letter] = dead(app.broker)
+    assert letter.id == "p1" and letter.extensions["dlattempts"] == 2
+    assert letter.extensions["dlerror"].startswith("HandlerError: handler 'score' emitted")
+    assert stats.to_frame().loc["score", "events_out"] == 2
