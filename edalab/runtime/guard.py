@@ -200,6 +200,9 @@ class Guard:
             stats.events_out += app._emit(h, out, list(results), errors) or 0  # type: ignore[union-attr]
             for i, error in sorted(errors, key=lambda item: item[0], reverse=True):
                 self._fail(tier, consumer, ok.pop(i), error, now)
+        if self._attempts and not tier:  # retried in place, and done now
+            for record in ok:
+                self._attempts.pop((record.partition, record.offset), None)
         if self.store is not None:
             for record in ok:
                 self.store.mark(self.key(record.event) if self.key else record.event.id)
