@@ -65,7 +65,7 @@ from edalab.runtime.retrying import due_of, since_of, to_dead_letter, to_tier
 if TYPE_CHECKING:
     from edalab.runtime.app import App
 
-__all__ = ["BREAKER_TOPIC", "BROKER_ATTEMPTS", "Guard", "guard_options"]
+__all__ = ["AppSeconds", "BREAKER_TOPIC", "BROKER_ATTEMPTS", "Guard", "guard_options"]
 
 #: The topic an App publishes its breakers' state changes on.
 BREAKER_TOPIC = "breaker"
@@ -73,6 +73,16 @@ BREAKER_TOPIC = "breaker"
 #: own count (an event held back behind a failing one, or by an open breaker, is delivered
 #: again without an attempt); the broker's limit only catches events that crash workers.
 BROKER_ATTEMPTS = 1000
+
+
+class AppSeconds:
+    """An app's clock in seconds (what a breaker on the default clock reads in an App)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def __call__(self) -> float:
+        return self.app.clock.now().timestamp()
 
 
 class Guard:
@@ -107,8 +117,9 @@ class Guard:
         self._paused = [set() for _ in range(1 + len(self.tiers))]
         if self.breaker is not None:
             app.topic(BREAKER_TOPIC)
-            if self.breaker.clock is time.time:  # the default: follow the app's clock
-                self.breaker.clock = lambda: app.clock.now().timestamp()
+            clock = self.breaker.clock
+            if clock is time.time or isinstance(clock, AppSeconds):  # follow this app's
+                self.breaker.clock = AppSeconds(app)
 
     def close(self) -> None:
         for consumer in self.tiers:

@@ -82,3 +82,17 @@ def test_breaker_on_the_default_clock_follows_the_app_clock():
     app.source("t", [Event("n", "/tests", 1, time=T0)])
     app.run()
     assert breaker.clock() == T0.timestamp()
+    later = App()  # a notebook cell run again: the breaker follows the new app
+    later.handler("u", breaker=breaker)(sink.fn)
+    later.source("u", [Event("n", "/tests", 1, time=T0 + timedelta(hours=1))])
+    later.run()
+    assert breaker.clock() == (T0 + timedelta(hours=1)).timestamp()
+
+
+def test_breaker_with_its_own_clock_keeps_it():
+    app = App()
+    breaker = CircuitBreaker(window=2, clock=lambda: 42.0)
+    app.handler("t", breaker=breaker)(lambda event: None)
+    app.source("t", [Event("n", "/tests", 1, time=T0)])
+    app.run()
+    assert breaker.clock() == 42.0
