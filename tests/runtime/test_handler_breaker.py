@@ -53,6 +53,9 @@ def test_open_breaker_pauses_and_backlog_drains_with_no_dead_letters(broker):
     assert sorted(handled) == sorted(f"p{i}" for i in range(N))  # nothing lost
     assert stats.dead_letters == 0  # the outage put nothing in the dead-letter topic
     row = stats.to_frame().loc["score"]
+    # Only calls that reached the dependency and failed are attempts: the events the open
+    # breaker refused (BreakerOpen) spent none.
+    assert row["retries"] == faults.by_kind["outage"]
     assert row["breaker_open_s"] >= 50  # paused for most of the outage, by the app's clock
     changes = [(e.data["from"], e.data["to"]) for e in
                (r.event for r in broker.read("breaker"))]

@@ -239,3 +239,22 @@ def test_unpublishable_output_of_a_guarded_handler_fails_only_its_input():
     assert letter.id == "p1" and letter.extensions["dlattempts"] == 2
     assert letter.extensions["dlerror"].startswith("HandlerError: handler 'score' emitted")
     assert stats.to_frame().loc["score", "events_out"] == 2
+
+
+def test_serving_worker_runs_retry_topics_in_wall_time(broker):
+    broker.create_topic("payments")
+    broker.publish_many("payments", events(5))
+    app = App(broker)
+    tries = []
+
+    @app.handler("payments", retry=Retry(max_attempts=3, mode="topics",
+                                         backoff=Backoff.fixed(0.2)))
+    def score(event):
+        tries.append(event.id)
+        if event.id == "p1" and tries.count("p1") < 3:
+            raise TransientError("busy")
+
+    stats = app.serve(idle=1.0, timeout=30)
+    assert tries == ["p0", "p1", "p2", "p3", "p4", "p1", "p1"]
+    assert stats.dead_letters == 0 and stats.final_lag == 0
+    assert stats.to_frame().loc["score", "retries"] == 2
