@@ -33,7 +33,9 @@ from edalab.brokers.base import Broker, dead_letter_topic, unpublishable
 from edalab.brokers.memory import MemoryBroker
 from edalab.errors import EdalabError
 from edalab.events import Event
+from edalab.resilience import CircuitBreaker, Retry
 from edalab.runtime.clock import Clock, VirtualClock, make_clock
+from edalab.runtime.guard import BROKER_ATTEMPTS, Guard, guard_options
 from edalab.runtime.handler import Handler, Output
 from edalab.runtime.outputs import OutputError, OutputsMixin
 from edalab.runtime.sources import SourcesMixin
@@ -85,7 +87,10 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
         return name
 
     def handler(self, topic: str, *, group: str | None = None, output: Output = None,
-                max_attempts: int = 3, batch: bool = False
+                max_attempts: int | None = None, batch: bool = False,
+                retry: Retry | None = None, breaker: CircuitBreaker | None = None,
+                idempotent: Any = False,
+                idempotency_key: Callable[[Event], str] | None = None
                 ) -> Callable[[Callable[[Any], Any]], Handler]:
         """Decorator: run the function on each event of `topic`, in consumer group `group`
         (default: the function's name). Returned events go to `output`.
@@ -97,10 +102,34 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
         the failing events are retried and dead-lettered: a batch function should not keep
         the state changes of a call that raised, or should raise `BatchFailure` saying how
         many events it handled (only the rest is run again).
+
+        Resilience options (see `edalab.runtime.guard`; with none set the handler runs as
+        above, at no extra cost per event):
+
+        - ``retry=Retry(...)``: how often and how long apart a failed event is tried again,
+          and where it waits (``mode="blocking"``: in place, its partition paused, key order
+          kept; ``mode="topics"``: in ``<topic>.retry.<n>`` topics, healthy events flow on,
+          key order not kept for retried events). ``max_attempts=n`` alone is
+          ``Retry(max_attempts=n, backoff=Backoff.fixed(0))``: immediate redelivery.
+        - ``breaker=CircuitBreaker(...)``: calls go through it; while it is open the
+          handler's partitions pause (no attempt is spent), and its state changes are
+          published on the ``breaker`` topic. A breaker on the default clock follows the
+          app's clock.
+        - ``idempotent=True`` (a `MemoryIdempotencyStore`) or a store: an event whose key
+          (its id, or ``idempotency_key(event)``) was handled is acked and skipped.
+
+        A handler with any of them runs one event at a time (a batch function gets batches
+        of one).
         """
+        options = guard_options(retry=retry, breaker=breaker, idempotent=idempotent,
+                                idempotency_key=idempotency_key, max_attempts=max_attempts)
+
         def register(fn: Callable[[Any], Any]) -> Handler:
             h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,  # type: ignore[arg-type]
-                        max_attempts, batch)
+                        max_attempts or 3, batch)
+            if options is not None:
+                h.guard = Guard(h, *options)
+                h.max_attempts = h.guard.retry.max_attempts
             self.handlers.append(h)
             return h
         return register
@@ -216,6 +245,8 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
                     if idle and not any(lags.values()) and (
                             stopped_by != "drained" or not self._flush(flushed)):
                         break  # the end of the stream (flushed), or max_events reached
+                    if idle:  # only events held by a retry or a breaker can be left
+                        self._wait_for_due(virtual)
                 if deadline is not None and now > deadline:
                     stopped_by = "timeout"
                     break
@@ -279,6 +310,20 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
         for h in self.handlers:
             if h.consumer is not None and not getattr(h.consumer, "closed", False):
                 h.consumer.close()
+            if h.guard is not None:
+                h.guard.close()
+
+    def _wait_for_due(self, virtual: bool) -> None:
+        """Nothing else can happen until a held event falls due: move virtual time there,
+        or let a little wall time pass."""
+        dues = [d for h in self.handlers if h.guard is not None
+                for d in (h.guard.next_due(),) if d is not None]
+        if not dues:
+            return
+        if virtual:
+            self.clock.advance(min(dues))
+        else:
+            time.sleep(min(0.05, max(0.0, (min(dues) - self.clock.now()).total_seconds())))
 
     def _warn_unassigned(self) -> None:
         """An embedded group whose partitions are all held by other members gives this
@@ -331,16 +376,20 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
 
     def _lag_totals(self) -> dict[str, int]:
         """Per handler stream (``topic/group``): its lag summed over partitions."""
-        return {f"{h.topic}/{h.group}": sum(h.consumer.lag().values()) for h in self.handlers}  # type: ignore[union-attr]
+        return {f"{h.topic}/{h.group}": sum(h.consumer.lag().values())  # type: ignore[union-attr]
+                + (h.guard.lag() if h.guard is not None else 0) for h in self.handlers}
 
     def _start(self) -> None:
         self._output_topics = set()
         self._create_topics()
         for h in self.handlers:
             if h.consumer is None or getattr(h.consumer, "closed", False):
-                h.consumer = self.broker.subscribe(h.topic, h.group,
-                                                   max_attempts=h.max_attempts)
+                h.consumer = self.broker.subscribe(
+                    h.topic, h.group,
+                    max_attempts=h.max_attempts if h.guard is None else BROKER_ATTEMPTS)
             h.stats = HandlerStats(h.name, h.topic, h.group)
+            if h.guard is not None:
+                h.guard.start(self)
 
     def _create_topics(self) -> None:
         for topic, _ in self._sources:

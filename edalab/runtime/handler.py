@@ -33,6 +33,7 @@ class Handler:
         self.output = output
         self.max_attempts = max_attempts
         self.consumer: Consumer | None = None
+        self.guard: Any = None  # a runtime.guard.Guard when resilience options are set
         self.stats = HandlerStats(self.name, topic, group)
 
     def __repr__(self) -> str:

@@ -16,7 +16,8 @@ __all__ = ["FRAME_COLUMNS", "HandlerStats", "RunStats", "Timeline"]
 #: Columns of `RunStats.to_frame` (``handler`` is its index): latency always in milliseconds,
 #: with the clock that measured it.
 FRAME_COLUMNS = ["handler", "topic", "group", "events_in", "events_out", "errors",
-                 "dead_letters", "events_per_s", "busy_s", "clock", "latency_p50_ms",
+                 "dead_letters", "retries", "duplicates", "breaker_open_s", "events_per_s",
+                 "busy_s", "clock", "latency_p50_ms",
                  "latency_p95_ms", "latency_p99_ms", "lag"]
 
 
@@ -49,6 +50,9 @@ class HandlerStats:
     events_out: int = 0
     errors: int = 0
     dead_letters: int = 0
+    retries: int = 0  # failed attempts given another one (a handler with retry=)
+    duplicates: int = 0  # events skipped as already handled (idempotent=)
+    breaker_open_s: float = 0.0  # seconds of the app's clock paused by an open breaker
     busy_seconds: float = 0.0
     max_samples: int = 100_000
     seed: int = 0
@@ -236,7 +240,8 @@ class RunStats:
             rows.append({
                 "handler": h.name, "topic": h.topic, "group": h.group,
                 "events_in": h.events_in, "events_out": h.events_out, "errors": h.errors,
-                "dead_letters": h.dead_letters,
+                "dead_letters": h.dead_letters, "retries": h.retries,
+                "duplicates": h.duplicates, "breaker_open_s": h.breaker_open_s,
                 "events_per_s": h.events_in / self.wall_seconds if self.wall_seconds else np.nan,
                 "busy_s": h.busy_seconds, "clock": self.clock,
                 "latency_p50_ms": p50, "latency_p95_ms": p95, "latency_p99_ms": p99,
@@ -265,5 +270,6 @@ def _number(digits: int):  # noqa: ANN202 (a formatter)
 
 
 #: One precision per column when a run shows itself: whole events/s, ms to 0.01, busy to 1 ms.
-_FORMATS = {"events_per_s": _number(0), "busy_s": _number(3), "latency_p50_ms": _number(2),
+_FORMATS = {"events_per_s": _number(0), "busy_s": _number(3), "breaker_open_s": _number(3),
+            "latency_p50_ms": _number(2),
             "latency_p95_ms": _number(2), "latency_p99_ms": _number(2)}

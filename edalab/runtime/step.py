@@ -27,6 +27,8 @@ class StepMixin:
 
     def _step(self, h: Handler, batch_size: int, virtual: bool, wait: float = 0.0) -> int:
         """Poll one batch for `h`, run it, publish what it emitted, ack; returns the count."""
+        if h.guard is not None:  # resilience options: one event at a time (runtime.guard)
+            return h.guard.step(batch_size, virtual, wait)
         consumer: Consumer = h.consumer  # type: ignore[assignment]  # the app has started
         batch: Batch = consumer.poll(batch_size, wait)
         events = batch.events

@@ -152,7 +152,8 @@ class NatsConsumer(Membership):
                 return _batch([])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), max(remaining, 0.0) + 0.05)
-            if _clock() >= deadline and not any(self._buffers.get(p) for p in self._owned):
+            if _clock() >= deadline and not any(self._buffers.get(p) for p in self._owned
+                                                 if p not in self._paused):
                 return _batch([])
 
     async def _take(self, max_events: int) -> list[Record]:
