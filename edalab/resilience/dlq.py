@@ -34,7 +34,9 @@ __all__ = ["dead_letters", "redrive"]
 
 #: The extension attributes a broker adds to a dead letter.
 DLQ_EXTENSIONS = frozenset({"dlerror", "dltopic", "dlpartition", "dloffset", "dlattempts",
-                            "dlgroup", "dltype"})
+                            "dlgroup", "dltype", "dlspentms",
+                            # a retry tier's, kept by an event dead-lettered from one
+                            "retrydue", "retrysince", "retrypartition", "retryoffset"})
 #: Dead letters that hold no event a handler could take (a payload that was not an event,
 #: data JSON could not carry): listed, never redriven.
 _NOT_EVENTS = frozenset({"edalab.malformed", "edalab.unpublishable"})

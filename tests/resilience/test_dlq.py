@@ -103,3 +103,23 @@ def test_an_error_given_as_plain_text_has_no_class():
     row = dead_letters(broker, "pay").iloc[0]
     assert (row["error_class"], row["error"], row["attempts"]) == (
         "", "gave up: the card is blocked", 1)
+
+
+@pytest.mark.parametrize("mode", ["blocking", "topics"])
+def test_redrive_drops_what_the_apps_retries_added(mode):
+    from edalab import App
+    from edalab.resilience import Backoff, Retry
+
+    app = App()
+    app.source("pay", [Event("payment", "/test", {"i": 0}, key="k0", id="p0",
+                             extensions={"trace": "t0"})])
+
+    @app.handler("pay", retry=Retry(max_attempts=2, mode=mode, backoff=Backoff.fixed(1.0)))
+    def scorer(event):
+        raise TimeoutError("model slow")
+
+    app.run()
+    [dead] = [r.event for r in app.broker.read("pay.dlq")]
+    assert "dlspentms" in dead.extensions
+    assert redrive(app.broker, "pay") == 1
+    assert app.broker.read("pay")[-1].event.extensions == {"trace": "t0"}
