@@ -38,7 +38,7 @@ from edalab.bench._resilience_run import (
 )
 
 __all__ = ["FAULTS", "STRATEGIES", "Run", "Setup", "main", "poison_flow", "report",
-           "run_all", "run_scenario", "targets", "timeline"]
+           "run_all", "run_scenario", "targets", "timeline", "timeline_chart"]
 
 #: Why the crash fault does not run on NATS.
 NATS_CRASH_SKIPPED = ("a SIGKILLed worker process on NATS needs the pipeline split across "
@@ -166,13 +166,18 @@ def report(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def timeline(run: Run, bucket: float = 5.0) -> pd.DataFrame:
-    """`run` over (virtual) time in `bucket`-second steps: payments applied per second,
-    dependency calls per second, the DLQ's size, duplicates applied so far, and whether the
-    breaker was open (1) at the end of the step."""
+    """`run` over (virtual) time in `bucket`-second steps, each row at the step's end:
+    payments applied per second, the p99 latency (s) of those applied in the step, the
+    backlog (arrived, not yet applied or dead-lettered), dependency calls per second, the
+    DLQ's size, duplicates applied so far, and whether the breaker was open (1)."""
     calls = np.array([t for times in run.calls.values() for t in times])
-    applied = np.array(list(run.first_applied.values()))
+    firsts = run.first_applied
+    applied = np.array(list(firsts.values()))
     dead = np.array([run.calls[i][-1] for i in run.dead if run.calls.get(i)])
     dups = np.array(run.duplicate_times)
+    arrived = np.array([(e.time - T0).total_seconds() for e in run.events])
+    latency = np.array([firsts[e.id] - a for e, a in zip(run.events, arrived, strict=True)
+                        if e.id in firsts])
     end = max([run.fault_end, *calls.tolist(), *applied.tolist(), 0.0])
     edges = np.arange(0.0, end + bucket, bucket)
     right = edges[1:]
@@ -183,12 +188,60 @@ def timeline(run: Run, bucket: float = 5.0) -> pd.DataFrame:
     def upto(times: np.ndarray) -> np.ndarray:
         return np.searchsorted(np.sort(times), right, side="right")
 
+    step = np.digitize(applied, edges) - 1
+    p99 = [float(np.percentile(latency[step == i], 99)) if (step == i).any() else np.nan
+           for i in range(len(right))]
     changes = sorted(run.breaker)
     is_open = [next((int(s == "open") for at, s in reversed(changes) if at <= t), 0)
                for t in right]
-    return pd.DataFrame({"t_s": right, "applied_per_s": rate(applied),
+    return pd.DataFrame({"t_s": right, "applied_per_s": rate(applied), "p99_latency_s": p99,
+                         "backlog": upto(arrived) - upto(applied) - upto(dead),
                          "dependency_calls_per_s": rate(calls), "dlq_size": upto(dead),
                          "duplicates_applied": upto(dups), "breaker_open": is_open})
+
+
+#: The panels of `timeline_chart`: column of `timeline`, and its axis title.
+PANELS = [("applied_per_s", "applied (ev/s)"), ("p99_latency_s", "p99 latency (s)"),
+          ("backlog", "backlog (events)"), ("dependency_calls_per_s", "dependency calls/s"),
+          ("dlq_size", "DLQ size (events)"), ("breaker_open", "breaker open"),
+          ("duplicates_applied", "duplicates applied")]
+
+
+def timeline_chart(runs: list[Run], bucket: float = 5.0, title: str = "") -> Any:
+    """A plotly figure: one panel per `PANELS` row, one line per run (named by strategy),
+    over virtual time; an outage or a crash is shaded."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.02)
+    colors = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3"]
+    dashes = ["solid", "solid", "solid", "solid", "dot", "dash"]  # equal runs stay visible
+    for i, run in enumerate(runs):
+        frame = timeline(run, bucket)
+        for row, (column, _) in enumerate(PANELS, start=1):
+            fig.add_trace(go.Scatter(
+                x=frame["t_s"].tolist(), y=frame[column].tolist(), mode="lines",
+                name=run.strategy if run.broker == "memory" else f"{run.strategy} (nats)",
+                legendgroup=str(i), showlegend=row == 1,
+                line={"color": colors[i % 6], "dash": dashes[i % 6], "width": 2},
+                line_shape="hv" if column == "breaker_open" else "linear"), row=row, col=1)
+    for row, (_, label) in enumerate(PANELS, start=1):
+        fig.update_yaxes(title_text=label, title_font_size=10, rangemode="tozero", row=row,
+                         col=1)
+    fig.update_yaxes(tickvals=[0, 1], ticktext=["closed", "open"], range=[-0.1, 1.1],
+                     row=1 + [c for c, _ in PANELS].index("breaker_open"), col=1)
+    fig.update_xaxes(title_text="virtual time (s since the first payment)",
+                     row=len(PANELS), col=1)
+    if runs and runs[0].fault == "outage":
+        start, end = runs[0].setup.outage
+        fig.add_vrect(x0=start, x1=end, fillcolor="grey", opacity=0.15, line_width=0)
+    elif runs and runs[0].fault == "crash":
+        fig.add_vline(x=runs[0].fault_end, line_dash="dot", line_color="grey")
+    fig.update_layout(title={"text": title, "y": 0.995, "yanchor": "top"},
+                      height=170 * len(PANELS), template="plotly_white",
+                      margin={"l": 80, "r": 20, "t": 90, "b": 50},
+                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"})
+    return fig
 
 
 def _table(rep: dict[str, Any]) -> str:
