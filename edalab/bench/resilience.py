@@ -220,7 +220,8 @@ def timeline_chart(runs: list[Run], bucket: float = 5.0, title: str = "") -> Any
         frame = timeline(run, bucket)
         for row, (column, _) in enumerate(PANELS, start=1):
             fig.add_trace(go.Scatter(
-                x=frame["t_s"].tolist(), y=frame[column].tolist(), mode="lines",
+                x=frame["t_s"].tolist(), mode="lines",  # a step with no value is a gap
+                y=[None if v != v else v for v in frame[column].tolist()],
                 name=run.strategy if run.broker == "memory" else f"{run.strategy} (nats)",
                 legendgroup=str(i), showlegend=row == 1,
                 line={"color": colors[i % 6], "dash": dashes[i % 6], "width": 2},
