@@ -239,7 +239,7 @@ def timeline_chart(runs: list[Run], bucket: float = 5.0, title: str = "") -> Any
     elif runs and runs[0].fault == "crash":
         fig.add_vline(x=runs[0].fault_end, line_dash="dot", line_color="grey")
     fig.update_layout(title={"text": title, "y": 0.995, "yanchor": "top"},
-                      height=170 * len(PANELS), template="plotly_white",
+                      height=130 * len(PANELS) + 140, template="plotly_white",
                       margin={"l": 80, "r": 20, "t": 90, "b": 50},
                       legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"})
     return fig
