@@ -12,7 +12,9 @@ dead-letter topic), ``retry-blocking``, ``retry-topics``, ``retry-topics+breaker
 Time is the app's virtual clock (payments arrive at 20 per second of event time, a dependency
 call costs 10 ms of it), so the 60-second outage runs in a fraction of a wall second and every
 run gives the same numbers. With ``--nats`` the transient and crash faults also run on NATS
-JetStream (a `NatsServer` of its own).
+JetStream (a `NatsServer` of its own): transient in process on the virtual clock; crash with
+two ``edalab worker`` processes, one SIGKILLed mid-batch, in wall time (payments published
+at 400 a second; latencies are wall milliseconds).
 """
 
 from __future__ import annotations
@@ -40,35 +42,38 @@ from edalab.bench._resilience_run import (
 __all__ = ["FAULTS", "STRATEGIES", "Run", "Setup", "main", "poison_flow", "report",
            "run_all", "run_scenario", "targets", "timeline", "timeline_chart"]
 
-#: Why the crash fault does not run on NATS.
-NATS_CRASH_SKIPPED = ("a SIGKILLed worker process on NATS needs the pipeline split across "
-                      "processes (sink, faults and clock shared through files); not built "
-                      "yet: the crash fault runs on the embedded broker only")
-
-
 def run_all(setup: Setup | None = None, *, nats: bool = False) -> dict[str, Any]:
-    """Every fault x strategy on the embedded broker (and transient on NATS with `nats`),
-    plus the no-fault baseline: ``{"runs": [Run...], "baseline": Run, "skipped": [...]}``."""
+    """Every fault x strategy on the embedded broker (and transient and crash on NATS with
+    `nats`), plus the no-fault baseline: ``{"runs": [Run...], "baseline": Run, "skipped":
+    [...]}``."""
     setup = setup or Setup()
     runs = [run_scenario(f, s, setup) for f in FAULTS for s in STRATEGIES]
     skipped: list[dict[str, str]] = []
     if nats:
-        runs += _nats_runs(setup)
-        skipped.append({"fault": "crash", "broker": "nats", "reason": NATS_CRASH_SKIPPED})
+        runs += _nats_runs(setup, skipped)
     return {"runs": runs, "baseline": run_scenario("none", "retry-topics", setup),
             "skipped": skipped}
 
 
-def _nats_runs(setup: Setup) -> list[Run]:
+def _nats_runs(setup: Setup, skipped: list[dict[str, str]]) -> list[Run]:
+    """Transient in process on the virtual clock; crash with worker processes, wall time."""
+    from edalab.bench._resilience_nats import run_crash
     from edalab.brokers.nats.broker import NatsBroker
     from edalab.brokers.nats.server import NatsServer
 
     server = NatsServer().start()
     try:
-        broker = NatsBroker(server.url)
-        try:
-            return [run_scenario("transient", s, setup, broker=broker, topic=f"payments{i}")
+        broker = NatsBroker(server.url, lease_ttl=2.0)  # a killed worker's partitions move
+        try:                                            # on after 2 s
+            runs = [run_scenario("transient", s, setup, broker=broker, topic=f"payments{i}")
                     for i, s in enumerate(STRATEGIES)]
+            for i, s in enumerate(STRATEGIES):
+                try:
+                    runs.append(run_crash(s, setup, broker, server.url, f"crash{i}"))
+                except RuntimeError as exc:
+                    skipped.append({"fault": "crash", "strategy": s, "broker": "nats",
+                                    "reason": str(exc)})
+            return runs
         finally:
             broker.close()
     finally:
@@ -142,12 +147,13 @@ def targets(runs: list[Run], baseline: Run) -> list[dict[str, Any]]:
         every = all(len(r.dead) == r.setup.poison for r in (topics, blocking))
         check("poison: each poisoned event reaches the DLQ",
               {r.strategy: len(r.dead) for r in (topics, blocking)}, every)
-    idem = _find(runs, "crash", "retry-topics+breaker+idempotent")
-    if idem:
-        row = idem.row()
-        check("crash: the idempotent sink applies every event exactly once",
-              f"{row['lost']} lost, {row['duplicates_applied']} duplicates",
-              row["lost"] == 0 and row["duplicates_applied"] == 0 and not idem.dead)
+    for broker in ("memory", "nats"):
+        idem = _find(runs, "crash", "retry-topics+breaker+idempotent", broker)
+        if idem:
+            row = idem.row()
+            check(f"crash ({broker}): the idempotent sink applies every event exactly once",
+                  f"{row['lost']} lost, {row['duplicates_applied']} duplicates",
+                  row["lost"] == 0 and row["duplicates_applied"] == 0 and not idem.dead)
     return checks
 
 
@@ -266,7 +272,8 @@ def _table(rep: dict[str, Any]) -> str:
             cells.append(f"{text:<{width}} " if i <= 2 else f"{text:>{width}} ")
         lines.append("  " + "".join(cells))
     for skip in rep["skipped"]:
-        lines.append(f"  skipped: {skip['fault']} on {skip['broker']}: {skip['reason']}")
+        lines.append(f"  skipped: {skip['fault']} x {skip['strategy']} on {skip['broker']}: "
+                     f"{skip['reason']}")
     for t in rep["targets"]:
         state = "n/a" if t["ok"] is None else ("ok" if t["ok"] else "MISSED")
         lines.append(f"  target {t['target']}: {t['value']}  {state}")
@@ -284,8 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=Setup.events,
                         help="payments per scenario (20 per second of virtual time)")
     parser.add_argument("--nats", action="store_true",
-                        help="also run the transient fault on NATS JetStream (starts its "
-                             "own nats-server)")
+                        help="also run the transient fault (in process) and the crash fault "
+                             "(edalab worker processes, one SIGKILLed) on NATS JetStream; "
+                             "starts its own nats-server; about 90 s more")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     try:

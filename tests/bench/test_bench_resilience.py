@@ -8,7 +8,10 @@ import json
 import pytest
 
 from edalab.bench import resilience as bench
+from edalab.bench._resilience_nats import run_crash
 from edalab.bench.resilience import FAULTS, STRATEGIES, Setup, run_scenario
+from edalab.brokers.nats.broker import NatsBroker
+from edalab.brokers.nats.server import NatsServer
 
 KEYS = {"fault", "strategy", "broker", "events", "lost", "dead_lettered", "duplicates_applied",
         "dependency_calls", "p50_ms", "p99_ms", "throughput_per_s", "recovery_s"}
@@ -38,7 +41,7 @@ def test_json_report_has_every_fault_and_strategy_with_numbers_that_add_up(capsy
         assert r["events"] == 300 and r["lost"] >= 0
         assert r["events"] >= r["dead_lettered"] + r["lost"]
     assert {t["target"].split(":")[0] for t in report["targets"]} >= {
-        "transient (memory)", "poison", "crash"}
+        "transient (memory)", "poison", "crash (memory)"}
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -98,12 +101,35 @@ def test_bad_size_is_a_one_line_error(capsys):
     assert err == "edalab bench resilience: events must be an int >= 10, got 3"
 
 
-def test_nats_rows_run_on_a_real_server_and_say_why_crash_is_skipped(capsys):
-    bench.main(["--events", "200", "--nats", "--json"])
-    report = json.loads(capsys.readouterr().out)
-    nats = [r for r in report["scenarios"] if r["broker"] == "nats"]
-    assert [(r["fault"], r["strategy"]) for r in nats] == [("transient", s) for s in STRATEGIES]
-    assert all(r["lost"] == 0 for r in nats)
-    assert all(r["dead_lettered"] == 0 for r in nats if r["strategy"] != "dlq-only")
-    assert report["skipped"] == [{"fault": "crash", "broker": "nats",
-                                  "reason": bench.NATS_CRASH_SKIPPED}]
+@pytest.fixture(scope="module")
+def nats():
+    with NatsServer() as server:
+        broker = NatsBroker(server.url, lease_ttl=2.0)
+        yield broker, server.url
+        broker.close()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_transient_on_nats_loses_nothing_and_retries_dead_letter_nothing(nats, strategy):
+    broker, _ = nats
+    run = run_scenario("transient", strategy, Setup(events=150), broker=broker,
+                       topic=f"transient{STRATEGIES.index(strategy)}")
+    _consistent(run)
+    row = run.row()
+    assert row["broker"] == "nats" and row["lost"] == 0
+    assert (row["dead_lettered"] > 0) == (strategy == "dlq-only")
+
+
+def test_nats_worker_sigkilled_mid_batch_duplicates_unless_the_sink_is_idempotent(nats):
+    broker, url = nats
+    setup = Setup(events=1000)
+    plain = run_crash("retry-topics", setup, broker, url, "crashplain")
+    idem = run_crash("retry-topics+breaker+idempotent", setup, broker, url, "crashidem")
+    for run in (plain, idem):
+        _consistent(run)
+        assert run.row()["lost"] == 0 and not run.dead
+        assert 0 < run.fault_end < run.wall_s  # the kill happened mid-stream
+    assert plain.row()["duplicates_applied"] > 0  # the killed worker's un-acked batch
+    assert idem.row()["duplicates_applied"] == 0
+    assert [t["ok"] for t in bench.targets([idem], idem)
+            if t["target"].startswith("crash (nats)")] == [True]
