@@ -132,8 +132,8 @@ def run_crash(strategy: str, setup: Setup, broker: Any, url: str, topic: str) ->
         try:
             time.sleep(3.0)  # both workers connected and holding partitions
             started = time.time()
-            for i in range(0, len(events), 10):
-                lag = started + i / RATE - time.time()
+            for i in range(0, len(events), 10):  # each chunk at its last payment's time
+                lag = started + min(i + 9, len(events) - 1) / RATE - time.time()
                 if lag > 0:
                     time.sleep(lag)
                 broker.publish_many(topic, events[i:i + 10])

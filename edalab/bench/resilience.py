@@ -20,9 +20,11 @@ at 400 a second; latencies are wall milliseconds).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -56,24 +58,37 @@ def run_all(setup: Setup | None = None, *, nats: bool = False) -> dict[str, Any]
 
 
 def _nats_runs(setup: Setup, skipped: list[dict[str, str]]) -> list[Run]:
-    """Transient in process on the virtual clock; crash with worker processes, wall time."""
+    """Transient in process on the virtual clock; crash with worker processes in wall time,
+    each strategy on a server of its own (the lease bucket keeps consumers of the workers
+    that came and went, and a server shared by several crash runs starts refusing new
+    ones: "maximum consumers limit reached")."""
     from edalab.bench._resilience_nats import run_crash
+
+    with _nats() as (broker, _):
+        runs = [run_scenario("transient", s, setup, broker=broker, topic=f"payments{i}")
+                for i, s in enumerate(STRATEGIES)]
+    for s in STRATEGIES:
+        with _nats() as (broker, url):
+            try:
+                runs.append(run_crash(s, setup, broker, url, "crash"))
+            except RuntimeError as exc:
+                skipped.append({"fault": "crash", "strategy": s, "broker": "nats",
+                                "reason": str(exc)})
+    return runs
+
+
+@contextlib.contextmanager
+def _nats() -> Iterator[tuple[Any, str]]:
+    """A fresh `NatsServer` and a broker on it whose lease TTL (2 s, which the workers take
+    too) is how long a killed worker's partitions wait for a new owner."""
     from edalab.brokers.nats.broker import NatsBroker
     from edalab.brokers.nats.server import NatsServer
 
     server = NatsServer().start()
     try:
-        broker = NatsBroker(server.url, lease_ttl=2.0)  # a killed worker's partitions move
-        try:                                            # on after 2 s
-            runs = [run_scenario("transient", s, setup, broker=broker, topic=f"payments{i}")
-                    for i, s in enumerate(STRATEGIES)]
-            for i, s in enumerate(STRATEGIES):
-                try:
-                    runs.append(run_crash(s, setup, broker, server.url, f"crash{i}"))
-                except RuntimeError as exc:
-                    skipped.append({"fault": "crash", "strategy": s, "broker": "nats",
-                                    "reason": str(exc)})
-            return runs
+        broker = NatsBroker(server.url, lease_ttl=2.0)
+        try:
+            yield broker, server.url
         finally:
             broker.close()
     finally:
@@ -293,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nats", action="store_true",
                         help="also run the transient fault (in process) and the crash fault "
                              "(edalab worker processes, one SIGKILLed) on NATS JetStream; "
-                             "starts its own nats-server; about 90 s more")
+                             "starts its own nats-server; about 2 minutes more")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     try:

@@ -10,8 +10,6 @@ import pytest
 from edalab.bench import resilience as bench
 from edalab.bench._resilience_nats import run_crash
 from edalab.bench.resilience import FAULTS, STRATEGIES, Setup, run_scenario
-from edalab.brokers.nats.broker import NatsBroker
-from edalab.brokers.nats.server import NatsServer
 
 KEYS = {"fault", "strategy", "broker", "events", "lost", "dead_lettered", "duplicates_applied",
         "dependency_calls", "p50_ms", "p99_ms", "throughput_per_s", "recovery_s"}
@@ -103,10 +101,8 @@ def test_bad_size_is_a_one_line_error(capsys):
 
 @pytest.fixture(scope="module")
 def nats():
-    with NatsServer() as server:
-        broker = NatsBroker(server.url, lease_ttl=2.0)
-        yield broker, server.url
-        broker.close()
+    with bench._nats() as server:
+        yield server
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -120,11 +116,12 @@ def test_transient_on_nats_loses_nothing_and_retries_dead_letter_nothing(nats, s
     assert (row["dead_lettered"] > 0) == (strategy == "dlq-only")
 
 
-def test_nats_worker_sigkilled_mid_batch_duplicates_unless_the_sink_is_idempotent(nats):
-    broker, url = nats
+def test_nats_worker_sigkilled_mid_batch_duplicates_unless_the_sink_is_idempotent():
     setup = Setup(events=1000)
-    plain = run_crash("retry-topics", setup, broker, url, "crashplain")
-    idem = run_crash("retry-topics+breaker+idempotent", setup, broker, url, "crashidem")
+    with bench._nats() as (broker, url):
+        plain = run_crash("retry-topics", setup, broker, url, "crash")
+    with bench._nats() as (broker, url):
+        idem = run_crash("retry-topics+breaker+idempotent", setup, broker, url, "crash")
     for run in (plain, idem):
         _consistent(run)
         assert run.row()["lost"] == 0 and not run.dead
