@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nats", action="store_true",
                         help="also run the transient fault (in process) and the crash fault "
                              "(edalab worker processes, one SIGKILLed) on NATS JetStream; "
-                             "starts its own nats-server; about 2 minutes more")
+                             "starts its own nats-servers; about 3 minutes more")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     try:
