@@ -16,8 +16,9 @@ A guarded handler runs one event at a time, in order:
 Due times are read on the app's clock: virtual time (reproducible) or wall time. On a
 networked broker under wall time a blocking retry is also a nack with that delay
 (JetStream's NAK with delay), so the broker holds the event too. A handler call longer than
-``Retry.timeout`` counts as a failed attempt: the call is measured when it returns (it is
-not interrupted; a call that never returns is the worker's supervisor's to end).
+``Retry.timeout`` (wall seconds, on either clock) counts as a failed attempt: the call runs
+in a worker thread and is given up on at its deadline (`edalab.runtime.deadline`: abandoned,
+not killed, so a hung dependency fails the attempt instead of stopping the pipeline).
 
 >>> from datetime import datetime, timedelta, timezone
 >>> from edalab import App, Event
@@ -57,8 +58,8 @@ from edalab.resilience import (
     CircuitBreaker,
     MemoryIdempotencyStore,
     Retry,
-    TransientError,
 )
+from edalab.runtime.deadline import Deadline
 from edalab.runtime.handler import Handler, as_events
 from edalab.runtime.retrying import due_of, since_of, to_dead_letter, to_tier
 
@@ -101,6 +102,7 @@ class Guard:
         self._attempts: dict[tuple[int, int], tuple[int, datetime]] = {}  # blocking mode
         self._tripped_at: datetime | None = None  # when the breaker paused the handler
         self._app: App | None = None
+        self.deadline = None if retry.timeout is None else Deadline(retry.timeout, handler.name)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -125,6 +127,8 @@ class Guard:
         for consumer in self.tiers:
             if not consumer.closed:
                 consumer.close()
+        if self.deadline is not None:
+            self.deadline.close()
 
     def lag(self) -> int:
         """Events waiting in the retry tiers."""
@@ -230,27 +234,22 @@ class Guard:
         return ran + len(skipped)
 
     def _call(self, event: Event) -> list[Event]:
-        """The handler on `event` (through the breaker, timed), its outputs as a list."""
-        timeout = self.retry.timeout
+        """The handler on `event` (through the breaker, within its deadline), its outputs
+        as a list."""
         call = self.h.__call__
-        if timeout is not None:
-            call = self._timed(call, timeout)
+        if self.deadline is not None:
+            call = self._within_deadline(call, self.deadline)
         if self.breaker is not None:
             return as_events(self.breaker.call(call, event), self.h.name)
         return as_events(call(event), self.h.name)
 
-    def _timed(self, call: Callable[[Event], Any], timeout: float) -> Callable[[Event], Any]:
+    def _within_deadline(self, call: Callable[[Event], Any], deadline: Deadline
+                         ) -> Callable[[Event], Any]:
         name = self.h.name
 
-        def timed(event: Event) -> Any:
-            start = time.perf_counter()
-            result = as_events(call(event), name)  # a generator runs inside the timing
-            took = time.perf_counter() - start
-            if took > timeout:
-                raise TransientError(f"handler {name!r} took {took:.3f} s, over its "
-                                     f"timeout of {timeout:g} s")
-            return result
-        return timed
+        def outputs(event: Event) -> list[Event]:  # a generator runs inside the deadline
+            return as_events(call(event), name)
+        return lambda event: deadline.call(outputs, event)
 
     # -- failures -------------------------------------------------------------------------
 

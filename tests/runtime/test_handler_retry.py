@@ -172,9 +172,31 @@ def test_timeout_counts_a_slow_call_as_a_failed_attempt():
     stats = app.run()
     [letter] = dead(app.broker)
     assert letter.id == "p1" and letter.extensions["dlattempts"] == 2
-    assert letter.extensions["dlerror"].startswith("TransientError: handler 'score' took ")
-    assert "over its timeout of 0.01 s" in letter.extensions["dlerror"]
+    assert letter.extensions["dlerror"] == ("TransientError: handler 'score' did not return "
+                                            "within its timeout of 0.01 s")
     assert stats.to_frame().loc["score", "events_in"] == 4
+
+
+def test_timeout_gives_up_on_a_call_that_hangs_and_the_run_goes_on():
+    import threading
+    import time
+    answer = threading.Event()  # the dependency answers only once the test is over
+    app, tries = App(), []
+
+    @app.handler("payments", retry=Retry(max_attempts=3, backoff=Backoff.fixed(1.0),
+                                         timeout=0.2))
+    def score(event):
+        tries.append(event.id)
+        if event.id == "p1" and tries.count("p1") == 1:
+            answer.wait(30)  # hangs: no answer for 30 s
+
+    app.source("payments", events(3))
+    began = time.perf_counter()
+    stats = app.run()
+    answer.set()
+    assert time.perf_counter() - began < 5  # not the 30 s of the hung call
+    assert tries == ["p0", "p1", "p1", "p2"] or tries == ["p0", "p1", "p2", "p1"]
+    assert dead(app.broker) == [] and stats.to_frame().loc["score", "retries"] == 1
 
 
 def test_max_attempts_alone_keeps_immediate_redelivery():
