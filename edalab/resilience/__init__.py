@@ -15,8 +15,9 @@ from edalab.resilience.dlq import dead_letters, redrive
 from edalab.resilience.errors import BreakerOpen, PermanentError, TransientError
 from edalab.resilience.faults import Faults
 from edalab.resilience.idempotency import MemoryIdempotencyStore, SqliteIdempotencyStore
+from edalab.resilience.link import Link
 from edalab.resilience.retry import Retry
 
-__all__ = ["Backoff", "BreakerOpen", "CircuitBreaker", "Faults", "MemoryIdempotencyStore",
+__all__ = ["Backoff", "BreakerOpen", "CircuitBreaker", "Faults", "Link", "MemoryIdempotencyStore",
            "PermanentError", "Retry", "SqliteIdempotencyStore", "TransientError",
            "dead_letters", "redrive"]

@@ -164,13 +164,16 @@ def test_batch_handler_with_an_unwritable_output_runs_one_event_at_a_time(broker
 
     @app.handler("in", output="out", batch=True, max_attempts=1)
     def score(events):
-        calls.append(len(events))
+        calls.append([e.data["i"] for e in events])
         return [scored(e, float("nan") if e.data["i"] == BAD else 0.5) for e in events]
 
     run_twice(app)
     assert out_ids(broker, "out") == ["out0", "out1", "out3", "out4"]
     assert [e.id for e in dead_letters(broker)] == [f"in{BAD}"]
-    assert calls[0] == 5 and calls[1:] == [1] * 5  # the batch call, then one at a time
+    # The batch call holding the bad event (a poll on NATS may hold fewer than all five),
+    # then that batch again one event at a time.
+    j = next(k for k, batch in enumerate(calls) if BAD in batch)
+    assert calls[j + 1:j + 1 + len(calls[j])] == [[i] for i in calls[j]]
 
 
 def test_a_source_event_no_broker_can_carry_is_dead_lettered_and_the_rest_flow(broker):
