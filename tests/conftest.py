@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.brokers.conftest import nats_backend
+from tests.brokers.conftest import BACKENDS, nats_backend
 
 
 @pytest.fixture
@@ -25,4 +25,13 @@ def nats_broker():
     closed and removed after the test."""
     broker, cleanup = nats_backend()
     yield broker
+    cleanup()
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def broker(request):
+    """Each backend in turn: the embedded `MemoryBroker`, then `NatsBroker` on a fresh server
+    (a test that runs on both brokers takes this fixture)."""
+    b, cleanup = BACKENDS[request.param]()
+    yield b
     cleanup()

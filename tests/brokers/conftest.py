@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
 from edalab import MemoryBroker
 from edalab.brokers.nats.broker import NatsBroker
 from edalab.brokers.nats.server import NatsServer
@@ -30,10 +28,4 @@ def nats_backend() -> tuple[NatsBroker, Callable[[], None]]:
 
 BACKENDS = {"memory": memory_backend, "nats": nats_backend}
 
-
-@pytest.fixture(params=sorted(BACKENDS))
-def broker(request):
-    b, cleanup = BACKENDS[request.param]()
-    yield b
-    cleanup()
 

@@ -12,16 +12,8 @@ import pytest
 
 from edalab import Event
 from edalab.cli.dlq import main
-from tests.brokers.conftest import BACKENDS
 
 AMOUNTS = [5, -1, 0, 7, -2, 0, 9]  # negatives and zeros fail while the handler is broken
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def broker(request):
-    b, cleanup = BACKENDS[request.param]()
-    yield b
-    cleanup()
 
 
 def edalab(broker, capsys, *args: str) -> tuple[int, str, str]:

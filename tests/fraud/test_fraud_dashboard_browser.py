@@ -13,7 +13,6 @@ Needs `jupyterlab` and `playwright` (pip) and Chromium (`apt-get install -y chro
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from tests.project.test_notebooks_browser import (  # noqa: F401, F811  (fixtures, used by name)
     _assert_no_errors,
@@ -28,19 +27,13 @@ from tests.project.test_notebooks_browser import (  # noqa: F401, F811  (fixture
     lab,
     play_and_watch,
     rerun_cell,
+    shoot_dashboard,
     tools,
     wait_for,
 )
 
 NOTEBOOK = "03_fraud_detection.ipynb"
 CELL = "dashboard = FraudDashboard("
-
-
-def shoot(cell, tmp_path: Path, name: str) -> None:
-    """A screenshot of the dashboard, kept in $EDALAB_SCREENSHOT_DIR when set."""
-    shot = tmp_path / name
-    cell.locator(".jp-OutputArea-child .widget-vbox").first.screenshot(path=str(shot))
-    _keep(shot)
 
 
 def test_dashboard_plays_after_run_all_and_after_its_cell_runs_again(lab, browser,  # noqa: F811
@@ -58,12 +51,12 @@ def test_dashboard_plays_after_run_all_and_after_its_cell_runs_again(lab, browse
         wait_for(page, lambda: dashboard_points(cell) > 0,
                  "the finished dashboard has no points", 30)
         assert_fills_width(page, cell)
-        shoot(cell, tmp_path, "03-dashboard-after-run-all.png")
+        shoot_dashboard(cell, tmp_path, "03-dashboard-after-run-all.png")
 
-        samples = play_and_watch(page, cell, midway=lambda: shoot(
+        samples = play_and_watch(page, cell, midway=lambda: shoot_dashboard(
             cell, tmp_path, "03-dashboard-mid-play.png"))
         print(f"replay samples (s, points): {samples}")
-        shoot(cell, tmp_path, "03-dashboard-replayed.png")
+        shoot_dashboard(cell, tmp_path, "03-dashboard-replayed.png")
 
         rerun_cell(page, cell)
         wait_for(page, lambda: "finished" in dashboard_status(cell),

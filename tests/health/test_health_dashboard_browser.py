@@ -11,7 +11,6 @@ them, failed in CI (CI=true).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from tests.project.test_notebooks_browser import (  # noqa: F401, F811  (fixtures, used by name)
     _assert_no_errors,
@@ -26,6 +25,7 @@ from tests.project.test_notebooks_browser import (  # noqa: F401, F811  (fixture
     lab,
     play_and_watch,
     rerun_cell,
+    shoot_dashboard,
     tools,
     wait_for,
 )
@@ -33,13 +33,6 @@ from tests.project.test_notebooks_browser import (  # noqa: F401, F811  (fixture
 NOTEBOOK = "04_healthcare_monitoring.ipynb"
 CELL = "dashboard = WardDashboard("
 EMPTY = re.compile(r"(^|\D)0 (observation sets|patients)")  # a ward shown with no data
-
-
-def shoot(cell, tmp_path: Path, name: str) -> None:
-    """A screenshot of the dashboard, kept in $EDALAB_SCREENSHOT_DIR when set."""
-    shot = tmp_path / name
-    cell.locator(".jp-OutputArea-child .widget-vbox").first.screenshot(path=str(shot))
-    _keep(shot)
 
 
 def test_ward_dashboard_plays_after_run_all_and_after_its_cell_runs_again(
@@ -58,12 +51,12 @@ def test_ward_dashboard_plays_after_run_all_and_after_its_cell_runs_again(
                  "the finished dashboard has no points", 30)
         assert not EMPTY.search(dashboard_status(cell)), dashboard_status(cell)
         assert_fills_width(page, cell)
-        shoot(cell, tmp_path, "04-dashboard-after-run-all.png")
+        shoot_dashboard(cell, tmp_path, "04-dashboard-after-run-all.png")
 
-        samples = play_and_watch(page, cell, midway=lambda: shoot(
+        samples = play_and_watch(page, cell, midway=lambda: shoot_dashboard(
             cell, tmp_path, "04-dashboard-mid-play.png"))
         print(f"replay samples (s, points): {samples}")
-        shoot(cell, tmp_path, "04-dashboard-replayed.png")
+        shoot_dashboard(cell, tmp_path, "04-dashboard-replayed.png")
 
         rerun_cell(page, cell)
         wait_for(page, lambda: "finished" in dashboard_status(cell),

@@ -248,6 +248,13 @@ _POINTS = ("els => els.reduce((n, p) => n + (p._fullData || []).reduce((m, t) =>
            " 0)")
 
 
+def shoot_dashboard(cell, tmp_path: Path, name: str) -> None:
+    """A screenshot of the dashboard in `cell`, kept in $EDALAB_SCREENSHOT_DIR when set."""
+    shot = tmp_path / name
+    cell.locator(".jp-OutputArea-child .widget-vbox").first.screenshot(path=str(shot))
+    _keep(shot)
+
+
 def code_cell(page, text: str):
     """The notebook's code cell whose source contains `text`."""
     cell = page.locator(".jp-CodeCell").filter(

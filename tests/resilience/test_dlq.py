@@ -7,14 +7,6 @@ import pytest
 
 from edalab import Event
 from edalab.resilience import dead_letters, redrive
-from tests.brokers.conftest import BACKENDS
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def broker(request):
-    b, cleanup = BACKENDS[request.param]()
-    yield b
-    cleanup()
 
 
 def _fail(broker, topic, group, errors, max_attempts=2):

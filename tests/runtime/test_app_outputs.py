@@ -11,17 +11,9 @@ import numpy as np
 import pytest
 
 from edalab import App, Event
-from tests.brokers.conftest import BACKENDS
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 BAD = 2  # the input whose output goes wrong
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def broker(request):
-    b, cleanup = BACKENDS[request.param]()
-    yield b
-    cleanup()
 
 
 def feed(broker, n: int = 5) -> None:

@@ -7,22 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from edalab import App, Event
 from edalab.resilience import Backoff, CircuitBreaker, Faults, Retry
-from tests.brokers.conftest import BACKENDS
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 N = 300              # one event a second
 OUTAGE = (100, 160)  # a 60-second outage of the dependency
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def broker(request):
-    b, cleanup = BACKENDS[request.param]()
-    yield b
-    cleanup()
 
 
 def outage_run(broker, breaker: CircuitBreaker | None):

@@ -6,20 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from edalab import App, Event
 from edalab.resilience import Backoff, Faults, Retry, SqliteIdempotencyStore
-from tests.brokers.conftest import BACKENDS
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def broker(request):
-    b, cleanup = BACKENDS[request.param]()
-    yield b
-    cleanup()
 
 
 def payments(n: int) -> list[Event]:

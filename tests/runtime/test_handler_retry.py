@@ -10,16 +10,8 @@ import pytest
 
 from edalab import App, Event
 from edalab.resilience import Backoff, Faults, PermanentError, Retry, TransientError
-from tests.brokers.conftest import BACKENDS
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def broker(request):
-    b, cleanup = BACKENDS[request.param]()
-    yield b
-    cleanup()
 
 
 def events(n: int, keys: int = 4) -> list[Event]:
