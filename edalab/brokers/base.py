@@ -109,6 +109,21 @@ def check_partition(topic: str, partitions: int, partition: object) -> None:
                          f"not {partition!r}")
 
 
+def chosen_partitions(topic: str, partitions: int, chosen: Iterable[int] | None) -> set[int]:
+    """The partitions a call names (None: all of the topic's), each checked by
+    `check_partition`.
+
+    >>> sorted(chosen_partitions("payments", 3, None)), chosen_partitions("payments", 3, [1])
+    ([0, 1, 2], {1})
+    """
+    if chosen is None:
+        return set(range(partitions))
+    named = set(chosen)
+    for p in named:
+        check_partition(topic, partitions, p)
+    return named
+
+
 class BrokerError(EdalabError, RuntimeError):
     """A broker operation cannot be done (the message says why)."""
 

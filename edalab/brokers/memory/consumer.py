@@ -14,6 +14,7 @@ from edalab.brokers.base import (
     Position,
     Record,
     check_partition,
+    chosen_partitions,
 )
 from edalab.brokers.memory.group import Cursor, Group, forget_attempts
 from edalab.brokers.memory.log import offset_of
@@ -244,13 +245,7 @@ class MemoryConsumer:
         if self._closed:
             raise ConsumerClosedError(f"consumer of {self.topic!r} in group {self.group!r} "
                                       "is closed")
-        n = len(self._cursors)
-        if partitions is None:
-            return set(range(n))
-        chosen = set(partitions)
-        for p in chosen:
-            check_partition(self.topic, n, p)
-        return chosen
+        return chosen_partitions(self.topic, len(self._cursors), partitions)
 
     def seek(self, position: Position, partition: int | None = None) -> None:
         """Move the whole group to `position` on one partition or all: ``"beginning"``,

@@ -29,6 +29,7 @@ from edalab.brokers.base import (
     Position,
     Record,
     check_partition,
+    chosen_partitions,
     dead_letter,
     dead_letter_topic,
     decode,
@@ -274,12 +275,7 @@ class NatsConsumer(Membership):
         if self._closed:
             raise ConsumerClosedError(f"consumer of {self.topic!r} in group {self.group!r} "
                                       "is closed")
-        if partitions is None:
-            return set(range(self._n))
-        chosen = set(partitions)
-        for p in chosen:
-            check_partition(self.topic, self._n, p)
-        return chosen
+        return chosen_partitions(self.topic, self._n, partitions)
 
     def seek(self, position: Position, partition: int | None = None) -> None:
         """Move the whole group to `position` on one partition or all: ``"beginning"``,
