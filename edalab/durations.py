@@ -2,7 +2,7 @@
 
 Every option of edalab that takes a length of time (a label delay, a window, a lateness) reads
 it with `parse_duration`, so they all accept the same inputs and refuse bad ones with the same
-message.
+message; `duration_text` writes one back as a person reads it (``7 days``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["parse_duration"]
+__all__ = ["duration_text", "parse_duration"]
 
 
 def parse_duration(value: Any, *, name: str = "duration", number_unit: str | None = None,
@@ -74,3 +74,20 @@ def _read(value: Any, name: str, number_unit: str | None) -> pd.Timedelta:
     if value is None:  # a missing value, like NaN, rather than a wrong type
         raise ValueError(f"{name} must be {wanted}, got None")
     raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}")
+
+
+def duration_text(value: pd.Timedelta) -> str:
+    """A duration as a person writes it: whole units, the zero ones left out.
+
+    >>> duration_text(pd.Timedelta("7D")), duration_text(pd.Timedelta("1D 6h"))
+    ('7 days', '1 day 6 h')
+    >>> duration_text(pd.Timedelta("90s")), duration_text(pd.Timedelta(0))
+    ('1 min 30 s', '0 s')
+    """
+    c = value.components
+    parts = [f"{c.days} day{'s' if c.days != 1 else ''}"] if c.days else []
+    parts += [f"{n} {unit}" for n, unit in ((c.hours, "h"), (c.minutes, "min")) if n]
+    seconds = c.seconds + c.milliseconds / 1e3 + c.microseconds / 1e6
+    if seconds or not parts:
+        parts.append(f"{seconds:g} s")
+    return " ".join(parts)

@@ -27,7 +27,7 @@ import pandas as pd
 from river import metrics as river_metrics
 
 from edalab.brokers.base import Broker
-from edalab.durations import parse_duration
+from edalab.durations import duration_text, parse_duration
 from edalab.events import Event
 from edalab.fraud.features import FraudFeatures
 from edalab.fraud.handbook import handbook_metrics, train_test_split
@@ -415,20 +415,3 @@ class FraudPipeline:
 
 def _route(event: Event) -> str:
     return "models" if event.type == "model.version" else "predictions"
-
-
-def duration_text(value: pd.Timedelta) -> str:
-    """A duration as a person writes it: whole units, the zero ones left out.
-
-    >>> duration_text(pd.Timedelta("7D")), duration_text(pd.Timedelta("1D 6h"))
-    ('7 days', '1 day 6 h')
-    >>> duration_text(pd.Timedelta("90s")), duration_text(pd.Timedelta(0))
-    ('1 min 30 s', '0 s')
-    """
-    c = value.components
-    parts = [f"{c.days} day{'s' if c.days != 1 else ''}"] if c.days else []
-    parts += [f"{n} {unit}" for n, unit in ((c.hours, "h"), (c.minutes, "min")) if n]
-    seconds = c.seconds + c.milliseconds / 1e3 + c.microseconds / 1e6
-    if seconds or not parts:
-        parts.append(f"{seconds:g} s")
-    return " ".join(parts)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from edalab.durations import duration_text
 from edalab.fraud import charts as fraud_charts
-from edalab.fraud.pipeline import duration_text
 from edalab.runtime.stats import RunStats
 
 __all__ = ["BOOK_SETTING", "cold_start_note", "fraud_report", "published_note"]
