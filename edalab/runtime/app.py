@@ -214,9 +214,10 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
         step = 0
         next_yield = every
         flushed: dict[int, int] = {}  # handler index -> its events_in when last flushed
+        hold = False  # virtual time waits for the handlers to catch up before publishing more
         try:
             while True:
-                if not exhausted:
+                if not exhausted and not hold:
                     room = batch_size if max_events is None else min(batch_size,
                                                                      max_events - published)
                     chunk = take(room) if room > 0 else []  # type: ignore[misc]  # None: exhausted
@@ -242,6 +243,11 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
                     last_sample = now
                     lags = self._lag_totals()
                     timeline.append((step, now - started, self.clock.now(), published, lags))
+                    # The virtual clock follows what is published, so it must not run ahead
+                    # of handlers that are still working through a backlog (a networked
+                    # broker delivers less than one step published): publish more only once
+                    # they have caught up, or when they can make no progress without it.
+                    hold = virtual and handled > 0 and any(lags.values())
                     if idle and not any(lags.values()) and (
                             stopped_by != "drained" or not self._flush(flushed)):
                         break  # the end of the stream (flushed), or max_events reached
