@@ -27,7 +27,7 @@ ROOT = Path(edalab.__file__).parent
 LAYERS = {
     "events": 1, "errors": 1, "jsonproof": 1, "durations": 1, "readonly": 1,
     "brokers": 2,
-    "runtime": 3, "resilience": 3,
+    "runtime": 3, "resilience": 3, "state": 3,
     "operators": 4, "ml": 4, "streams": 4, "patterns": 4, "serverless": 4, "viz": 4,
     "fraud": 5, "health": 5, "apps": 5, "workflows": 5, "retraining": 5,
     "cli": 6, "bench": 6, "testing": 6,
