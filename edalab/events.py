@@ -30,7 +30,7 @@ from typing import Any
 from edalab.errors import EdalabError
 from edalab.jsonproof import proven_safe
 
-__all__ = ["Event", "EventError", "check_serialisable"]
+__all__ = ["Event", "EventError", "auto_id", "check_serialisable"]
 
 SPECVERSION = "1.0"
 UTC = UTC
@@ -68,6 +68,16 @@ class EventError(EdalabError, ValueError):
         super().__init__(f"event field {field!r}: {problem}")
         self.field = field
         self.index = index
+
+
+def auto_id(id: str) -> bool:
+    """Whether `id` is one this process gave an event made without one (unique, but not
+    the same in another process or run).
+
+    >>> auto_id(Event("t", "/s").id), auto_id(Event("t", "/s", id="tx-1").id)
+    (True, False)
+    """
+    return id.startswith(_ID_PREFIX)
 
 
 def check_serialisable(events: list[Event]) -> None:

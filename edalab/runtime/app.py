@@ -39,8 +39,10 @@ from edalab.runtime.guard import BROKER_ATTEMPTS, Guard, guard_options
 from edalab.runtime.handler import Handler, Output
 from edalab.runtime.outputs import OutputError, OutputsMixin
 from edalab.runtime.sources import SourcesMixin
+from edalab.runtime.stateful import Stateful, state_options
 from edalab.runtime.stats import HandlerStats, RunStats, Timeline
 from edalab.runtime.step import StepMixin
+from edalab.state import State
 
 __all__ = ["App", "NothingToRunError"]
 
@@ -90,8 +92,8 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
                 max_attempts: int | None = None, batch: bool = False,
                 retry: Retry | None = None, breaker: CircuitBreaker | None = None,
                 idempotent: Any = False,
-                idempotency_key: Callable[[Event], str] | None = None
-                ) -> Callable[[Callable[[Any], Any]], Handler]:
+                idempotency_key: Callable[[Event], str] | None = None,
+                state: bool | State = False) -> Callable[[Callable[..., Any]], Handler]:
         """Decorator: run the function on each event of `topic`, in consumer group `group`
         (default: the function's name). Returned events go to `output`.
 
@@ -120,14 +122,25 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
 
         A handler with any of them runs one event at a time (a batch function gets batches
         of one).
+
+        ``state=True`` (or an `edalab.state.State`): the function takes ``(event, state)``,
+        `state` the state of the event's key, checkpointed with its partition's offset and
+        restored where the partition goes (see `edalab.state`); one event at a time.
         """
         options = guard_options(retry=retry, breaker=breaker, idempotent=idempotent,
                                 idempotency_key=idempotency_key, max_attempts=max_attempts)
+        spec = state_options(state)
+        if spec is not None and (options is not None or batch):
+            raise ValueError("state= does not combine with batch=True, retry=, breaker= or "
+                             "idempotent= yet (a stateful handler runs one event at a time "
+                             "and replays from its checkpoint)")
 
-        def register(fn: Callable[[Any], Any]) -> Handler:
+        def register(fn: Callable[..., Any]) -> Handler:
             h = Handler(fn, topic, group or getattr(fn, "__name__", "handler"), output,  # type: ignore[arg-type]
                         max_attempts or 3, batch)
-            if options is not None:
+            if spec is not None:
+                h.guard = Stateful(h, spec)
+            elif options is not None:
                 h.guard = Guard(h, *options)
                 h.max_attempts = h.guard.retry.max_attempts
             self.handlers.append(h)
@@ -314,10 +327,10 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
     def close(self) -> None:
         """Leave every consumer group (un-acked events go to the groups' other members)."""
         for h in self.handlers:
+            if h.guard is not None:  # first: a stateful handler's last checkpoint
+                h.guard.close()
             if h.consumer is not None and not getattr(h.consumer, "closed", False):
                 h.consumer.close()
-            if h.guard is not None:
-                h.guard.close()
 
     def _wait_for_due(self, virtual: bool) -> None:
         """Nothing else can happen until a held event falls due: move virtual time there,

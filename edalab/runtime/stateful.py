@@ -1,0 +1,209 @@
+"""The step of a handler with ``state=``: each event runs with its key's state, each
+partition's state is checkpointed with its offset, and a partition this member takes over is
+restored from its last checkpoint (and the log replayed from there) before any of its events
+runs. See `edalab.state`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from edalab.brokers.base import Consumer, Record
+from edalab.events import Event, auto_id
+from edalab.runtime.handler import Handler, as_events
+from edalab.state import FencedError, KeyState, MemoryState, PartitionState, State
+
+__all__ = ["StateStats", "Stateful", "state_options"]
+
+
+@dataclass
+class StateStats:
+    """What a stateful handler's state cost: checkpoints, restores, replays."""
+
+    checkpoints: int = 0
+    checkpoint_s: float = 0.0
+    checkpoint_bytes: int = 0
+    restores: int = 0
+    restore_s: float = 0.0
+    restored_keys: int = 0
+    replays: int = 0  # partitions sought back to their checkpoint at a takeover
+    skipped: int = 0  # deliveries already in the restored state
+    fenced: int = 0  # checkpoints refused: another member had taken the partition over
+
+
+def state_options(state: Any) -> State | None:
+    """`App.handler`'s ``state=``: False/None (no state), True (the defaults) or a `State`."""
+    if state is None or state is False:
+        return None
+    if state is True:
+        return State()
+    if isinstance(state, State):
+        return state
+    raise TypeError(f"state must be True, False or an edalab.state.State, got "
+                    f"{type(state).__name__}")
+
+
+class Stateful:
+    """A stateful handler's step (in `App`'s loop, in place of the plain one)."""
+
+    def __init__(self, h: Handler, spec: State):
+        self.h = h
+        self.spec = spec
+        self.parts: dict[int, PartitionState] = {}
+        self.owned: set[int] = set()
+        self.stats = StateStats()
+        self.backend: Any = spec.backend
+        self.store = spec.name or f"{h.topic}.{h.group}"
+        self._app: Any = None
+
+    def __repr__(self) -> str:
+        return f"Stateful({self.store!r}, partitions={sorted(self.parts)})"
+
+    def start(self, app: Any) -> None:
+        self._app = app
+        if self.spec.backend is None:
+            self.backend = MemoryState.of(app.broker)
+        self.parts.clear()
+        self.owned = set()
+
+    def lag(self) -> int:
+        return 0
+
+    def next_due(self) -> None:
+        return None
+
+    def close(self) -> None:
+        """The end of a run: checkpoint every partition held, then let them go."""
+        for p in list(self.parts):
+            self._checkpoint(p)
+        self.parts.clear()
+
+    # -- the step --------------------------------------------------------------------------
+
+    def step(self, batch_size: int, virtual: bool, wait: float = 0.0) -> int:
+        h, app = self.h, self._app
+        consumer: Consumer = h.consumer  # type: ignore[assignment]  # the app has started
+        batch = consumer.poll(batch_size, wait)
+        if not batch.events:
+            self._checkpoint_due()
+            return 0
+        self._follow(consumer)
+        stats = h.stats
+        fn: Callable[..., Any] = h.fn  # (event, state)
+        default, name = self.spec.default, h.name
+        ok: list[Record] = []
+        results: list[list[Event]] = []
+        skipped: list[Record] = []
+        failed: list[tuple[Record, BaseException]] = []
+        sought: set[int] = set()
+        t0 = time.perf_counter()
+        for record in batch.records():
+            p, offset = record.partition, record.offset
+            if p in sought:
+                continue  # delivered again from the checkpoint
+            part = self.parts.get(p)
+            if part is None:
+                part = self._restore(p)
+                if part.offset < offset:  # the last owner went on past its checkpoint
+                    consumer.seek(part.offset if part.offset else "beginning", p)
+                    self.stats.replays += 1
+                    sought.add(p)
+                    continue
+            if offset < part.offset and offset not in part.pending:
+                skipped.append(record)  # already in the restored state
+                continue
+            event = record.event
+            part.undo.clear()
+            try:
+                out = as_events(fn(event, KeyState(part, event.key or "", default)), name)
+            except Exception as exc:  # a failing handler must not stop the app
+                part.rollback()
+                failed.append((record, exc))
+                if record.attempt < h.max_attempts:
+                    part.pending.add(offset)
+                else:
+                    part.pending.discard(offset)
+                if offset >= part.offset:
+                    part.offset = offset + 1
+                continue
+            part.pending.discard(offset)
+            if offset >= part.offset:
+                part.offset = offset + 1
+            part.since += 1
+            for i, e in enumerate(out):  # a replay emits the same ids again
+                if auto_id(e.id):
+                    out[i] = e.replace(id=f"{event.id}.{name}.{i}")
+            ok.append(record)
+            results.append(out)
+        done = time.perf_counter()
+        stats.busy_seconds += done - t0
+        emitted = [e for r in results for e in r]
+        if emitted:
+            errors: list[tuple[int, BaseException]] = []
+            stats.events_out += app._emit(h, emitted, list(results), errors) or 0
+            for i, error in sorted(errors, key=lambda item: item[0], reverse=True):
+                failed.append((ok.pop(i), error))  # its state changes stay: see State
+        consumer.ack(ok + skipped)
+        for record, error in failed:
+            consumer.nack(record, error=error)
+            stats.errors += 1
+            if record.attempt >= h.max_attempts:
+                stats.dead_letters += 1
+        self.stats.skipped += len(skipped)
+        ran = len(ok) + len(failed) + len(skipped)
+        stats.events_in += ran
+        if ok:
+            sample = ok[:: max(1, len(ok) // app.latency_samples)]
+            if virtual:
+                stats.sample(app.clock.now(), [r.event.time for r in sample])
+            else:
+                stats.sample(done, [r.timestamp for r in sample])
+        self._checkpoint_due()
+        return ran
+
+    # -- ownership, restore, checkpoints ---------------------------------------------------
+
+    def _follow(self, consumer: Consumer) -> None:
+        """Forget the partitions this member no longer owns, and those it owns again after
+        another member may have had them: their next event restores them afresh."""
+        owned = set(consumer.assignment())
+        for p in (set(self.parts) - owned) | (owned - self.owned):
+            self.parts.pop(p, None)
+        self.owned = owned
+
+    def _restore(self, p: int) -> PartitionState:
+        t0 = time.perf_counter()
+        snap = self.backend.claim(self.store, p)
+        part = PartitionState.restore(snap.values, snap.offset, snap.epoch, time.monotonic())
+        self.parts[p] = part
+        self.stats.restores += 1
+        self.stats.restored_keys += len(part.values)
+        self.stats.restore_s += time.perf_counter() - t0
+        return part
+
+    def _checkpoint_due(self) -> None:
+        every, seconds = self.spec.every, self.spec.seconds
+        now = time.monotonic()
+        for p, part in list(self.parts.items()):
+            if part.since >= every or (seconds is not None and part.since
+                                       and now - part.saved_at >= seconds):
+                self._checkpoint(p)
+
+    def _checkpoint(self, p: int) -> None:
+        part = self.parts[p]
+        if not part.since and not part.dirty and not part.pending:
+            return
+        t0 = time.perf_counter()
+        try:
+            written = self.backend.save(self.store, p, part.epoch, part.offset,
+                                        part.changes())
+        except FencedError:  # another member took p over: its state is the one that counts
+            self.stats.fenced += 1
+            self.parts.pop(p, None)
+            return
+        part.saved_at = time.monotonic()
+        self.stats.checkpoints += 1
+        self.stats.checkpoint_bytes += written
+        self.stats.checkpoint_s += time.perf_counter() - t0
