@@ -92,6 +92,7 @@ class Stateful:
         self._follow(consumer)
         stats = h.stats
         fn: Callable[..., Any] = h.fn  # (event, state)
+        unchecked = Event._unchecked
         default, name = self.spec.default, h.name
         ok: list[Record] = []
         results: list[list[Event]] = []
@@ -133,8 +134,10 @@ class Stateful:
                 part.offset = offset + 1
             part.since += 1
             for i, e in enumerate(out):  # a replay emits the same ids again
-                if auto_id(e.id):
-                    out[i] = e.replace(id=f"{event.id}.{name}.{i}")
+                if auto_id(e.id):  # (the attributes are an event's: no checks needed)
+                    out[i] = unchecked(e.type, e.source, e.data, e.key, e.time,
+                                       f"{event.id}.{name}.{i}", e.subject,
+                                       e.datacontenttype, e.extensions)
             ok.append(record)
             results.append(out)
         done = time.perf_counter()
@@ -174,6 +177,9 @@ class Stateful:
         self.owned = owned
 
     def _restore(self, p: int) -> PartitionState:
+        if not self.spec.durable:  # kept in this process only
+            self.parts[p] = part = PartitionState({}, 0, 0)
+            return part
         t0 = time.perf_counter()
         snap = self.backend.claim(self.store, p)
         part = PartitionState.restore(snap.values, snap.offset, snap.epoch, time.monotonic())
@@ -193,7 +199,7 @@ class Stateful:
 
     def _checkpoint(self, p: int) -> None:
         part = self.parts[p]
-        if not part.since and not part.dirty and not part.pending:
+        if not self.spec.durable or not part.since and not part.dirty and not part.pending:
             return
         t0 = time.perf_counter()
         try:

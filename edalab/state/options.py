@@ -29,6 +29,9 @@ class State:
     name
         The store's name in the backend (default ``<topic>.<group>``): two apps that share
         a name share the state.
+    durable
+        False keeps the state in this process only: no checkpoint, no restore (what a
+        partition's new owner gets is empty). The cost of durability is the difference.
 
     >>> State(every=500, default=dict)
     State(backend=embedded, every=500, seconds=None)
@@ -36,7 +39,7 @@ class State:
 
     def __init__(self, backend: StateBackend | None = None, *, every: int = 1000,
                  seconds: float | None = None, default: Callable[[], Any] | None = None,
-                 name: str | None = None):
+                 name: str | None = None, durable: bool = True):
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"State: every must be a whole number >= 1, got {every!r}")
         if seconds is not None and not seconds > 0:
@@ -52,7 +55,10 @@ class State:
         self.seconds = seconds
         self.default = default
         self.name = name
+        self.durable = durable
 
     def __repr__(self) -> str:
         backend = "embedded" if self.backend is None else self.backend.name
+        if not self.durable:
+            return "State(durable=False)"
         return f"State(backend={backend}, every={self.every}, seconds={self.seconds})"
