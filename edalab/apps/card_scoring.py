@@ -12,8 +12,10 @@ event it emits carries the ``worker`` extension attribute (the emitting process,
 derive from the transaction id (``score-tx-17``, ``alert-tx-17``): an event delivered twice
 (after a worker crash) is scored twice under one id, and a sink deduplicates by id.
 
-The profiles live in the worker's memory, as in any stateless-infrastructure worker: when a
-partition moves to another worker, its customers' profiles start again from nothing.
+By default the profiles live in the worker's memory, as in any stateless-infrastructure
+worker: when a partition moves to another worker, its customers' profiles start again from
+nothing. With ``state=`` they live in `edalab.state` and move with their partitions
+(`durable_card_scoring` keeps them on the NATS server, for ``edalab worker``).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from river import stats as rstats
 from edalab.brokers.base import Broker
 from edalab.events import Event
 from edalab.runtime.app import App
+from edalab.state import KeyState, State
 
-__all__ = ["card_scoring"]
+__all__ = ["card_scoring", "durable_card_scoring"]
 
 
 def card_scoring(broker: Broker | None = None, *, z: float = 3.0, warmup: int = 5,
-                 partitions: int = 4, worker: str | None = None) -> App:
+                 partitions: int = 4, worker: str | None = None,
+                 state: bool | State = False) -> App:
     """The card-scoring App on `broker` (a new `MemoryBroker` when None).
 
     Parameters
@@ -47,6 +51,10 @@ def card_scoring(broker: Broker | None = None, *, z: float = 3.0, warmup: int = 
     worker
         Name stamped on every emitted event (extension ``worker``); ``<host>-<pid>`` by
         default.
+    state
+        Keep the profiles in `edalab.state` (True: the embedded default; or a `State` with
+        its backend): checkpointed with the offsets, restored by the worker that takes a
+        partition over, so a crash changes no score. False: in the process's memory.
 
     Examples
     --------
@@ -70,15 +78,10 @@ def card_scoring(broker: Broker | None = None, *, z: float = 3.0, warmup: int = 
         raise ValueError(f"warmup must be >= 2 (a spread needs two amounts), got {warmup}")
     stamp = {"worker": worker or f"{socket.gethostname()}-{os.getpid()}"}
     app = App(broker, partitions=partitions)
-    profiles: dict[str | None, rstats.Var] = {}
 
-    @app.handler("transactions", group="scoring", output="scores")
-    def score(event: Event) -> Event:
+    def scored(event: Event, profile: rstats.Var) -> Event:
         data = event.data
         amount = data["TX_AMOUNT"]
-        profile = profiles.get(event.key)
-        if profile is None:
-            profile = profiles[event.key] = rstats.Var()
         score = None
         if profile.mean.n >= warmup:
             spread = max(profile.get() ** 0.5, 1.0)  # a floor: some customers barely vary
@@ -87,6 +90,24 @@ def card_scoring(broker: Broker | None = None, *, z: float = 3.0, warmup: int = 
         return event.replace(type="card.scored", id=f"score-{event.id}", extensions=stamp,
                              data={"tx_id": data["TX_ID"], "amount": amount, "z": score,
                                    "fraud": data["TX_FRAUD"]})
+
+    if state:  # the profiles in edalab.state: checkpointed, restored where partitions go
+        spec = state if isinstance(state, State) else State(default=rstats.Var)
+        if spec.default is None:
+            spec.default = rstats.Var
+
+        @app.handler("transactions", group="scoring", output="scores", state=spec)
+        def score(event: Event, profile: KeyState) -> Event:
+            return scored(event, profile.get())
+    else:  # the profiles in this process's memory
+        profiles: dict[str | None, rstats.Var] = {}
+
+        @app.handler("transactions", group="scoring", output="scores")
+        def score(event: Event) -> Event:
+            profile = profiles.get(event.key)
+            if profile is None:
+                profile = profiles[event.key] = rstats.Var()
+            return scored(event, profile)
 
     @app.handler("scores", group="alerting", output="alerts")
     def alert(event: Event) -> Event | None:
@@ -97,3 +118,13 @@ def card_scoring(broker: Broker | None = None, *, z: float = 3.0, warmup: int = 
         return None
 
     return app
+
+
+def durable_card_scoring(broker: Broker, **options: object) -> App:
+    """`card_scoring` with its profiles on the NATS server of `broker` (`NatsState`), for
+    ``edalab worker edalab.apps.card_scoring:durable_card_scoring --broker URL``: a worker's
+    death loses no profile (the `edalab.state` checkpoints of every 1,000 events; what came
+    after is replayed by the next owner)."""
+    from edalab.state import NatsState
+
+    return card_scoring(broker, state=State(NatsState(broker)), **options)  # type: ignore[arg-type]

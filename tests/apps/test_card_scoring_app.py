@@ -70,3 +70,15 @@ def test_edalab_worker_loads_it_as_a_function_of_the_broker():
 def test_warmup_below_two_is_refused():
     with pytest.raises(ValueError, match="warmup must be >= 2"):
         card_scoring(warmup=1)
+
+
+def test_profiles_in_edalab_state_score_as_in_memory():
+    df = transactions(customers=40, terminals=80, days=20, seed=5)
+
+    def alerts(state):
+        app = card_scoring(MemoryBroker(), worker="w", state=state)
+        app.source("transactions", transaction_events(df))
+        app.run(batch_size=200)
+        return {r.event.id: r.event.data for r in app.broker.read("alerts")}
+    plain = alerts(False)
+    assert plain and alerts(True) == plain
