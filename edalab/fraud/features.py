@@ -243,18 +243,16 @@ class FraudFeatures(Operator):
         self.delay = self.delay_days * 86_400.0
         self.source = source
         self.__name__ = "features"  # the handler's name in an App
-        self._customers: dict[Any, list[_Window]] = {}
-        self._terminals: dict[Any, _Labels] = {}
+        self._customers: dict[Any, list[_Window]]
+        self._terminals: dict[Any, _Labels]
+        self._pending: dict[Any, tuple[float, Any]]  # tx id -> (time, terminal)
+        self.restore(None)
         self.lateness = parse_duration(lateness, name="lateness", allow_zero=True).total_seconds()
         # Labels older than every window a transaction may still ask for are dropped.
         self._retention = self.delay + max(WINDOWS) * 86_400.0 + self.lateness
-        self._latest = -math.inf
-        self._pending: dict[Any, tuple[float, Any]] = {}  # tx id -> (time, terminal)
-        self._expired = 0
         # A transaction pending longer than the retention has a label no window can count:
         # dropped in a sweep every eighth of the retention (event time), not per event.
         self._sweep_every = self._retention / 8
-        self._sweep_at = math.inf
         self._lengths = [n * 86_400.0 for n in WINDOWS]
 
     def __repr__(self) -> str:
@@ -275,6 +273,21 @@ class FraudFeatures(Operator):
         """Transactions waiting for their label, and those dropped unlabelled (expired)."""
         return {"pending": len(self._pending), "pending_expired": self._expired,
                 "customers": len(self._customers), "terminals": len(self._terminals)}
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the operator has learned (the windows, the transactions waiting for their
+        label), for `edalab.state` checkpoints: the live objects, not copies."""
+        return {"customers": self._customers, "terminals": self._terminals,
+                "pending": self._pending, "latest": self._latest, "expired": self._expired,
+                "sweep_at": self._sweep_at}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        """Go on from a `snapshot` (None: from nothing, as a new operator)."""
+        state = state or {"customers": {}, "terminals": {}, "pending": {},
+                          "latest": -math.inf, "expired": 0, "sweep_at": math.inf}
+        self._customers, self._terminals = state["customers"], state["terminals"]
+        self._pending, self._latest = state["pending"], state["latest"]
+        self._expired, self._sweep_at = state["expired"], state["sweep_at"]
 
     def _expire(self) -> None:
         """Drop the pending transactions older than the retention (oldest first, in arrival

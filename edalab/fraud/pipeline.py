@@ -37,6 +37,7 @@ from edalab.ml.classifier import OnlineClassifier
 from edalab.ml.metrics import AveragePrecision, CardPrecisionAtK, PrequentialMetrics
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
+from edalab.state import State
 from edalab.streams.frames import events_frame
 from edalab.streams.sized import sized
 from edalab.streams.transactions import label_events, transaction_events
@@ -104,6 +105,12 @@ class FraudPipeline:
         not decided yet). Past it the oldest is forgotten (its decision's latency is None),
         counted in ``buffer_stats["in_flight_evicted"]``: a transaction that never gets a
         decision (dead-lettered on the way) leaves nothing behind for good.
+    state
+        Keep the features' windows in `edalab.state` (True, or a `State` with its backend):
+        one state per partition of ``payments``, checkpointed with its offset and restored
+        where the partition goes. On one partition the features are the same; on several,
+        a terminal's windows count the transactions of its partition only (as every
+        worker of a partitioned deployment sees them).
 
     Notes
     -----
@@ -129,7 +136,8 @@ class FraudPipeline:
                  broker: Broker | None = None,
                  partitions: int = 1, seed: int = 0, drift: str | None = None,
                  retrain: dict | None = None, metrics_every: int = 5000, k: int = 100,
-                 shadows: Any = (), max_in_flight: int = 100_000):
+                 shadows: Any = (), max_in_flight: int = 100_000,
+                 state: bool | State = False):
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) \
                 or max_in_flight < 1:
             raise ValueError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
@@ -173,7 +181,8 @@ class FraudPipeline:
         self._in_flight_evicted = 0
         collect = self._collect
 
-        app.handler("payments", group="features", output="features")(self.features)
+        app.handler("payments", group="features", output="features",
+                    state=state)(self.features)
 
         def classifier(event: Event) -> Any:
             out = stage(event)

@@ -47,6 +47,7 @@ from edalab.ml.anomaly import AnomalyDetector
 from edalab.operators.base import Operator
 from edalab.runtime.app import App
 from edalab.runtime.stats import RunStats
+from edalab.state import State
 from edalab.streams.frames import events_frame
 from edalab.streams.sized import sized
 from edalab.streams.vitals import vitals_events
@@ -291,6 +292,10 @@ class WardMonitor:
         Alert policy settings (`edalab.health.alerts.AlertPolicy`).
     broker, partitions
         As for `App`.
+    state
+        Keep the patients' baselines (the anomaly stage's per-patient detectors) in
+        `edalab.state` (True, or a `State` with its backend): checkpointed with the offsets
+        and restored where a partition goes. The alerts are the same.
 
     Examples
     --------
@@ -308,7 +313,8 @@ class WardMonitor:
                  warmup: int = 12, corroborate: float = 3.0, page: float = 4.0,
                  confirm: int = 2, clear: str = "1h", uncorroborated: int = 6,
                  persist: str = "30min",
-                 broker: Any = None, partitions: int = 1) -> None:
+                 broker: Any = None, partitions: int = 1,
+                 state: bool | State = False) -> None:
         self.methods = tuple(methods)
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
@@ -335,7 +341,8 @@ class WardMonitor:
         app.handler("vitals", group="validate", output=Validator.route)(self.validator)
         app.handler("vitals.valid", group="news2", output="vitals.scored",
                     batch=True)(self.news2)
-        app.handler("vitals.scored", group="anomaly", output="vitals.assessed")(self.detector)
+        app.handler("vitals.scored", group="anomaly", output="vitals.assessed",
+                    state=state)(self.detector)
         for method, policy in self.policies.items():
             app.handler("vitals.assessed", group=f"alerts-{method}",
                         output=f"alerts.{method}")(policy)

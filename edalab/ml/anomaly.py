@@ -217,6 +217,7 @@ class AnomalyDetector(Operator):
         self._key = key_function(key)
         # key -> [filter, wrapped detector, events seen, is quantile filter]
         self._states: dict[Hashable, list] = {}
+        self._handed_out = False
         self._events = 0
         self._alerts = 0
         self.__name__ = "anomaly_detector"
@@ -230,8 +231,9 @@ class AnomalyDetector(Operator):
         made = self.detector
         if isinstance(made, type) or not hasattr(made, "score_one"):
             made = made()  # a factory (a class counts)
-        elif self._key is not None or self._states:
+        elif self._key is not None or self._states or self._handed_out:
             made = made.clone()
+        self._handed_out = True  # the given detector is in use: the next key gets a clone
         if isinstance(made, AnomalyFilter):
             filt = made
         elif self.threshold is not None:
@@ -279,6 +281,14 @@ class AnomalyDetector(Operator):
                 data[name] = source_data.get(name)
         return [Event(self.alert_type, self.source, data, key=event.key, time=event.time,
                       id=f"anomaly-{event.id}")]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The per-key detectors (river objects, live), for `edalab.state` checkpoints."""
+        return {"states": self._states}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        """Go on from a `snapshot` (None: no key seen yet)."""
+        self._states = {} if state is None else state["states"]
 
     def detector_for(self, key: Hashable = None) -> Any:
         """The (filtered) river detector of `key` (None without a key function)."""

@@ -55,6 +55,8 @@ class Handler:
     def flush(self, now: datetime) -> list[Event]:
         """What the handler still holds when the stream ends: its function's ``flush(now)``
         (an operator's), normalised; [] for a function that has none."""
+        if hasattr(self.guard, "flush"):  # a stateful operator: each partition's state
+            return self.guard.flush(now)
         flush = getattr(self.fn, "flush", None)
         return [] if flush is None else as_events(flush(now), self.name)
 

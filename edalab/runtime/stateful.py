@@ -14,6 +14,7 @@ from edalab.brokers.base import Consumer, Record
 from edalab.events import Event, auto_id
 from edalab.runtime.handler import Handler, as_events
 from edalab.state import FencedError, KeyState, MemoryState, PartitionState, State
+from edalab.state.keyed import OPERATOR
 
 __all__ = ["StateStats", "Stateful", "state_options"]
 
@@ -57,6 +58,14 @@ class Stateful:
         self.backend: Any = spec.backend
         self.store = spec.name or f"{h.topic}.{h.group}"
         self._app: Any = None
+        # An operator (snapshot/restore) keeps one state per partition, swapped in before
+        # an event of another partition runs; a function gets its event's key's state.
+        self.operator = h.fn if hasattr(h.fn, "process") else None
+        if self.operator is not None and not (callable(getattr(h.fn, "snapshot", None))
+                                              and callable(getattr(h.fn, "restore", None))):
+            raise TypeError(f"state=: operator {h.name!r} has no snapshot() and restore(), "
+                            "so its state cannot be checkpointed")
+        self.bound: int | None = None  # the partition whose state the operator holds now
 
     def __repr__(self) -> str:
         return f"Stateful({self.store!r}, partitions={sorted(self.parts)})"
@@ -79,6 +88,31 @@ class Stateful:
         for p in list(self.parts):
             self._checkpoint(p)
         self.parts.clear()
+        self.bound = None
+
+    def flush(self, now: Any) -> list[Event]:
+        """The end of the stream: an operator's ``flush(now)`` on each partition's state."""
+        flush = getattr(self.h.fn, "flush", None)
+        if flush is None:
+            return []
+        if self.operator is None:
+            return as_events(flush(now), self.h.name)
+        out: list[Event] = []
+        for p in sorted(self.parts):
+            self._bind(p)
+            out += as_events(flush(now), self.h.name)
+            self.parts[p].dirty.add(OPERATOR)
+        return out
+
+    def _bind(self, p: int) -> None:
+        """Give the operator partition p's state (keeping the one it held)."""
+        op, bound = self.operator, self.bound
+        if bound == p:
+            return
+        if bound is not None and bound in self.parts:
+            self.parts[bound].values[OPERATOR] = op.snapshot()  # type: ignore[union-attr]
+        op.restore(self.parts[p].values.get(OPERATOR))  # type: ignore[union-attr]
+        self.bound = p
 
     # -- the step --------------------------------------------------------------------------
 
@@ -93,6 +127,7 @@ class Stateful:
         stats = h.stats
         fn: Callable[..., Any] = h.fn  # (event, state)
         unchecked = Event._unchecked
+        operator = self.operator
         default, name = self.spec.default, h.name
         ok: list[Record] = []
         results: list[list[Event]] = []
@@ -118,7 +153,13 @@ class Stateful:
             event = record.event
             part.undo.clear()
             try:
-                out = as_events(fn(event, KeyState(part, event.key or "", default)), name)
+                if operator is not None:  # (an operator leaves its state as it was on error)
+                    if p != self.bound:
+                        self._bind(p)
+                    part.dirty.add(OPERATOR)
+                    out = as_events(fn(event), name)
+                else:
+                    out = as_events(fn(event, KeyState(part, event.key or "", default)), name)
             except Exception as exc:  # a failing handler must not stop the app
                 part.rollback()
                 failed.append((record, exc))
@@ -174,6 +215,8 @@ class Stateful:
         owned = set(consumer.assignment())
         for p in (set(self.parts) - owned) | (owned - self.owned):
             self.parts.pop(p, None)
+            if p == self.bound:
+                self.bound = None
         self.owned = owned
 
     def _restore(self, p: int) -> PartitionState:
@@ -201,6 +244,8 @@ class Stateful:
         part = self.parts[p]
         if not self.spec.durable or not part.since and not part.dirty and not part.pending:
             return
+        if p == self.bound:  # the operator's live state, as of now
+            part.values[OPERATOR] = self.operator.snapshot()  # type: ignore[union-attr]
         t0 = time.perf_counter()
         try:
             written = self.backend.save(self.store, p, part.epoch, part.offset,
@@ -208,6 +253,8 @@ class Stateful:
         except FencedError:  # another member took p over: its state is the one that counts
             self.stats.fenced += 1
             self.parts.pop(p, None)
+            if p == self.bound:
+                self.bound = None
             return
         part.saved_at = time.monotonic()
         self.stats.checkpoints += 1

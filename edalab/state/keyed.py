@@ -13,6 +13,8 @@ __all__ = ["KeyState", "PartitionState"]
 _MISSING: Any = object()
 #: The key under which a checkpoint keeps the offsets nacked and not yet handled.
 PENDING = "\x00pending"
+#: The key under which an operator's partition state (its ``snapshot()``) is kept.
+OPERATOR = "\x00operator"
 
 
 class PartitionState:

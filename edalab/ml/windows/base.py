@@ -8,7 +8,7 @@ import itertools
 import math
 from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from edalab.durations import parse_duration
 from edalab.events import Event
@@ -39,6 +39,9 @@ def _time(us: float) -> datetime:
 
 class Windows(Operator, abstract=True):
     """What tumbling, hopping and session windows share: keys, watermark, closing, routing."""
+
+    #: The attributes that hold what the operator has seen (its `snapshot`).
+    _state_fields: ClassVar[tuple[str, ...]] = ("_max", "_heap", "_open")
 
     def __init__(self, aggregate: Any, *, key: KeyOption = True,
                  value: Value | dict[str, Value] | None = None,
@@ -101,6 +104,17 @@ class Windows(Operator, abstract=True):
         """Close every open window (end of stream): their results, in closing order (each
         at its window's end, whatever `now`)."""
         return self._close(math.inf)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The open windows and the watermark (live objects), for `edalab.state`."""
+        return {name: getattr(self, name) for name in self._state_fields}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        """Go on from a `snapshot` (None: no window open, no event seen)."""
+        if state is None:
+            state = {"_max": -math.inf, "_heap": [], "_open": {}, "_closed_until": {}}
+        for name in self._state_fields:
+            setattr(self, name, state[name])
 
     @property
     def stats(self) -> dict[str, int]:

@@ -49,6 +49,8 @@ class SessionWindow(Windows):
     [('00:00', '00:13', 2, 200.0), ('00:20', '00:32', 2, 60.0)]
     """
 
+    _state_fields = ("_max", "_heap", "_open", "_closed_until")
+
     def __init__(self, gap: Duration, aggregate: Any, **options: Any) -> None:
         super().__init__(aggregate, **options)
         self.gap = duration_micros(gap, "gap")
