@@ -18,6 +18,8 @@ from edalab.state.keyed import OPERATOR
 
 __all__ = ["StateStats", "Stateful", "state_options"]
 
+_NO_PART = PartitionState({}, 0, 0)  # before the first record of a batch
+
 
 @dataclass
 class StateStats:
@@ -60,7 +62,7 @@ class Stateful:
         self._app: Any = None
         # An operator (snapshot/restore) keeps one state per partition, swapped in before
         # an event of another partition runs; a function gets its event's key's state.
-        self.operator = h.fn if hasattr(h.fn, "process") else None
+        self.operator: Any = h.fn if hasattr(h.fn, "process") else None
         if self.operator is not None and not (callable(getattr(h.fn, "snapshot", None))
                                               and callable(getattr(h.fn, "restore", None))):
             raise TypeError(f"state=: operator {h.name!r} has no snapshot() and restore(), "
@@ -110,8 +112,8 @@ class Stateful:
         if bound == p:
             return
         if bound is not None and bound in self.parts:
-            self.parts[bound].values[OPERATOR] = op.snapshot()  # type: ignore[union-attr]
-        op.restore(self.parts[p].values.get(OPERATOR))  # type: ignore[union-attr]
+            self.parts[bound].values[OPERATOR] = op.snapshot()
+        op.restore(self.parts[p].values.get(OPERATOR))
         self.bound = p
 
     # -- the step --------------------------------------------------------------------------
@@ -134,43 +136,50 @@ class Stateful:
         skipped: list[Record] = []
         failed: list[tuple[Record, BaseException]] = []
         sought: set[int] = set()
+        parts = self.parts
+        last_p, part = -1, _NO_PART
         t0 = time.perf_counter()
         for record in batch.records():
-            p, offset = record.partition, record.offset
-            if p in sought:
-                continue  # delivered again from the checkpoint
-            part = self.parts.get(p)
-            if part is None:
-                part = self._restore(p)
-                if part.offset < offset:  # the last owner went on past its checkpoint
-                    consumer.seek(part.offset if part.offset else "beginning", p)
-                    self.stats.replays += 1
-                    sought.add(p)
-                    continue
+            event, _, p, offset, attempt, _ = record
+            if p != last_p:
+                if p in sought:
+                    continue  # delivered again from the checkpoint
+                held = parts.get(p)
+                if held is None:
+                    held = self._restore(p)
+                    if held.offset < offset:  # the last owner went on past its checkpoint
+                        consumer.seek(held.offset if held.offset else "beginning", p)
+                        self.stats.replays += 1
+                        sought.add(p)
+                        continue
+                part = held
+                if operator is not None and p != self.bound:
+                    self._bind(p)
+                last_p = p
             if offset < part.offset and offset not in part.pending:
                 skipped.append(record)  # already in the restored state
                 continue
-            event = record.event
-            part.undo.clear()
             try:
                 if operator is not None:  # (an operator leaves its state as it was on error)
-                    if p != self.bound:
-                        self._bind(p)
                     part.dirty.add(OPERATOR)
-                    out = as_events(fn(event), name)
+                    out = fn(event)
                 else:
-                    out = as_events(fn(event, KeyState(part, event.key or "", default)), name)
+                    out = fn(event, KeyState(part, event.key or "", default))
+                out = as_events(out, name)
             except Exception as exc:  # a failing handler must not stop the app
                 part.rollback()
                 failed.append((record, exc))
-                if record.attempt < h.max_attempts:
+                if attempt < h.max_attempts:
                     part.pending.add(offset)
                 else:
                     part.pending.discard(offset)
                 if offset >= part.offset:
                     part.offset = offset + 1
                 continue
-            part.pending.discard(offset)
+            if part.undo:
+                part.undo.clear()
+            if part.pending:
+                part.pending.discard(offset)
             if offset >= part.offset:
                 part.offset = offset + 1
             part.since += 1
@@ -189,7 +198,10 @@ class Stateful:
             stats.events_out += app._emit(h, emitted, list(results), errors) or 0
             for i, error in sorted(errors, key=lambda item: item[0], reverse=True):
                 failed.append((ok.pop(i), error))  # its state changes stay: see State
-        consumer.ack(ok + skipped)
+        if failed or skipped or sought or len(ok) < len(batch):
+            consumer.ack(ok + skipped)
+        else:
+            consumer.ack(batch)  # all of it: by runs, no record each
         for record, error in failed:
             consumer.nack(record, error=error)
             stats.errors += 1
@@ -245,7 +257,7 @@ class Stateful:
         if not self.spec.durable or not part.since and not part.dirty and not part.pending:
             return
         if p == self.bound:  # the operator's live state, as of now
-            part.values[OPERATOR] = self.operator.snapshot()  # type: ignore[union-attr]
+            part.values[OPERATOR] = self.operator.snapshot()
         t0 = time.perf_counter()
         try:
             written = self.backend.save(self.store, p, part.epoch, part.offset,
