@@ -39,7 +39,7 @@ from edalab.events import Event
 from edalab.runtime.app import App
 from edalab.state import MemoryState
 
-__all__ = ["main", "measure_backend", "run_all"]
+__all__ = ["main", "measure_backend", "state_benchmark", "state_targets"]
 
 MIN_RATIO = 0.7  # checkpointed throughput against no durable state, per backend
 
@@ -115,7 +115,7 @@ def measure_backend(name: str, events: list[Event], every: int, repeats: int = 3
             "ratio": round(stateful / volatile, 3), "plain_dict_events_per_s": round(plain)}
 
 
-def run_all(*, events: int = 20_000, keys: int = 1000, every: int = 1000,
+def state_benchmark(*, events: int = 20_000, keys: int = 1000, every: int = 1000,
             backends: tuple[str, ...] = ("memory", "sqlite", "nats"), failover: bool = True,
             kills: int = 3, seed: int = 0) -> dict[str, Any]:
     """Every row of the benchmark (see the module's docstring)."""
@@ -127,7 +127,7 @@ def run_all(*, events: int = 20_000, keys: int = 1000, every: int = 1000,
     return out
 
 
-def targets(rep: dict[str, Any]) -> list[tuple[str, bool]]:
+def state_targets(rep: dict[str, Any]) -> list[tuple[str, bool]]:
     """Each target and whether it holds."""
     rows = [(f"{b['backend']}: checkpointed >= {MIN_RATIO}x no durable state "
              f"({b['ratio']}x)", b["ratio"] >= MIN_RATIO) for b in rep["backends"]]
@@ -167,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     started = time.perf_counter()
-    rep = run_all(events=args.events, keys=args.keys, every=args.every, backends=backends,
+    rep = state_benchmark(events=args.events, keys=args.keys, every=args.every, backends=backends,
                   failover=not args.no_failover, kills=args.kills)
     rep["wall_s"] = round(time.perf_counter() - started, 1)
-    checks = targets(rep)
+    checks = state_targets(rep)
     rep["targets"] = [{"target": t, "ok": ok} for t, ok in checks]
     if args.json:
         print(json.dumps(rep, indent=2))

@@ -12,10 +12,10 @@ Backends: `MemoryState` (the embedded default: one process), `SQLiteState` (a fi
 restart), `NatsState` (a stream on the NATS server: a worker's death).
 """
 
-from edalab.state.backend import FencedError, Snapshot, StateBackend
+from edalab.state.backend import Checkpoint, FencedError, StateBackend
 from edalab.state.keyed import KeyState, PartitionState
 from edalab.state.memory import MemoryState
 from edalab.state.options import State
 
-__all__ = ["FencedError", "KeyState", "MemoryState", "PartitionState", "Snapshot", "State",
+__all__ = ["Checkpoint", "FencedError", "KeyState", "MemoryState", "PartitionState", "State",
            "StateBackend"]

@@ -17,15 +17,15 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from edalab.errors import EdalabError
 
-__all__ = ["FencedError", "Snapshot", "StateBackend"]
+__all__ = ["Checkpoint", "FencedError", "StateBackend"]
 
 
 class FencedError(EdalabError, RuntimeError):
     """A checkpoint by a member that no longer owns the partition: another claimed it."""
 
 
-class Snapshot(NamedTuple):
-    """A partition's state as a claim found it.
+class Checkpoint(NamedTuple):
+    """A partition's last checkpoint, as a claim or a load found it.
 
     `values` maps each key to its serialised value; `offset` is the next offset to handle
     (0 when nothing was ever checkpointed); `epoch` is the claimant's, to pass to `save`.
@@ -42,11 +42,11 @@ class StateBackend(Protocol):
 
     name: str
 
-    def claim(self, store: str, partition: int) -> Snapshot:
+    def claim(self, store: str, partition: int) -> Checkpoint:
         """Take the partition of `store` over: its last checkpoint and a new epoch, greater
         than any before; saves with an older epoch fail from now on."""
 
-    def load(self, store: str, partition: int) -> Snapshot:
+    def load(self, store: str, partition: int) -> Checkpoint:
         """The partition's last checkpoint, read without claiming it (its current epoch)."""
 
     def save(self, store: str, partition: int, epoch: int, offset: int,

@@ -10,7 +10,7 @@ import threading
 import weakref
 from typing import Any
 
-from edalab.state.backend import FencedError, Snapshot
+from edalab.state.backend import Checkpoint, FencedError
 
 __all__ = ["MemoryState"]
 
@@ -25,7 +25,7 @@ class MemoryState:
     >>> backend.save("counts", 0, snap.epoch, 10, {"k1": b"3"})
     3
     >>> backend.claim("counts", 0)
-    Snapshot(values={'k1': b'3'}, offset=10, epoch=2)
+    Checkpoint(values={'k1': b'3'}, offset=10, epoch=2)
     """
 
     name = "memory"
@@ -45,16 +45,16 @@ class MemoryState:
             backend = _PER_BROKER[broker] = cls()
         return backend
 
-    def claim(self, store: str, partition: int) -> Snapshot:
+    def claim(self, store: str, partition: int) -> Checkpoint:
         with self._lock:
             values, offset, epoch = self._parts.get((store, partition), ({}, 0, 0))
             self._parts[store, partition] = (values, offset, epoch + 1)
-            return Snapshot(dict(values), offset, epoch + 1)
+            return Checkpoint(dict(values), offset, epoch + 1)
 
-    def load(self, store: str, partition: int) -> Snapshot:
+    def load(self, store: str, partition: int) -> Checkpoint:
         with self._lock:
             values, offset, epoch = self._parts.get((store, partition), ({}, 0, 0))
-            return Snapshot(dict(values), offset, epoch)
+            return Checkpoint(dict(values), offset, epoch)
 
     def save(self, store: str, partition: int, epoch: int, offset: int,
              changes: dict[str, bytes | None]) -> int:
