@@ -405,7 +405,7 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
             if h.consumer is None or getattr(h.consumer, "closed", False):
                 h.consumer = self.broker.subscribe(
                     h.topic, h.group,
-                    max_attempts=h.max_attempts if h.guard is None else BROKER_ATTEMPTS)
+                    max_attempts=BROKER_ATTEMPTS if isinstance(h.guard, Guard) else h.max_attempts)
             h.stats = HandlerStats(h.name, h.topic, h.group)
             if h.guard is not None:
                 h.guard.start(self)

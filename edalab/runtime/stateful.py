@@ -147,7 +147,10 @@ class Stateful:
                 held = parts.get(p)
                 if held is None:
                     held = self._restore(p)
-                    if held.offset < offset:  # the last owner went on past its checkpoint
+                    if held.epoch == 1:  # its first owner: the state starts here, at the
+                        held.offset = offset  # group's position, which the next owner
+                        self._checkpoint(p, force=True)  # seeks back to if need be
+                    elif held.offset < offset:  # the last owner went on past its checkpoint
                         consumer.seek(held.offset if held.offset else "beginning", p)
                         self.stats.replays += 1
                         sought.add(p)
@@ -252,9 +255,9 @@ class Stateful:
                                        and now - part.saved_at >= seconds):
                 self._checkpoint(p)
 
-    def _checkpoint(self, p: int) -> None:
+    def _checkpoint(self, p: int, force: bool = False) -> None:
         part = self.parts[p]
-        if not self.spec.durable or not part.since and not part.dirty and not part.pending:
+        if not self.spec.durable or not (force or part.since or part.dirty or part.pending):
             return
         if p == self.bound:  # the operator's live state, as of now
             part.values[OPERATOR] = self.operator.snapshot()

@@ -44,7 +44,8 @@ class StateBackend(Protocol):
 
     def claim(self, store: str, partition: int) -> Checkpoint:
         """Take the partition of `store` over: its last checkpoint and a new epoch, greater
-        than any before; saves with an older epoch fail from now on."""
+        than any before (1 for the first claim ever); saves with an older epoch fail from
+        now on."""
 
     def load(self, store: str, partition: int) -> Checkpoint:
         """The partition's last checkpoint, read without claiming it (its current epoch)."""
