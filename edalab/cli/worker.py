@@ -142,7 +142,8 @@ def _run(argv: list[str] | None) -> int:
     if args.json:
         frame = stats.to_frame().reset_index()
         print(json.dumps({"wall_seconds": stats.wall_seconds, "stopped_by": stats.stopped_by,
-                          "handlers": json.loads(frame.to_json(orient="records"))}))
+                          "handlers": json.loads(frame.to_json(orient="records")),
+                          "state": stats.state}))
     else:
         print(stats)
     return 0

@@ -26,6 +26,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -424,8 +425,10 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
         dead = sum(len(self.broker.read(dead_letter_topic(t)))
                    for t in {h.topic for h in self.handlers}
                    if dead_letter_topic(t) in self.broker.topics())
+        state = {h.name: asdict(h.guard.stats) for h in self.handlers
+                 if isinstance(h.guard, Stateful)}
         return RunStats(self.clock.name, wall, published, [h.stats for h in self.handlers],
-                        lag, dead, timeline, stopped_by)
+                        lag, dead, timeline, stopped_by, state)
 
 
 def _known_length(sources: list[tuple[str, Iterable[Event]]]) -> int | None:

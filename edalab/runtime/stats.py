@@ -184,6 +184,8 @@ class RunStats:
     dead_letters: int
     steps: list[tuple] = field(repr=False, default_factory=list)
     stopped_by: str = "drained"
+    #: Per stateful handler (``state=``): its checkpoints, restores and replays so far.
+    state: dict[str, dict[str, float]] = field(repr=False, default_factory=dict)
 
     @property
     def timeline(self) -> pd.DataFrame:
