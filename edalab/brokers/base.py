@@ -245,8 +245,9 @@ class Consumer(Protocol):
     def lag(self) -> dict[int, int]:
         """Per partition: events appended but not yet committed by this group."""
 
-    def assignment(self) -> list[int]:
-        """The partitions this member owns now."""
+    def assignment(self, refresh: bool = True) -> list[int]:
+        """The partitions this member owns now (``refresh=False``: as this member last
+        learnt, without asking the group: no round trip on a networked broker)."""
 
     def close(self) -> None:
         """Leave the group; un-acked records go to the partitions' next owners."""

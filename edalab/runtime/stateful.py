@@ -227,7 +227,7 @@ class Stateful:
     def _follow(self, consumer: Consumer) -> None:
         """Forget the partitions this member no longer owns, and those it owns again after
         another member may have had them: their next event restores them afresh."""
-        owned = set(consumer.assignment())
+        owned = set(consumer.assignment(refresh=False))  # what the last round decided
         for p in (set(self.parts) - owned) | (owned - self.owned):
             self.parts.pop(p, None)
             if p == self.bound:

@@ -266,8 +266,8 @@ class MemoryConsumer:
             t = self._t
             return {p: t.end(p) - cursor.committed for p, cursor in enumerate(self._cursors)}
 
-    def assignment(self) -> list[int]:
-        """The partitions this member owns now."""
+    def assignment(self, refresh: bool = True) -> list[int]:
+        """The partitions this member owns now (kept current: `refresh` changes nothing)."""
         with self._broker._lock:
             return list(self._partitions)
 

@@ -312,10 +312,15 @@ class NatsConsumer(Membership):
         """Per partition: records not yet acked by this consumer's group."""
         return self._run(self._broker._lag(self.topic, self.group))
 
-    def assignment(self) -> list[int]:
-        """The partitions this member owns (after a membership round)."""
-        self._run(self._round())
-        return sorted(self._owned)
+    def assignment(self, refresh: bool = True) -> list[int]:
+        """The partitions this member owns (after a membership round; ``refresh=False``:
+        as of the last round, the heartbeat's or a poll's)."""
+        return self._run(self._assignment(refresh))
+
+    async def _assignment(self, refresh: bool) -> list[int]:
+        if refresh:
+            await self._round()
+        return sorted(self._owned)  # on the loop's thread: rounds change it there
 
     @property
     def closed(self) -> bool:
