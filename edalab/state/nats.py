@@ -24,7 +24,6 @@ import contextlib
 import pickle
 import re
 import threading
-from typing import Any
 
 from nats.js import api
 from nats.js.errors import APIError, NotFoundError
