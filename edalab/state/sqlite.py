@@ -72,8 +72,7 @@ class SQLiteState:
     name = "sqlite"
 
     def __init__(self, path: str | os.PathLike, *, busy_timeout: float = 30.0):
-        self.path = Path(path)
-        _check_directory(self.path)
+        self.path = _checked(path)
         self._lock = threading.Lock()
         self._closed = False
         try:
@@ -159,15 +158,18 @@ class SQLiteState:
                 self._con.close()
 
 
-def _check_directory(path: Path) -> None:
-    """Raise naming `path` when its directory is missing or cannot be written."""
-    if str(path) in ("", ":memory:") or str(path).startswith("file:"):
-        raise ValueError(f"SQLiteState needs a file path, got {str(path)!r} (use MemoryState "
-                         "for state in memory)")
-    folder = path.parent
+def _checked(path: str | os.PathLike) -> Path:
+    """`path` as a Path; an error naming it when its directory is missing or cannot be
+    written."""
+    text = os.fspath(path)
+    if not isinstance(text, str) or text in ("", ":memory:") or text.startswith("file:"):
+        raise ValueError(f"SQLiteState needs a file path, got {text!r} (use MemoryState for "
+                         "state in memory)")
+    folder = Path(text).parent
     if not folder.is_dir():
-        raise FileNotFoundError(f"SQLiteState {str(path)!r}: its directory {str(folder)!r} "
-                                "does not exist")
+        raise FileNotFoundError(f"SQLiteState {text!r}: its directory {str(folder)!r} does "
+                                "not exist (or is not a directory)")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"SQLiteState {str(path)!r}: its directory {str(folder)!r} "
+        raise PermissionError(f"SQLiteState {text!r}: its directory {str(folder)!r} "
                               "cannot be written")
+    return Path(text)
