@@ -19,9 +19,11 @@ Snapshot(values={'k1': b'3'}, offset=10, epoch=2)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from edalab.errors import StoreClosedError
@@ -73,80 +75,78 @@ class SQLiteState:
 
     def __init__(self, path: str | os.PathLike, *, busy_timeout: float = 30.0):
         self.path = _checked(path)
+        self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._closed = False
+        con = None
         try:
-            self._con = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
-                                        check_same_thread=False)
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA synchronous=NORMAL")
-            self._con.executescript(SCHEMA)
+            con = self._con = sqlite3.connect(self.path, timeout=busy_timeout,
+                                              isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise OSError(f"SQLiteState {str(self.path)!r} cannot be used: {exc} (is it an "
-                          "SQLite file this process can write?)") from exc
+            if con is not None:
+                con.close()
+            raise OSError(f"{self!r} cannot be used: {exc} (is it an SQLite file this "
+                          "process can write?)") from exc
 
     def __repr__(self) -> str:
         return f"SQLiteState({str(self.path)!r})"
 
-    def _begin(self) -> sqlite3.Connection:
-        """The connection, in a write transaction (the caller holds the lock)."""
-        if self._closed:
-            raise StoreClosedError(repr(self))
-        self._con.execute("BEGIN IMMEDIATE")
-        return self._con
-
-    def claim(self, store: str, partition: int) -> Snapshot:
-        with self._lock:
-            con = self._begin()
-            try:
-                offset, epoch = con.execute(_HEAD, (store, partition)).fetchone() or (0, 0)
-                con.execute(_UPSERT_HEAD, (store, partition, offset, epoch + 1))
-                values = dict(con.execute(_VALUES, (store, partition)).fetchall())
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return Snapshot(values, offset, epoch + 1)
-
-    def load(self, store: str, partition: int) -> Snapshot:
+    @contextlib.contextmanager
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """The connection in one transaction, committed at the end, rolled back on an error;
+        the file's own errors (locked, full) raised as an `OSError` naming it."""
         with self._lock:
             if self._closed:
                 raise StoreClosedError(repr(self))
             con = self._con
-            con.execute("BEGIN")  # one read snapshot for the head and the values
             try:
-                offset, epoch = con.execute(_HEAD, (store, partition)).fetchone() or (0, 0)
-                values = dict(con.execute(_VALUES, (store, partition)).fetchall())
-            finally:
+                con.execute(begin)
+                try:
+                    yield con
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
                 con.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                locked = "locked" in str(exc)
+                raise OSError(f"{self!r}: {exc}" + (
+                    f" (another connection held it for more than {self.busy_timeout} s)"
+                    if locked else "")) from exc
+
+    def claim(self, store: str, partition: int) -> Snapshot:
+        with self._transaction() as con:  # BEGIN IMMEDIATE: no other writer in between
+            offset, epoch = con.execute(_HEAD, (store, partition)).fetchone() or (0, 0)
+            con.execute(_UPSERT_HEAD, (store, partition, offset, epoch + 1))
+            values = dict(con.execute(_VALUES, (store, partition)).fetchall())
+        return Snapshot(values, offset, epoch + 1)
+
+    def load(self, store: str, partition: int) -> Snapshot:
+        with self._transaction("BEGIN") as con:  # one read snapshot: head and values agree
+            offset, epoch = con.execute(_HEAD, (store, partition)).fetchone() or (0, 0)
+            values = dict(con.execute(_VALUES, (store, partition)).fetchall())
         return Snapshot(values, offset, epoch)
 
     def save(self, store: str, partition: int, epoch: int, offset: int,
              changes: dict[str, bytes | None]) -> int:
         puts = [(store, partition, k, v) for k, v in changes.items() if v is not None]
         deletes = [(store, partition, k) for k, v in changes.items() if v is None]
-        with self._lock:
-            con = self._begin()
-            try:
-                head = con.execute(_HEAD, (store, partition)).fetchone()
-                current = head[1] if head else 0
-                if epoch != current:
-                    raise FencedError(f"state {store!r} partition {partition}: claimed by "
-                                      f"epoch {current} since this member's epoch {epoch}")
-                con.executemany(_DELETE, deletes)
-                con.executemany(_PUT, puts)
-                con.execute(_UPSERT_HEAD, (store, partition, offset, epoch))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self._transaction() as con:
+            head = con.execute(_HEAD, (store, partition)).fetchone()
+            current = head[1] if head else 0
+            if epoch != current:
+                raise FencedError(f"state {store!r} partition {partition}: claimed by epoch "
+                                  f"{current} since this member's epoch {epoch}")
+            con.executemany(_DELETE, deletes)
+            con.executemany(_PUT, puts)
+            con.execute(_UPSERT_HEAD, (store, partition, offset, epoch))
         return sum(len(k) + len(v) for _, _, k, v in puts)
 
     def size(self, store: str) -> int:
-        with self._lock:
-            if self._closed:
-                raise StoreClosedError(repr(self))
-            rows = self._con.execute(_SIZES, (store,)).fetchall()
+        with self._transaction("BEGIN") as con:
+            rows = con.execute(_SIZES, (store,)).fetchall()
         return sum(len(k) + n for k, n in rows)  # len in Python: SQL's stops at a NUL
 
     def close(self) -> None:

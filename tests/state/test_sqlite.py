@@ -138,7 +138,7 @@ def test_a_directory_that_cannot_be_written_is_named(tmp_path):
 def test_a_file_that_is_not_sqlite_is_named(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("not a database " * 100)
-    with pytest.raises(OSError, match="notes.txt' cannot be used: file is not a database"):
+    with pytest.raises(OSError, match=r"notes.txt'\) cannot be used: file is not a database"):
         SQLiteState(path)
 
 
@@ -146,3 +146,22 @@ def test_a_file_that_is_not_sqlite_is_named(tmp_path):
 def test_a_path_that_is_no_file_is_a_value_error(path):
     with pytest.raises(ValueError, match="needs a file path"):
         SQLiteState(path)
+
+
+def test_a_file_locked_past_the_busy_timeout_is_named(tmp_path):
+    path = tmp_path / "state.db"
+    backend = SQLiteState(path, busy_timeout=0.1)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer, holding the lock
+    with pytest.raises(OSError, match=r"state.db'\): database is locked \(another connection "
+                                      r"held it for more than 0.1 s\)"):
+        backend.claim("s", 0)
+    other.execute("ROLLBACK")
+    assert backend.claim("s", 0).epoch == 1  # usable again once the lock is gone
+    other.close()
+    backend.close()
+
+
+def test_a_directory_as_the_path_is_named(tmp_path):
+    with pytest.raises(OSError, match=f"SQLiteState\\('{tmp_path}'\\) cannot be used"):
+        SQLiteState(tmp_path)
