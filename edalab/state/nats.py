@@ -39,6 +39,7 @@ __all__ = ["NatsState", "store_token"]
 
 _EXPECTED = "Nats-Expected-Last-Subject-Sequence"
 _WRONG_LAST = 10071  # JetStream's error code: the subject's last sequence is another
+_OVERLAP = 10065  # JetStream's error code: the subjects belong to another stream
 _KIND, _EPOCH, _OFFSET, _PART = "Edalab-Kind", "Edalab-Epoch", "Edalab-Offset", "Edalab-Part"
 _STREAM_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
 _PLAIN = re.compile(r"[A-Za-z0-9_-]")
@@ -182,11 +183,22 @@ class NatsState:
 
     async def _ensure_stream(self, replicas: int) -> None:
         try:
-            await self._js.stream_info(self.stream)
+            info = await self._js.stream_info(self.stream)
         except NotFoundError:
-            await self._js.add_stream(api.StreamConfig(
-                name=self.stream, subjects=[f"{self.stream}.>"], num_replicas=replicas,
-                storage=api.StorageType.FILE, metadata={"edalab": "state"}))
+            try:
+                await self._js.add_stream(api.StreamConfig(
+                    name=self.stream, subjects=[f"{self.stream}.>"], num_replicas=replicas,
+                    storage=api.StorageType.FILE, metadata={"edalab": "state"}))
+            except APIError as exc:
+                if exc.err_code != _OVERLAP:
+                    raise
+                raise ValueError(f"NatsState: subjects {self.stream}.> on {self.url} belong "
+                                 "to another stream (a topic named like the state stream?); "
+                                 "pass another stream name") from None
+            return
+        if (info.config.metadata or {}).get("edalab") != "state":
+            raise ValueError(f"NatsState: stream {self.stream!r} on {self.url} is not an "
+                             "edalab state stream; pass another stream name")
 
     def _subject(self, store: str, partition: int) -> str:
         if not isinstance(partition, int) or isinstance(partition, bool) or partition < 0:

@@ -172,3 +172,13 @@ def test_an_unreachable_server_is_a_clear_error():
 def test_a_stream_name_nats_refuses_is_a_value_error(stream):
     with pytest.raises(ValueError, match="stream name"):
         NatsState(None, stream)  # type: ignore[arg-type]  # checked before connecting
+
+
+def test_a_stream_that_is_not_a_state_stream_is_refused(nats_broker):
+    nats_broker.create_topic("EDALAB_STATE.x")  # its subjects overlap the state stream's
+    with pytest.raises(ValueError, match=r"subjects EDALAB_STATE\.> .* belong to another"):
+        NatsState(nats_broker)
+    nats_broker.create_topic("orders")
+    with pytest.raises(ValueError, match="stream 'edalab-orders' .* is not an edalab state"):
+        NatsState(nats_broker, stream="edalab-orders")
+    assert NatsState(nats_broker, stream="STATE2").claim("s", 0).epoch == 1
