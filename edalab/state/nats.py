@@ -12,7 +12,10 @@ Fencing is the server's optimistic concurrency: every message is published with 
 ``Nats-Expected-Last-Subject-Sequence``. A `claim` reads the subject in order, folds it into
 the state, and publishes an epoch marker expecting the last sequence it read (another
 member's write in between: it reads again). A `save` expects the sequence of this member's
-own last write, so after anyone else's claim the server refuses it: `FencedError`.
+own last write, so after anyone else's claim the server refuses it: `FencedError`. A save
+that fails otherwise (`BrokerError`: the server is away) may still be written when the client
+reconnects, as any write whose answer was lost; either way a restore finds a complete
+checkpoint, and the member's next save goes on from whichever is there.
 
 Compaction: a claim that folded more than `compact_after` messages writes the whole state
 as one snapshot checkpoint and purges the subject's older messages.
@@ -25,9 +28,11 @@ import pickle
 import re
 import threading
 
+from nats.errors import Error as NatsError
 from nats.js import api
 from nats.js.errors import APIError, NotFoundError
 
+from edalab.brokers.base import BrokerError
 from edalab.brokers.loop_thread import LoopThread
 from edalab.brokers.nats.broker import NatsBroker
 from edalab.brokers.nats.codec import ack_tokens
@@ -176,10 +181,13 @@ class NatsState:
         if self._closed:
             coro.close()
             raise StoreClosedError(repr(self))
-        if self._broker is not None:
-            return self._broker._run(coro, timeout)
-        assert self._io is not None
-        return self._io.run(coro, timeout)
+        try:
+            if self._broker is not None:
+                return self._broker._run(coro, timeout)
+            assert self._io is not None
+            return self._io.run(coro, timeout)
+        except NatsError as exc:  # the server's or the connection's: say which state
+            raise BrokerError(f"{self!r}: {exc} (is the server up?)") from exc
 
     async def _ensure_stream(self, replicas: int) -> None:
         try:
@@ -312,8 +320,11 @@ class NatsState:
             try:
                 ack = await self._js.publish(subject, chunk, stream=self.stream,
                                              headers=headers)
-            except APIError as exc:
-                if exc.err_code != _WRONG_LAST:
+            except Exception as exc:
+                if not isinstance(exc, APIError) or exc.err_code != _WRONG_LAST:
+                    # The answer is lost, not the write (the client sends it again on
+                    # reconnecting): the next save asks the server where the subject is.
+                    self._heads.pop(key, None)
                     raise
                 raise FencedError(f"state {key[0]!r} partition {key[1]}: another member "
                                   f"wrote since this member's epoch {epoch} (the server: "

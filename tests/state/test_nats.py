@@ -15,6 +15,8 @@ import time
 import pytest
 from nats.js.errors import APIError
 
+from edalab import BrokerError
+from edalab.brokers.nats.server import NatsServer
 from edalab.errors import StoreClosedError
 from edalab.state import FencedError, NatsState, Snapshot
 
@@ -182,3 +184,26 @@ def test_a_stream_that_is_not_a_state_stream_is_refused(nats_broker):
     with pytest.raises(ValueError, match="stream 'edalab-orders' .* is not an edalab state"):
         NatsState(nats_broker, stream="edalab-orders")
     assert NatsState(nats_broker, stream="STATE2").claim("s", 0).epoch == 1
+
+
+def test_state_survives_a_server_restart_and_a_dead_server_is_a_broker_error(tmp_path):
+    server = NatsServer(store_dir=tmp_path / "js").start()
+    backend = NatsState(server.url)
+    epoch = backend.claim("s", 0).epoch
+    backend.save("s", 0, epoch, 5, {"a": b"1"})
+    server.stop(kill=True)
+    with pytest.raises(BrokerError, match=r"NatsState\('nats://127.0.0.1:\d+'.*is the server up"):
+        backend.save("s", 0, epoch, 6, {"a": b"2"})  # its answer is lost; it may be written
+    server.start()
+    deadline = time.monotonic() + 10
+    while True:  # the client reconnects on its own; the owner is not fenced by the outage
+        try:
+            backend.save("s", 0, epoch, 7, {"b": b"3"})
+            break
+        except BrokerError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    snap = NatsState(server.url).claim("s", 0)
+    assert (snap.offset, snap.values["b"], snap.values["a"] in (b"1", b"2")) == (7, b"3", True)
+    backend.close()
+    server.cleanup()
