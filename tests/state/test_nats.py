@@ -207,3 +207,11 @@ def test_state_survives_a_server_restart_and_a_dead_server_is_a_broker_error(tmp
     assert (snap.offset, snap.values["b"], snap.values["a"] in (b"1", b"2")) == (7, b"3", True)
     backend.close()
     server.cleanup()
+
+
+def test_a_message_that_is_no_checkpoint_is_passed_over(nats_broker):
+    backend = NatsState(nats_broker)
+    epoch = backend.claim("s", 0).epoch
+    backend.save("s", 0, epoch, 1, {"a": b"1"})
+    nats_broker._run(nats_broker._js.publish(backend._subject("s", 0), b"by hand"))
+    assert backend.claim("s", 0) == Snapshot({"a": b"1"}, 1, 2)
