@@ -1,6 +1,7 @@
 """The state backends, `BACKENDS`: the embedded `MemoryState`, `SQLiteState` on a file in a
-temporary folder, and `NatsState` on a real ``nats-server -js`` (a fresh one per test). The
-`backend` fixture runs a test on each."""
+temporary folder, and `NatsState` on a real ``nats-server -js`` (a fresh one per test,
+compacting after 3 messages so that the suite's claims compact too). The `backend` fixture
+runs a test on each."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def sqlite_state(folder: Path) -> tuple[StateBackend, Callable[[], None]]:
 
 def nats_state(folder: Path) -> tuple[StateBackend, Callable[[], None]]:
     broker, cleanup = nats_backend()
-    backend = NatsState(broker)
+    backend = NatsState(broker, compact_after=3)  # the suite's claims compact too
 
     def close() -> None:
         backend.close()
