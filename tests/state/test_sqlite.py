@@ -165,3 +165,19 @@ def test_a_file_locked_past_the_busy_timeout_is_named(tmp_path):
 def test_a_directory_as_the_path_is_named(tmp_path):
     with pytest.raises(OSError, match=f"SQLiteState\\('{tmp_path}'\\) cannot be used"):
         SQLiteState(tmp_path)
+
+
+def test_concurrent_claims_on_one_file_each_get_their_own_epoch(tmp_path):
+    members = [SQLiteState(tmp_path / "state.db") for _ in range(4)]
+    epochs: list[int] = []
+    threads = [threading.Thread(target=lambda m=m: epochs.append(m.claim("s", 0).epoch))
+               for m in members]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(epochs) == [1, 2, 3, 4]
+    journal = sqlite3.connect(tmp_path / "state.db").execute("PRAGMA journal_mode").fetchone()
+    assert journal == ("wal",)
+    for m in members:
+        m.close()
