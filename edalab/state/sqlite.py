@@ -13,8 +13,10 @@ offset in one, so a crash in the middle of a save writes nothing of it. WAL mode
 >>> backend.save("counts", 0, snap.epoch, 10, {"k1": b"3"})
 3
 >>> backend.close()
->>> SQLiteState(path).claim("counts", 0)   # the file keeps it
+>>> again = SQLiteState(path)                # a new process would find it the same way
+>>> again.claim("counts", 0)
 Snapshot(values={'k1': b'3'}, offset=10, epoch=2)
+>>> again.close()
 """
 
 from __future__ import annotations
