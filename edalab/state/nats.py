@@ -18,7 +18,9 @@ reconnects, as any write whose answer was lost; either way a restore finds a com
 checkpoint, and the member's next save goes on from whichever is there.
 
 Compaction: a claim that folded more than `compact_after` messages writes the whole state
-as one snapshot checkpoint and purges the subject's older messages.
+as one snapshot checkpoint and purges the subject's older messages; so does the owner's save
+once the subject holds more than that, so neither the stream nor a takeover's read grows
+with the time a partition stays with one member.
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ class NatsState:
     stream
         The stream's name; its subjects are ``<stream>.<store token>.<partition>``.
     compact_after
-        A claim that reads more messages than this rewrites the partition as one snapshot
-        and purges the older messages.
+        When a partition's subject holds more messages than this, the next claim or save
+        rewrites it as one snapshot and purges the older messages.
     replicas
         Stream replicas (1 on a single server).
     """
@@ -152,6 +154,7 @@ class NatsState:
         self.stream = stream
         self.compact_after = compact_after
         self._heads: dict[tuple[str, int], tuple[int, int]] = {}  # -> (epoch, last seq)
+        self._since: dict[tuple[str, int], int] = {}  # -> messages since the last snapshot
         self._lock = threading.Lock()
         self._closed = False
         self._broker: NatsBroker | None = None
@@ -272,7 +275,7 @@ class NatsState:
         try:
             seq = 0
             while seq < last:
-                for msg in await sub.fetch(64, timeout=10.0):
+                for msg in await sub.fetch(256, timeout=10.0):
                     seq = ack_tokens(msg)[1]
                     fold.add(msg.headers or {}, msg.data)
         finally:
@@ -285,19 +288,26 @@ class NatsState:
             fold, last = await self._read(subject)
             epoch = fold.epoch + 1
             try:
-                if fold.count > self.compact_after:
-                    body = pickle.dumps(fold.values, protocol=pickle.HIGHEST_PROTOCOL)
-                    first = await self._publish(subject, key, "snapshot", epoch, fold.offset,
-                                                body, last)
-                    with contextlib.suppress(NatsError):  # the claim holds; the next compacts
-                        await self._js.purge_stream(self.stream, seq=first, subject=subject)
-                else:
-                    await self._publish(subject, key, "marker", epoch, fold.offset, b"", last)
+                await self._mark(subject, key, fold, epoch, last)
             except FencedError:  # another member wrote since the read: read again
                 continue
             return Snapshot(fold.values, fold.offset, epoch)
         raise FencedError(f"state {key[0]!r} partition {key[1]}: no claim got through in "
                           f"{_CLAIM_ATTEMPTS} attempts (other members keep writing to it)")
+
+    async def _mark(self, subject: str, key: tuple[str, int], fold: _Fold, epoch: int,
+                    last: int) -> None:
+        """Write `epoch` after sequence `last`: as a snapshot of `fold` that lets the older
+        messages go, when it folded more than `compact_after`; else as a marker."""
+        if fold.count <= self.compact_after:
+            await self._publish(subject, key, "marker", epoch, fold.offset, b"", last)
+            self._since[key] = fold.count
+            return
+        body = pickle.dumps(fold.values, protocol=pickle.HIGHEST_PROTOCOL)
+        first = await self._publish(subject, key, "snapshot", epoch, fold.offset, body, last)
+        self._since[key] = 0
+        with contextlib.suppress(NatsError):  # the snapshot holds; the next one purges
+            await self._js.purge_stream(self.stream, seq=first, subject=subject)
 
     async def _save(self, subject: str, key: tuple[str, int], epoch: int, offset: int,
                     body: bytes) -> None:
@@ -308,7 +318,14 @@ class NatsState:
                 raise FencedError(f"state {key[0]!r} partition {key[1]}: claimed by epoch "
                                   f"{fold.epoch} since this member's epoch {epoch}")
             head = (epoch, last)
+            self._since[key] = fold.count
         await self._publish(subject, key, "changes", epoch, offset, body, head[1])
+        since = self._since[key] = self._since.get(key, 0) + 1
+        if since > self.compact_after:  # an owner that is never taken over compacts too
+            with contextlib.suppress(FencedError, NatsError):  # the save itself holds
+                fold, last = await self._read(subject)
+                if fold.epoch == epoch:
+                    await self._mark(subject, key, fold, epoch, last)
 
     async def _publish(self, subject: str, key: tuple[str, int], kind: str, epoch: int,
                        offset: int, body: bytes, expected: int) -> int:

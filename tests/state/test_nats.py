@@ -144,15 +144,16 @@ while True:
 
 
 def test_a_claim_compacts_a_long_history_into_one_snapshot(nats_broker):
-    backend = NatsState(nats_broker, compact_after=5)
-    epoch = backend.claim("s", 0).epoch
+    writer = NatsState(nats_broker)  # compacts after 100 messages: not in this test
+    epoch = writer.claim("s", 0).epoch
     for offset in range(1, 11):
-        backend.save("s", 0, epoch, offset, {f"k{offset % 3}": b"%d" % offset,
-                                             "gone": None if offset == 10 else b"x"})
-    assert messages_on(backend, "s", 0) == 11
+        writer.save("s", 0, epoch, offset, {f"k{offset % 3}": b"%d" % offset,
+                                            "gone": None if offset == 10 else b"x"})
+    assert messages_on(writer, "s", 0) == 11
     expected = {"k0": b"9", "k1": b"10", "k2": b"8"}
-    assert backend.claim("s", 0) == Snapshot(expected, 10, 2)
-    assert messages_on(backend, "s", 0) == 1  # the snapshot (and epoch marker) alone
+    claimer = NatsState(nats_broker.url, compact_after=5)
+    assert claimer.claim("s", 0) == Snapshot(expected, 10, 2)
+    assert messages_on(writer, "s", 0) == 1  # the snapshot (and epoch marker) alone
     assert NatsState(nats_broker.url).claim("s", 0) == Snapshot(expected, 10, 3)
 
 
@@ -215,3 +216,18 @@ def test_a_message_that_is_no_checkpoint_is_passed_over(nats_broker):
     backend.save("s", 0, epoch, 1, {"a": b"1"})
     nats_broker._run(nats_broker._js.publish(backend._subject("s", 0), b"by hand"))
     assert backend.claim("s", 0) == Snapshot({"a": b"1"}, 1, 2)
+
+
+def test_an_owner_that_keeps_a_partition_compacts_it_as_it_saves(nats_broker):
+    backend = NatsState(nats_broker, compact_after=5)
+    epoch = backend.claim("s", 0).epoch
+    model: dict[str, bytes] = {}
+    most = 0
+    for offset in range(1, 41):
+        changes = {f"k{offset % 7}": b"%d" % offset, f"k{offset % 5}": None}
+        backend.save("s", 0, epoch, offset, changes)
+        model.update(changes)
+        most = max(most, messages_on(backend, "s", 0))
+    assert most <= 7  # at most compact_after + 1 saves after a snapshot, never all 40
+    model = {k: v for k, v in model.items() if v is not None}
+    assert NatsState(nats_broker.url).claim("s", 0) == Snapshot(model, 40, epoch + 1)
