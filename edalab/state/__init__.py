@@ -16,6 +16,16 @@ from edalab.state.backend import Checkpoint, FencedError, StateBackend
 from edalab.state.keyed import KeyState, PartitionState
 from edalab.state.memory import MemoryState
 from edalab.state.options import State
+from edalab.state.sqlite import SQLiteState
 
-__all__ = ["Checkpoint", "FencedError", "KeyState", "MemoryState", "PartitionState", "State",
-           "StateBackend"]
+__all__ = ["Checkpoint", "FencedError", "KeyState", "MemoryState", "NatsState",
+           "PartitionState", "SQLiteState", "State", "StateBackend"]
+
+
+def __getattr__(name: str):
+    # NatsState pulls in the NATS client: import it only when asked for.
+    if name == "NatsState":
+        from edalab.state.nats import NatsState
+
+        return NatsState
+    raise AttributeError(f"module 'edalab.state' has no attribute {name!r}")
