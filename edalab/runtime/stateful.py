@@ -31,7 +31,7 @@ class StateStats:
     restores: int = 0
     restore_s: float = 0.0
     restored_keys: int = 0
-    replays: int = 0  # partitions sought back to their checkpoint at a takeover
+    replays: int = 0  # partitions taken over and sought back to their checkpoint
     skipped: int = 0  # deliveries already in the restored state
     fenced: int = 0  # checkpoints refused: another member had taken the partition over
 
@@ -122,10 +122,10 @@ class Stateful:
         h, app = self.h, self._app
         consumer: Consumer = h.consumer  # type: ignore[assignment]  # the app has started
         batch = consumer.poll(batch_size, wait)
+        sought = self._follow(consumer)
         if not batch.events:
             self._checkpoint_due()
             return 0
-        self._follow(consumer)
         stats = h.stats
         fn: Callable[..., Any] = h.fn  # (event, state)
         unchecked = Event._unchecked
@@ -135,26 +135,18 @@ class Stateful:
         results: list[list[Event]] = []
         skipped: list[Record] = []
         failed: list[tuple[Record, BaseException]] = []
-        sought: set[int] = set()
         parts = self.parts
         last_p, part = -1, _NO_PART
         t0 = time.perf_counter()
         for record in batch.records():
             event, _, p, offset, attempt, _ = record
             if p != last_p:
-                if p in sought:
-                    continue  # delivered again from the checkpoint
                 held = parts.get(p)
-                if held is None:
-                    held = self._restore(p)
-                    if held.epoch == 1:  # its first owner: the state starts here, at the
-                        held.offset = offset  # group's position, which the next owner
-                        self._checkpoint(p, force=True)  # seeks back to if need be
-                    elif held.offset < offset:  # the last owner went on past its checkpoint
-                        consumer.seek(held.offset if held.offset else "beginning", p)
-                        self.stats.replays += 1
-                        sought.add(p)
-                        continue
+                if held is None or p in sought:
+                    continue  # not ours (any more), or delivered again from a checkpoint
+                if held.offset < 0:  # its first owner: the state starts here, at the
+                    held.offset = offset  # group's position, which the next owner
+                    self._checkpoint(p, force=True)  # seeks back to if need be
                 part = held
                 if operator is not None and p != self.bound:
                     self._bind(p)
@@ -224,15 +216,31 @@ class Stateful:
 
     # -- ownership, restore, checkpoints ---------------------------------------------------
 
-    def _follow(self, consumer: Consumer) -> None:
-        """Forget the partitions this member no longer owns, and those it owns again after
-        another member may have had them: their next event restores them afresh."""
+    def _follow(self, consumer: Consumer) -> set[int]:
+        """Follow the partitions this member owns: one it let go is checkpointed (refused
+        if its new owner has claimed it already) and forgotten; one it took over is
+        restored from its last checkpoint at once, and the partition sought back to it (the
+        events since are delivered again), whether or not events of it are waiting. The
+        partitions sought back: what was polled of them before is not handled."""
         owned = set(consumer.assignment(refresh=False))  # what the last round decided
-        for p in (set(self.parts) - owned) | (owned - self.owned):
+        sought: set[int] = set()
+        if owned == self.owned:
+            return sought
+        for p in set(self.parts) - owned:
+            self._checkpoint(p)
             self.parts.pop(p, None)
             if p == self.bound:
                 self.bound = None
+        for p in sorted(owned - self.owned):
+            part = self._restore(p)
+            if part.epoch > 1:  # another member may have gone on past its checkpoint
+                consumer.seek(part.offset if part.offset > 0 else "beginning", p)
+                self.stats.replays += 1
+                sought.add(p)
+            else:  # the first owner ever (or no durable state): from the first event it gets
+                part.offset = -1
         self.owned = owned
+        return sought
 
     def _restore(self, p: int) -> PartitionState:
         if not self.spec.durable:  # kept in this process only

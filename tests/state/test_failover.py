@@ -12,10 +12,10 @@ from edalab.bench._state_failover import run_failover
 
 @pytest.mark.parametrize("backend", ["nats", "sqlite"])
 def test_killed_workers_leave_state_and_outputs_exactly_as_one_process(backend):
-    result = run_failover(backend, events=3000, kills=2, every=100, seed=7, timeout=240)
+    # A checkpoint every 250 events of a partition: a kill leaves up to that much to replay.
+    result = run_failover(backend, events=3000, kills=2, every=250, seed=7, timeout=240)
     assert result["kills"] == 2
     assert result["mismatched_keys"] == 0
     assert result["missing_outputs"] == 0 and result["mismatched_outputs"] == 0
     assert result["duplicates_after_dedup"] == 0
-    # The replays after the kills delivered some outputs twice, under the same ids.
-    assert result["outputs_delivered"] >= 3000
+    assert result["outputs_delivered"] >= 3000  # replays deliver some twice, same ids
