@@ -68,7 +68,7 @@ def _rate(app: App, events: list[Event]) -> float:
     return len(events) / (time.perf_counter() - started)
 
 
-def measure_backend(name: str, events: list[Event], every: int, repeats: int = 3
+def measure_backend(name: str, events: list[Event], every: int, repeats: int = 5
                     ) -> dict[str, Any]:
     """Throughput with and without durable state on backend `name` (best of `repeats`,
     alternating), the state's size and a new member's restore time."""
@@ -79,13 +79,16 @@ def measure_backend(name: str, events: list[Event], every: int, repeats: int = 3
             from edalab.brokers.nats import NatsBroker, NatsServer
             from edalab.state import NatsState
             server = stack.enter_context(NatsServer())
+            runs = iter(range(10**6))
 
             def fresh() -> tuple[Any, Any]:
+                # New topics and a new state stream: a checkpoint of a deleted topic's
+                # offsets would send the next run's consumer past its events.
                 broker = NatsBroker(server.url)
                 stack.callback(broker.close)
                 for topic in broker.topics():
                     broker.delete_topic(topic)
-                return broker, NatsState(broker)
+                return broker, NatsState(broker, stream=f"EDALAB_STATE_BENCH{next(runs)}")
         elif name == "sqlite":
             from edalab.state import SQLiteState
             runs = iter(range(10**6))
