@@ -1,5 +1,6 @@
-"""Exactly-once state under failure, for real: ``edalab worker`` processes SIGKILLed several
-times at seeded points, on a real NATS server; the final state and the outputs deduplicated
+"""Exactly-once state under failure, for real: ``edalab worker`` processes serving a per-key
+count and sum and the fraud features, SIGKILLed several times at seeded points, on a real NATS
+server; the final state (keys, customers' and terminals' windows) and the outputs deduplicated
 by id equal one process's on the memory broker (NATS state with two workers sharing the
 group; SQLite state with one worker restarted after each kill)."""
 
@@ -18,4 +19,5 @@ def test_killed_workers_leave_state_and_outputs_exactly_as_one_process(backend):
     assert result["mismatched_keys"] == 0
     assert result["missing_outputs"] == 0 and result["mismatched_outputs"] == 0
     assert result["duplicates_after_dedup"] == 0
-    assert result["outputs_delivered"] >= 3000  # replays deliver some twice, same ids
+    assert result["events"] > 3000  # the numbers and the card payments
+    assert result["outputs_delivered"] >= result["events"]  # replays: some twice, same ids
