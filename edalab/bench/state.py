@@ -61,11 +61,12 @@ def _plain_app(broker: Any) -> App:
     return app
 
 
-def _rate(app: App, events: list[Event]) -> float:
+def _rate(app: App, events: list[Event]) -> tuple[float, dict[str, Any]]:
+    """Events per second through `app`, and its stateful handler's statistics (if any)."""
     app.source(TOPIC, events)
     started = time.perf_counter()
-    app.run(batch_size=1000)
-    return len(events) / (time.perf_counter() - started)
+    stats = app.run(batch_size=1000)
+    return len(events) / (time.perf_counter() - started), stats.state.get("count", {})
 
 
 def measure_backend(name: str, events: list[Event], every: int, repeats: int = 5
@@ -99,14 +100,16 @@ def measure_backend(name: str, events: list[Event], every: int, repeats: int = 5
             def fresh() -> tuple[Any, Any]:
                 return MemoryBroker(), MemoryState()
         stateful, volatile, plain = 0.0, 0.0, 0.0
+        checkpoints: dict[str, Any] = {}
         for _ in range(repeats):
             broker, _backend = fresh()
-            plain = max(plain, _rate(_plain_app(broker), events))
+            plain = max(plain, _rate(_plain_app(broker), events)[0])
             broker, _backend = fresh()
             volatile = max(volatile, _rate(stateful_app(broker, None, every, durable=False),
-                                           events))
+                                           events)[0])
             broker, backend = fresh()
-            stateful = max(stateful, _rate(stateful_app(broker, backend, every), events))
+            rate, checkpoints = _rate(stateful_app(broker, backend, every), events)
+            stateful = max(stateful, rate)
         started = time.perf_counter()
         for p in range(PARTITIONS):
             backend.claim(STORE, p)
@@ -115,12 +118,15 @@ def measure_backend(name: str, events: list[Event], every: int, repeats: int = 5
     return {"backend": name, "events_per_s": round(stateful),
             "no_checkpoint_events_per_s": round(volatile), "checkpoint_every": every,
             "state_bytes": size, "restore_s": round(restore, 4),
+            "checkpoints": checkpoints.get("checkpoints", 0),
+            "checkpoint_ms": round(1e3 * checkpoints.get("checkpoint_s", 0.0)
+                                   / max(1, checkpoints.get("checkpoints", 0)), 3),
             "ratio": round(stateful / volatile, 3), "plain_dict_events_per_s": round(plain)}
 
 
 def state_benchmark(*, events: int = 20_000, keys: int = 1000, every: int = 1000,
-            backends: tuple[str, ...] = ("memory", "sqlite", "nats"), failover: bool = True,
-            kills: int = 3, seed: int = 0) -> dict[str, Any]:
+                    backends: tuple[str, ...] = ("memory", "sqlite", "nats"),
+                    failover: bool = True, kills: int = 3, seed: int = 0) -> dict[str, Any]:
     """Every row of the benchmark (see the module's docstring)."""
     data = numbers(events, keys=keys, seed=seed)
     out: dict[str, Any] = {"backends": [measure_backend(b, data, every) for b in backends]}
@@ -182,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{b['backend']:>7}: {b['events_per_s']:>8,} ev/s checkpointed every "
                   f"{b['checkpoint_every']} vs {b['no_checkpoint_events_per_s']:>8,} ev/s "
                   f"no durable state ({b['ratio']}x; a plain dict handler "
-                  f"{b['plain_dict_events_per_s']:,} ev/s); state {b['state_bytes']:,} B, restore "
+                  f"{b['plain_dict_events_per_s']:,} ev/s); {b['checkpoints']} checkpoints of "
+                  f"{b['checkpoint_ms']:.2f} ms; state {b['state_bytes']:,} B, restore "
                   f"{b['restore_s'] * 1000:.1f} ms")
         for key in ("failover", "failover_sqlite"):
             if key in rep:
