@@ -4,12 +4,11 @@ backends and NATS workers have their own tests)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from edalab import App, Event, MemoryBroker
 from edalab.state import MemoryState, State
+from tests.state.joining import run_while_a_member_joins
 
 N, KEYS = 2000, 37
 
@@ -84,19 +83,7 @@ def test_a_rebalance_mid_stream_restores_state_and_replays_exactly_once():
     of what the first did since its last one; the new owner restores and replays."""
     broker = MemoryBroker()
     first, second = counting_app(broker, every=97), counting_app(broker, every=97)
-    second._create_topics()
-    served = []
-    joined = threading.Thread(target=lambda: served.append(second.serve(idle=1.0)))
-
-    def source():
-        for i, e in enumerate(numbers()):
-            if i == N // 3:
-                joined.start()
-            yield e
-    first.source("n", source())
-    first.run(batch_size=16, clock="wall")
-    joined.join()
-    assert second.handlers[0].guard.stats.restores >= 1  # it took partitions over
+    run_while_a_member_joins(first, second, "n", numbers(), batch_size=16)
     assert final_state(broker) == expected()
     unique = outputs(broker)
     assert len(unique) == N

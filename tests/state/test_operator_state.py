@@ -4,8 +4,6 @@ patient baselines keep theirs through `edalab.state`."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from edalab import App, Event, MemoryBroker
@@ -14,6 +12,7 @@ from edalab.fraud.features import FraudFeatures
 from edalab.health import WardMonitor
 from edalab.state import State
 from edalab.streams import transaction_events, transactions, vitals
+from tests.state.joining import run_while_a_member_joins
 
 
 @pytest.fixture(scope="module")
@@ -53,19 +52,7 @@ def test_features_survive_a_rebalance_as_one_process_computes_them(cards):
 
     broker = MemoryBroker()
     first, second = features_app(broker, State(every=200)), features_app(broker, State(every=200))
-    second._create_topics()
-    served = []
-    joined = threading.Thread(target=lambda: served.append(second.serve(idle=1.0)))
-
-    def source():
-        for i, e in enumerate(events):
-            if i == len(events) // 3:
-                joined.start()
-            yield e
-    first.source("payments", source())
-    first.run(batch_size=32, clock="wall")
-    joined.join()
-    assert second.handlers[0].guard.stats.restores >= 1  # it took partitions over
+    run_while_a_member_joins(first, second, "payments", events, batch_size=32)
     assert features_of(broker) == features_of(ref)
 
 
