@@ -5,6 +5,7 @@ runs. See `edalab.state`."""
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ class Stateful:
             raise TypeError(f"state=: operator {h.name!r} has no snapshot() and restore(), "
                             "so its state cannot be checkpointed")
         self.bound: int | None = None  # the partition whose state the operator holds now
+        if self.operator is None:
+            _check_takes_state(h)
 
     def __repr__(self) -> str:
         return f"Stateful({self.store!r}, partitions={sorted(self.parts)})"
@@ -283,3 +286,15 @@ class Stateful:
         self.stats.checkpoints += 1
         self.stats.checkpoint_bytes += written
         self.stats.checkpoint_s += time.perf_counter() - t0
+
+
+def _check_takes_state(h: Handler) -> None:
+    """A stateful function is called ``fn(event, state)``: say so at registration, not as
+    a dead letter per event."""
+    try:
+        inspect.signature(h.fn).bind(None, None)
+    except TypeError:
+        raise TypeError(f"state=: handler {h.name!r} must take (event, state), the state of "
+                        "the event's key as its second argument") from None
+    except ValueError:  # no signature to read (a builtin): let the call say
+        pass

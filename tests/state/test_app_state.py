@@ -100,3 +100,8 @@ def test_state_rejects_options_it_does_not_combine_with():
         app.handler("n", state=True, batch=True)(lambda events, state: None)
     with pytest.raises(TypeError, match="state must be True"):
         app.handler("n", state="yes")(lambda event, state: None)
+
+
+def test_a_function_that_takes_no_state_is_refused_at_registration():
+    with pytest.raises(TypeError, match=r"must take \(event, state\)"):
+        App().handler("n", state=True)(lambda event: None)
