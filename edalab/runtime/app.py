@@ -244,9 +244,8 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
                         published += len(chunk)
                         if bar is not None:
                             bar.update(len(chunk))
-                handled = 0
-                for h in self.handlers:
-                    handled += self._step(h, batch_size, virtual)
+                counts = [self._step(h, batch_size, virtual) for h in self.handlers]
+                handled = sum(counts)
                 step += 1
                 now = time.perf_counter()
                 idle = exhausted and not handled
@@ -258,10 +257,13 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
                     lags = self._lag_totals()
                     timeline.append((step, now - started, self.clock.now(), published, lags))
                     # The virtual clock follows what is published, so it must not run ahead
-                    # of handlers that are still working through a backlog (a networked
-                    # broker delivers less than one step published): publish more only once
-                    # they have caught up, or when they can make no progress without it.
-                    hold = virtual and handled > 0 and any(lags.values())
+                    # of a handler that got less than a batch while events waited for it (a
+                    # networked broker still delivering them): publish more once it has
+                    # them, or when nothing can progress without. A handler that took a
+                    # full batch is at capacity: its backlog grows, as it would for real.
+                    hold = virtual and handled > 0 and any(
+                        n < batch_size and lags[f"{h.topic}/{h.group}"]
+                        for h, n in zip(self.handlers, counts, strict=True))
                     if idle and not any(lags.values()) and (
                             stopped_by != "drained" or not self._flush(flushed)):
                         break  # the end of the stream (flushed), or max_events reached
