@@ -93,18 +93,18 @@ def run_function(arrival: np.ndarray, warm: np.ndarray, cold: np.ndarray, policy
     n = len(a)
     start, finish, is_cold = [0.0] * n, [0.0] * n, [False] * n
     running: list[tuple[float, bool]] = []  # heap of (finish, pinned)
-    # Idle instances, most recent last: [warm from, keep until, pinned]. An entry whose
-    # window has ended is an instance already stopped: it is dropped when met.
-    idle: list[tuple[float, float, bool]] = [(0.0, INF, True)] * policy.pinned
+    # Idle instances, most recent last: (idle since, warm from, keep until, pinned). An entry
+    # whose window has ended is an instance already stopped, dropped when met; the first met
+    # by an event gives the policy its idle time (what keep-alive had to cover for a warm
+    # start), whether it is still warm or not.
+    idle: list[tuple[float, float, float, bool]] = [(0.0, 0.0, INF, True)] * policy.pinned
     spans_from: list[float] = []
     spans_to: list[float] = []
     waiting: deque[int] = deque()
-    last_done = None
     throttled = 0
     heappush, heappop = heapq.heappush, heapq.heappop
 
     def complete(until: float) -> None:
-        nonlocal last_done
         while running and running[0][0] <= until:
             done, pinned = heappop(running)
             if waiting:
@@ -113,9 +113,7 @@ def run_function(arrival: np.ndarray, warm: np.ndarray, cold: np.ndarray, policy
                 heappush(running, (finish[j], pinned))
                 continue
             ready, keep = (done, INF) if pinned else window(done)
-            idle.append((ready, keep, pinned))
-            if not running:
-                last_done = done
+            idle.append((done, ready, keep, pinned))
 
     for i in range(n):
         t = a[i]
@@ -125,11 +123,11 @@ def run_function(arrival: np.ndarray, warm: np.ndarray, cold: np.ndarray, policy
             waiting.append(i)
             throttled += 1
             continue
-        if learns and not running and last_done is not None:
-            observe(t - last_done)
+        if learns and idle:
+            observe(t - idle[-1][0])
         warm_instance = None
         while idle:
-            ready, keep, pinned = idle.pop()
+            _, ready, keep, pinned = idle.pop()
             if keep <= t:  # stopped at `keep`
                 if keep > ready:
                     spans_from.append(ready)
@@ -150,7 +148,7 @@ def run_function(arrival: np.ndarray, warm: np.ndarray, cold: np.ndarray, policy
             finish[i] = t + w[i]
             heappush(running, (finish[i], warm_instance))
     complete(INF)
-    for ready, keep, _ in idle:
+    for _, ready, keep, _ in idle:
         stop = min(keep, end)
         if stop > ready:
             spans_from.append(ready)

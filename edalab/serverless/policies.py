@@ -3,9 +3,11 @@
 A policy is a factory: ``policy.start()`` gives the state of one function, whose
 ``window(t)`` says, for an instance that falls idle at ``t``, from when it is warm and until
 when it is kept (``(ready, expires)``, seconds); ``observe(idle_time)`` lets a learning
-policy see each idle time of the function (the gap between its last execution ending and
-the next event). ``pinned`` instances are warm from the start and never expire;
-``concurrency`` (if not None) caps the function's running instances.
+policy see each idle time of the function: how long the instance an event goes to (or
+would have gone to, had it been kept) had been idle. With one instance at a time this is the
+gap between an execution ending and the next event, the idle time of Shahrad et al.
+``pinned`` instances are warm from the start and never expire; ``concurrency`` (if not None)
+caps the function's running instances.
 """
 
 from __future__ import annotations
