@@ -72,13 +72,14 @@ Policy = Any  # Fixed, Hybrid, Provisioned, AlwaysOn: see edalab.serverless.poli
 def simulate_platform(workload: Workload, policy: Policy | Callable[[FunctionSpec], Policy], *,
                       cold_start: Dist = None, concurrency: int | None = None,
                       warmup_hours: float = 0.0, bin_s: float = 60.0,
-                      prices: Prices | None = None) -> PlatformResult:
+                      prices: Prices | None = None, name: str | None = None,
+                      ) -> PlatformResult:
     """Run every function of `workload` under `policy` (or ``policy(spec)`` per function).
 
     A cold start adds a draw of `cold_start` (exponential, mean `COLD_START_S`, by default)
     to the execution; `concurrency` caps each function's running instances (events beyond
     it wait); metrics count the events and time after `warmup_hours` (the time a learning
-    policy trains in), instance time included.
+    policy trains in), instance time included. `name` names the policy in the result.
 
     >>> from edalab.serverless import Fixed
     >>> from edalab.serverless.workload import azure_workload
@@ -113,7 +114,7 @@ def simulate_platform(workload: Workload, policy: Policy | Callable[[FunctionSpe
         rows.append(_row(spec, p, run, counted, begin, end, prices))
     timeline = pd.DataFrame({"time_h": edges[:-1] / 3600, "instances": instances,
                              "running": running, "memory_gb": memory})
-    name = getattr(policy, "name", getattr(policy, "__name__", "policy"))
+    name = name or getattr(policy, "name", getattr(policy, "__name__", "policy"))
     return PlatformResult(name, pd.DataFrame(rows).set_index("name"),
                           np.concatenate(latencies), np.concatenate(colds), timeline,
                           (end - begin) / 3600)
