@@ -33,7 +33,7 @@ from edalab.serverless.platform import simulate_platform
 from edalab.serverless.workload import FunctionSpec, azure_workload
 
 __all__ = ["fraud_events", "fraud_model", "main", "measure_cold_starts", "policies",
-           "run_policies", "score_transaction", "serverless_report"]
+           "policy_table", "run_policies", "score_transaction", "serverless_report"]
 
 
 def fraud_model(seed: int = 0) -> Any:
@@ -153,12 +153,17 @@ def _table(rep: dict[str, Any]) -> str:
              f"real cold start of the fraud scoring function: median {real['median']:.0f} ms, "
              f"p99 {real['p99']:.0f} ms over {real['n']}",
              f"\n{rep['functions']} functions, {rep['simulated_hours']:g} simulated hours, "
-             f"{rep['wall_s']:.1f} s wall:",
-             f"  {'policy':<15}{'cold share':>11}{'wasted GB-s':>14}{'p99 ms':>10}"
-             f"{'$/million':>11}"]
-    lines += [f"  {r['policy']:<15}{r['cold_start_share']:>11.4f}{r['wasted_gb_s']:>14,.0f}"
-              f"{r['p99_ms']:>10,.0f}{r['cost_per_million']:>11.3f}" for r in rep["policies"]]
+             f"{rep['wall_s']:.1f} s wall:", policy_table(rep["policies"])]
     return "\n".join(lines)
+
+
+def policy_table(rows: list[dict[str, Any]]) -> str:
+    """The policy rows of `run_policies` as a text table."""
+    head = (f"  {'policy':<15}{'cold share':>11}{'wasted GB-s':>14}{'p99 ms':>10}"
+            f"{'$/million':>11}")
+    return "\n".join([head] + [
+        f"  {r['policy']:<15}{r['cold_start_share']:>11.4f}{r['wasted_gb_s']:>14,.0f}"
+        f"{r['p99_ms']:>10,.0f}{r['cost_per_million']:>11.3f}" for r in rows])
 
 
 def _at_least(minimum: int):
