@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edalab.brokers.base import Consumer, Record
+from edalab.brokers.base import Consumer
 from edalab.events import Event
 from edalab.serverless.instance import Instance
 
@@ -85,6 +85,12 @@ class Function:
     @property
     def name(self) -> str:
         return getattr(self.fn, "__name__", "function")
+
+    def member(self) -> Consumer:
+        """Its consumer in its group (there is one while `Functions.run` serves it)."""
+        if self.consumer is None:
+            raise RuntimeError(f"function {self.name!r} is not subscribed: call run()")
+        return self.consumer
 
 
 class Functions:
@@ -171,7 +177,7 @@ class Functions:
 
     def _dispatch(self, f: Function) -> int:
         capacity = f.concurrency - len(f.busy)
-        batch = f.consumer.poll(max_events=capacity, timeout=0.0) if capacity > 0 else ()
+        batch = f.member().poll(max_events=capacity, timeout=0.0) if capacity > 0 else ()
         for record in batch:
             if record.offset < f.held.get(record.partition, -1):
                 f.stats.throttled += 1
@@ -191,15 +197,16 @@ class Functions:
     def _settle(self) -> None:
         """Read what instances say (waiting up to `poll_wait`), end timed-out executions
         and stop instances idle past their keep-alive."""
-        owners = {inst.conn: (f, inst) for f in self.functions.values() for inst in f.busy}
+        owners: dict[Any, tuple[Function, Instance]] = {
+            inst.conn: (f, inst) for f in self.functions.values() for inst in f.busy}
         for conn in wait(list(owners), timeout=self.poll_wait) if owners else ():
             f, inst = owners[conn]
             kind, value = inst.receive()
             if kind != "ready":
                 self._finish(f, inst, kind, value)
             else:  # its execution (and timeout) starts now, after the cold start
-                inst.sent_at = max(inst.sent_at, inst.ready_at)
-                f.stats.cold_start_s.append(inst.cold_start_s)
+                inst.sent_at = max(inst.sent_at, value)
+                f.stats.cold_start_s.append(value - inst.started)
         if not owners:
             time.sleep(self.poll_wait)
         now = time.monotonic()
@@ -214,16 +221,17 @@ class Functions:
                 self._count(f, -1)
 
     def _finish(self, f: Function, inst: Instance, kind: str, value: Any) -> None:
-        record: Record = inst.record
+        record, member = inst.record, f.member()
+        assert record is not None, "a busy instance serves a record"
         f.busy.remove(inst)
         inst.record = None
         if kind == "done":
-            f.consumer.ack([record])
+            member.ack([record])
             f.stats.events += 1
             f.stats.latency_s.append(time.perf_counter() - record.timestamp)
             self._emit(f, value)
         else:
-            f.consumer.nack(record, error=value)
+            member.nack(record, error=value)
             f.stats.errors += 1
         if kind in ("done", "error"):
             inst.idle_since = time.monotonic()

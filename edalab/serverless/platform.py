@@ -114,7 +114,7 @@ def simulate_platform(workload: Workload, policy: Policy | Callable[[FunctionSpe
         rows.append(_row(spec, p, run, counted, begin, end, prices))
     timeline = pd.DataFrame({"time_h": edges[:-1] / 3600, "instances": instances,
                              "running": running, "memory_gb": memory})
-    name = name or getattr(policy, "name", getattr(policy, "__name__", "policy"))
+    name = name or str(getattr(policy, "name", getattr(policy, "__name__", "policy")))
     return PlatformResult(name, pd.DataFrame(rows).set_index("name"),
                           np.concatenate(latencies), np.concatenate(colds), timeline,
                           (end - begin) / 3600)
