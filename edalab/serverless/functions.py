@@ -65,7 +65,10 @@ class FunctionStats:
 
 @dataclass
 class Function:
-    """A registered function: what triggers it and how its instances are run."""
+    """A registered function: what triggers it and how its instances are run.
+
+    `memory_mb` is the size it is priced and simulated at (`edalab.serverless.cost`); it is
+    not enforced on the worker process."""
 
     fn: Callable[..., Any]
     topic: str
