@@ -20,7 +20,8 @@ from edalab.cli.common import (
     writable_file,
 )
 
-__all__ = ["DEFAULT", "DEMOS", "MODEL_HELP", "SUMMARIES", "cards", "fraud", "health", "main"]
+__all__ = ["DEFAULT", "DEMOS", "MODEL_HELP", "SUMMARIES", "cards", "fraud", "health", "main",
+           "serverless"]
 
 FRAUD = ("card transactions through the event-driven fraud pipeline (features, an online "
          "model learning from labels a week late, decisions), scored beside the handbook's "
@@ -29,8 +30,11 @@ HEALTH = ("a simulated ward monitored end to end: validation, streaming NEWS2, a
           "detection and three alert policies scored against the truth; writes an HTML report.")
 CARDS = ("the smallest real pipeline: per-customer z-scores of card amounts, with its run "
          "statistics and how many of its alerts were frauds.")
+SERVERLESS = ("serverless functions simulated over an Azure-like day: keep-alive policies "
+              "side by side (cold starts, wasted memory, latency, cost), and where an "
+              "always-on worker becomes cheaper than serverless.")
 #: One line per demo, what `edalab demo --help` lists.
-SUMMARIES = {"fraud": FRAUD, "health": HEALTH, "cards": CARDS}
+SUMMARIES = {"fraud": FRAUD, "health": HEALTH, "cards": CARDS, "serverless": SERVERLESS}
 #: What each of `edalab.fraud.models.MODELS` is, for `--model`'s help.
 MODEL_HELP = {
     "lr": "online logistic regression (river, standard-scaled, SGD)",
@@ -178,9 +182,41 @@ def cards(argv: list[str] | None = None) -> int:
     return 0
 
 
+def serverless(argv: list[str] | None = None) -> int:
+    """`edalab demo serverless`: keep-alive policies on a simulated Azure-like day, and the
+    load at which an always-on worker costs less than serverless."""
+    import numpy as np
+
+    from edalab.bench.serverless import policy_table, run_policies
+    from edalab.serverless.cost import break_even, cost_per_million
+    from edalab.serverless.platform import COLD_START_S
+
+    parser = _parser("serverless", SERVERLESS)
+    parser.add_argument("--functions", type=positive(int), default=100,
+                        help="functions in the Azure-like workload")
+    parser.add_argument("--hours", type=positive(float), default=24.0, help="simulated hours")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the workload")
+    parser.add_argument("--exec-ms", type=positive(float), default=50.0,
+                        help="execution time of the function priced against always-on")
+    parser.add_argument("--memory-mb", type=positive(float), default=512.0,
+                        help="its memory")
+    args = parser.parse_args(argv)
+    rows, wall = run_policies(args.functions, args.hours, args.seed)
+    print(f"{args.functions} functions, {args.hours:g} simulated hours ({wall:.1f} s wall; "
+          f"a cold start adds {COLD_START_S:g} s on average):")
+    print(policy_table(rows))
+    exec_s = args.exec_ms / 1000
+    rate = break_even(exec_s, args.memory_mb)
+    table = cost_per_million(np.array([0.01, 0.1, 1.0, 10.0, 100.0]), exec_s, args.memory_mb)
+    print(f"\na {args.exec_ms:g} ms, {args.memory_mb:g} MB function: $ per million events")
+    print(table.round(3).to_string(index=False))
+    print(f"break-even: one always-on worker is cheaper above {rate:.2f} events/s")
+    return 0
+
+
 #: Demo name → the function that runs it with the arguments after the name.
 DEMOS: dict[str, Callable[[list[str] | None], int]] = {
-    "fraud": fraud, "health": health, "cards": cards}
+    "fraud": fraud, "health": health, "cards": cards, "serverless": serverless}
 DEFAULT = "fraud"
 
 

@@ -1,0 +1,182 @@
+"""Keep-alive policies: how long an idle function instance stays warm.
+
+A policy is a factory: ``policy.start()`` gives the state of one function, whose
+``window(t)`` says, for an instance that falls idle at ``t``, from when it is warm and until
+when it is kept (``(ready, expires)``, seconds); ``observe(idle_time)`` lets a learning
+policy see each idle time of the function: how long the instance an event goes to (or
+would have gone to, had it been kept) had been idle. With one instance at a time this is the
+gap between an execution ending and the next event, the idle time of Shahrad et al.
+``pinned`` instances are warm from the start and never expire; ``concurrency`` (if not None)
+caps the function's running instances.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["AlwaysOn", "Fixed", "Hybrid", "Provisioned"]
+
+INF = math.inf
+
+
+class _FixedState:
+    learns = False
+
+    def __init__(self, keep_alive: float) -> None:
+        self.keep_alive = keep_alive
+
+    def window(self, t: float) -> tuple[float, float]:
+        return t, t + self.keep_alive
+
+    def observe(self, idle_time: float) -> None:  # pragma: no cover - never called
+        pass
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """Keep an idle instance warm for `keep_alive` seconds (AWS-like 600 s, Azure-like 1200 s).
+
+    >>> Fixed(600).start().window(100.0)
+    (100.0, 700.0)
+    """
+
+    keep_alive: float = 600.0
+    pinned: int = 0
+    concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.keep_alive >= 0:
+            raise ValueError(f"keep_alive must be >= 0 seconds, got {self.keep_alive!r}")
+
+    @property
+    def name(self) -> str:
+        return f"fixed-{self.keep_alive:g}s"
+
+    def start(self) -> _FixedState:
+        return _FixedState(self.keep_alive)
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """`instances` always warm (AWS provisioned concurrency); beyond them, on-demand instances
+    kept `keep_alive` seconds.
+
+    >>> Provisioned(2).pinned, Provisioned(2).name
+    (2, 'provisioned-2')
+    """
+
+    instances: int = 1
+    keep_alive: float = 600.0
+    concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_instances(self.instances)
+
+    pinned = property(lambda self: self.instances)
+    name = property(lambda self: f"provisioned-{self.instances}")
+
+    def start(self) -> _FixedState:
+        return _FixedState(self.keep_alive)
+
+
+@dataclass(frozen=True)
+class AlwaysOn:
+    """A fixed pool of `instances` workers, always running: no cold start, no scaling;
+    events beyond the pool wait (the baseline serverless is compared with).
+
+    >>> p = AlwaysOn(3); (p.pinned, p.concurrency, p.name)
+    (3, 3, 'always-on-3')
+    """
+
+    instances: int = 1
+
+    def __post_init__(self) -> None:
+        _check_instances(self.instances)
+
+    pinned = property(lambda self: self.instances)
+    concurrency = property(lambda self: self.instances)
+    name = property(lambda self: f"always-on-{self.instances}")
+
+    def start(self) -> _FixedState:
+        return _FixedState(INF)
+
+
+def _check_instances(instances: int) -> None:
+    if not (isinstance(instances, int) and instances >= 1):
+        raise ValueError(f"instances must be an integer >= 1, got {instances!r}")
+
+
+class _HybridState:
+    learns = True
+
+    def __init__(self, policy: Hybrid) -> None:
+        self.p = policy
+        self.bins = int(policy.range_s // policy.bin_s)
+        self.counts = np.zeros(self.bins, dtype=np.int64)
+        self.oob = 0
+        self.dirty = False
+        self.computed_at = -INF
+        self.prewarm, self.keep = 0.0, policy.range_s
+
+    def observe(self, idle_time: float) -> None:
+        b = int(idle_time // self.p.bin_s)
+        if b < self.bins:
+            self.counts[b] += 1
+        else:
+            self.oob += 1
+        self.dirty = True
+
+    def window(self, t: float) -> tuple[float, float]:
+        # Recomputed at most once per bin width of simulated time: the histogram of a busy
+        # function changes by one count per event, its percentiles far more slowly.
+        if self.dirty and t - self.computed_at >= self.p.bin_s:
+            self.prewarm, self.keep = self.p.windows(self.counts, self.oob)
+            self.dirty, self.computed_at = False, t
+        return t + self.prewarm, t + self.keep
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """The hybrid histogram policy of Shahrad et al. (USENIX ATC 2020): a per-function
+    histogram of idle times (`bin_s` bins over `range_s`); an idle instance is unloaded and
+    pre-warmed at the `head` percentile minus `margin`, and kept until the `tail` percentile
+    plus `margin`. While the histogram is not representative (bin counts' coefficient of
+    variation under `cv_threshold`, or more than `oob_share` of idle times beyond the range)
+    it falls back to keeping instances for the whole range.
+
+    >>> h = Hybrid()
+    >>> counts = np.zeros(240, dtype=int); counts[30] = 20  # always idle 30-31 minutes
+    >>> h.windows(counts, oob=0)
+    (1620.0, 2046.0)
+    >>> h.windows(np.ones(240, dtype=int), oob=0)  # flat: not representative
+    (0.0, 14400.0)
+    """
+
+    bin_s: float = 60.0
+    range_s: float = 4 * 3600.0
+    head: float = 5.0
+    tail: float = 99.0
+    margin: float = 0.10
+    cv_threshold: float = 2.0
+    oob_share: float = 0.5
+    pinned: int = 0
+    concurrency: int | None = None
+    name: str = "hybrid"
+
+    def start(self) -> _HybridState:
+        return _HybridState(self)
+
+    def windows(self, counts: np.ndarray, oob: int) -> tuple[float, float]:
+        """(pre-warm delay, keep-until) after an instance falls idle, in seconds."""
+        total = int(counts.sum())
+        if (not total or oob > self.oob_share * (total + oob)
+                or counts.std() < self.cv_threshold * counts.mean()):
+            return 0.0, self.range_s
+        cumulative = np.cumsum(counts)
+        head_bin = int(np.searchsorted(cumulative, self.head / 100 * total))
+        tail_bin = int(np.searchsorted(cumulative, self.tail / 100 * total))
+        prewarm = head_bin * self.bin_s * (1 - self.margin)
+        return round(prewarm, 3), round((tail_bin + 1) * self.bin_s * (1 + self.margin), 3)
