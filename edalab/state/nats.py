@@ -311,15 +311,28 @@ class NatsState:
 
     async def _save(self, subject: str, key: tuple[str, int], epoch: int, offset: int,
                     body: bytes) -> None:
-        head = self._heads.get(key)
-        if head is None or head[0] != epoch:  # not claimed here: the server's state decides
-            fold, last = await self._read(subject)
-            if fold.epoch != epoch:
-                raise FencedError(f"state {key[0]!r} partition {key[1]}: claimed by epoch "
-                                  f"{fold.epoch} since this member's epoch {epoch}")
-            head = (epoch, last)
-            self._since[key] = fold.count
-        await self._publish(subject, key, "changes", epoch, offset, body, head[1])
+        for _ in range(_CLAIM_ATTEMPTS):
+            known = self._heads.get(key)
+            read = known is None or known[0] != epoch
+            if read:  # not claimed here, or an answer was lost: the server's state decides
+                fold, last = await self._read(subject)
+                if fold.epoch != epoch:
+                    raise FencedError(f"state {key[0]!r} partition {key[1]}: claimed by "
+                                      f"epoch {fold.epoch} since this member's epoch {epoch}")
+                self._since[key] = fold.count
+            else:
+                last = known[1]  # type: ignore[index]  # read is False: known is set
+            try:
+                await self._publish(subject, key, "changes", epoch, offset, body, last)
+                break
+            except FencedError:
+                if not read:
+                    raise
+                # Between the read and the publish, a save of ours whose answer was lost
+                # landed (the client sent it again on reconnecting): read again.
+        else:
+            raise FencedError(f"state {key[0]!r} partition {key[1]}: the subject kept moving "
+                              f"under this member's epoch {epoch} ({_CLAIM_ATTEMPTS} attempts)")
         since = self._since[key] = self._since.get(key, 0) + 1
         if since > self.compact_after:  # an owner that is never taken over compacts too
             with contextlib.suppress(FencedError, NatsError):  # the save itself holds
