@@ -23,7 +23,7 @@ from edalab.events import Event
 from edalab.patterns.hashchain import HashChain, verify_chain_inclusion
 from edalab.patterns.merkle import MerkleLog, verify_consistency, verify_inclusion
 
-__all__ = ["incident_event", "main", "measure"]
+__all__ = ["incident_event", "main", "measure_log"]
 
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -45,7 +45,7 @@ def _timed_us(fn, repeats: int) -> float:
     return statistics.median(times) * 1e6
 
 
-def measure(n: int, probes: int = 200, seed: int = 0) -> dict:
+def measure_log(n: int, probes: int = 200, seed: int = 0) -> dict:
     """One row of the report for a log of `n` events."""
     log, chain = MerkleLog(), HashChain()
     append_s, chunk = 0.0, 10_000
@@ -121,7 +121,7 @@ def main(argv: list[str]) -> int:
     while n <= args.max_events:
         sizes.append(n)
         n *= 10
-    rows = [measure(n, args.probes) for n in sizes]
+    rows = [measure_log(n, args.probes) for n in sizes]
     if args.json:
         print(json.dumps({"sizes": rows, "python": platform.python_version()}))
     else:

@@ -49,7 +49,7 @@ def leaf_hash(data: bytes) -> bytes:
     return sha256(b"\x00" + data).digest()
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
+def node_hash(left: bytes | bytearray, right: bytes | bytearray) -> bytes:
     """RFC 6962 inner node hash: ``SHA-256(0x01 || left || right)``."""
     return sha256(b"\x01" + left + right).digest()
 

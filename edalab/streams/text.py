@@ -86,7 +86,7 @@ def _report(words: list[str], severity: str, rng: np.random.Generator, typo_rate
                                               replace=False)]
     if rng.random() < 0.7:
         picked.append(SEVERITIES[severity][int(rng.integers(3))])
-    rng.shuffle(picked)  # type: ignore[arg-type]
+    rng.shuffle(picked)
     if rng.random() < noise_rate:
         picked.insert(int(rng.integers(len(picked) + 1)), _FILLER[int(rng.integers(
             len(_FILLER)))])
