@@ -31,39 +31,64 @@ from edalab.runtime.app import App
 from edalab.streams.merge import merge
 from edalab.streams.text import incident_reports, text_events, text_label_events
 
-__all__ = ["batch_predictions", "main", "triage"]
+__all__ = ["batch_predictions", "decisions", "main", "timeline", "triage", "triage_app"]
 
 EVERY = timedelta(minutes=1)
 
 
-def triage(df: pd.DataFrame, *, threshold: float = 0.8, label_delay: int = 30,
-           app: App | None = None) -> dict[str, Any]:
-    """Run the reports of `df` through the triage pipeline; what each stage did.
-
-    Returns the operators (``classifier``, ``router``, ``novelty``, ``drift``), the
-    ``predictions`` (a frame: id, label, confidence, topic, routed, in report order), the
-    ``seconds`` the run took and the ``app``'s run statistics.
-    """
+def triage_app(df: pd.DataFrame, *, threshold: float = 0.8, label_delay: int = 30,
+               app: App | None = None) -> tuple[App, dict[str, Any]]:
+    """An `App` that triages the reports of `df` (not run yet), and its operators:
+    ``classifier`` (on ``incidents``, to ``predictions``), ``router`` (to
+    ``incidents.<label>`` or ``incidents.review``), ``novelty`` (to ``novelty``) and
+    ``drift`` (to ``drift``)."""
     app = app or App()
-    clf = TextClassifier(forward_labels=True, passthrough=("text",))
-    router = SemanticRouter(threshold)
-    novelty = NoveltyDetector()
-    error = ErrorDrift(lambda: drift.ADWIN(delta=0.1))
-    app.handler("incidents", output="predictions")(clf)
-    app.handler("incidents", output="novelty")(novelty)
-    app.handler("predictions", output=router.topic_of)(router)
-    app.handler("predictions", output="drift")(error)
+    ops = {"classifier": TextClassifier(forward_labels=True, passthrough=("text",)),
+           "router": SemanticRouter(threshold), "novelty": NoveltyDetector(),
+           "drift": ErrorDrift(lambda: drift.ADWIN(delta=0.1))}
+    app.handler("incidents", output="predictions")(ops["classifier"])
+    app.handler("incidents", output="novelty")(ops["novelty"])
+    app.handler("predictions", output=ops["router"].topic_of)(ops["router"])
+    app.handler("predictions", output="drift")(ops["drift"])
     app.source("incidents", merge(text_events(df),
                                   text_label_events(df, delay=EVERY * label_delay)))
+    return app, ops
+
+
+def decisions(app: App) -> pd.DataFrame:
+    """The router's decisions published so far, by report id: id, label, confidence, topic,
+    routed."""
+    rows = [r.event.data for topic in app.broker.topics() if topic.startswith("incidents.")
+            for r in app.broker.read(topic) if r.event.type == "route.decision"]
+    frame = pd.DataFrame(rows, columns=["id", "label", "confidence", "topic", "routed"])
+    return frame.sort_values("id").reset_index(drop=True)
+
+
+def timeline(made: pd.DataFrame, df: pd.DataFrame, bucket: int = 100) -> pd.DataFrame:
+    """Per `bucket` consecutive reports: the classifier's accuracy, the share sent to review
+    and the accuracy of those routed (each report scored by its category in `df`)."""
+    scored = made.assign(truth=df["category"].to_numpy()[made["id"].to_numpy()])
+    scored["correct"] = scored["label"] == scored["truth"]
+    scored["bucket"] = scored["id"] // bucket
+    routed = scored[scored["routed"]].groupby("bucket")["correct"].mean()
+    out = scored.groupby("bucket").agg(accuracy=("correct", "mean"),
+                                       review_share=("routed", lambda r: 1 - r.mean()))
+    out["routed_accuracy"] = routed
+    out.index = (out.index + 1) * bucket
+    out.index.name = "reports"
+    return out
+
+
+def triage(df: pd.DataFrame, *, threshold: float = 0.8, label_delay: int = 30,
+           app: App | None = None) -> dict[str, Any]:
+    """Run the reports of `df` through `triage_app`: its operators, the ``predictions``
+    (`decisions`), the ``seconds`` the run took and the run ``stats``."""
+    app, ops = triage_app(df, threshold=threshold, label_delay=label_delay, app=app)
     t0 = time.perf_counter()
     stats = app.run()
     seconds = time.perf_counter() - t0
-    decisions = [r.event.data for topic in app.broker.topics() if topic.startswith("incidents.")
-                 for r in app.broker.read(topic) if r.event.type == "route.decision"]
-    frame = pd.DataFrame(decisions, columns=["id", "label", "confidence", "topic", "routed"])
-    frame = frame.sort_values("id").reset_index(drop=True)
-    return {"classifier": clf, "router": router, "novelty": novelty, "drift": error,
-            "predictions": frame, "seconds": seconds, "stats": stats, "app": app}
+    return {**ops, "predictions": decisions(app), "seconds": seconds, "stats": stats,
+            "app": app}
 
 
 def batch_predictions(df: pd.DataFrame, *, label_delay: int = 30,

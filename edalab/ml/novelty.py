@@ -102,7 +102,7 @@ class NoveltyDetector(Operator):
         self.learnt = self.seen = 0
         self.recent: deque[tuple[int, Any, list[str]] | None] = deque(maxlen=window)
         self.detections: list[int] = []  # `seen` at each detection
-        self.scores: list[float] = []
+        self.scores: list[tuple[int, float]] = []  # (texts seen, novelty score) after warmup
 
     def __repr__(self) -> str:
         return (f"NoveltyDetector(score_threshold={self.score_threshold}, window={self.window}"
@@ -153,12 +153,14 @@ class NoveltyDetector(Operator):
                              f"{self.text!r}") from None
         self.buffer.hold(jid, words)
         self.seen += 1
-        if self.learnt < self.warmup or (self.detections
-                                         and self.seen - self.detections[-1] <= self.cooldown):
+        if self.learnt < self.warmup:
             self.recent.append(None)
             return []
         s = self.score(words)
-        self.scores.append(s)
+        self.scores.append((self.seen, s))
+        if self.detections and self.seen - self.detections[-1] <= self.cooldown:
+            self.recent.append(None)
+            return []
         self.recent.append((self.seen, jid, words) if s >= self.score_threshold else None)
         candidates = [c for c in self.recent if c is not None]
         if len(candidates) < self.min_candidates:
