@@ -3,7 +3,8 @@ is confident, and to a human-review topic when it is not.
 
 The router reads the ``prediction`` events of a classifier (data ``{"id", "label",
 "confidence", ...}``, as `TextClassifier` emits them) and emits one ``route.decision`` event
-per prediction, naming its topic in ``data["topic"]``; register it with
+per prediction (the prediction's data but its ``latency_us`` and ``score``, plus ``topic``,
+``routed`` and ``threshold``), naming its topic in ``data["topic"]``; register it with
 ``output=router.topic_of`` and each decision (carrying the classifier's passthrough fields,
 the text for instance) lands on its topic. Decisions are events, so their accuracy is
 measurable: when a label event arrives, the router scores the decision made for its id
@@ -38,6 +39,10 @@ from edalab.operators.base import Operator
 from edalab.operators.join import LabelJoin
 
 __all__ = ["SemanticRouter", "routing_curve"]
+
+#: Prediction fields a decision leaves out: how long the model took is no part of what was
+#: decided (and would make the record of the same decisions differ from run to run).
+_NOT_DECIDED = frozenset({"latency_us", "score"})
 
 
 class SemanticRouter(Operator):
@@ -129,8 +134,9 @@ class SemanticRouter(Operator):
         else:
             self.reviewed += 1
         self.buffer.hold(jid, (label, routed))
-        decision = {**data, "topic": self.topic_prefix + str(label) if routed
-                    else self.review_topic, "routed": routed, "threshold": self._threshold}
+        decision = {k: v for k, v in data.items() if k not in _NOT_DECIDED}
+        decision.update(topic=self.topic_prefix + str(label) if routed else self.review_topic,
+                        routed=routed, threshold=self._threshold)
         return [Event("route.decision", self.source, decision, key=event.key, time=event.time,
                       id=f"route-{jid}")]
 
