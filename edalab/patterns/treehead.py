@@ -22,12 +22,14 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edalab.errors import EdalabError
+from edalab.events import Event
 from edalab.patterns.merkle import MerkleLog, verify_consistency, verify_inclusion
 
 __all__ = ["AuditError", "Auditor", "SignedTreeHead", "TreeHeadSigner"]
@@ -59,6 +61,26 @@ class SignedTreeHead(NamedTuple):
         except InvalidSignature:
             return False
         return True
+
+    def to_event(self, source: str = "/edalab/patterns/treehead") -> Event:
+        """The head as a ``tree.head`` event (hex root and signature), to publish on a topic
+        auditors follow."""
+        return Event("tree.head", source, {"size": self.size, "root": self.root.hex(),
+                                           "timestamp_ms": self.timestamp_ms,
+                                           "signature": self.signature.hex()},
+                     time=datetime.fromtimestamp(self.timestamp_ms / 1000, UTC),
+                     id=f"tree-head-{self.size}-{self.timestamp_ms}")
+
+    @classmethod
+    def from_event(cls, event: Event) -> SignedTreeHead:
+        """The head a ``tree.head`` event carries; `ValueError` naming what is wrong."""
+        data = event.data
+        try:
+            return cls(int(data["size"]), bytes.fromhex(data["root"]),
+                       int(data["timestamp_ms"]), bytes.fromhex(data["signature"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"tree head event {event.id!r}: data needs size, root, "
+                             f"timestamp_ms and signature (hex): {exc}") from None
 
     def __repr__(self) -> str:
         return (f"SignedTreeHead(size={self.size}, root={self.root.hex()[:16]}..., "
@@ -123,12 +145,11 @@ class Auditor:
         self.head = new
         return new
 
-    def check_inclusion(self, event: object, i: int, proof: Sequence[bytes]) -> bool:
+    def check_inclusion(self, event: Event | bytes, i: int, proof: Sequence[bytes]) -> bool:
         """True when `proof` shows `event` is entry `i` under the kept head."""
         if self.head is None:
             raise ValueError("the auditor has verified no head yet")
-        return verify_inclusion(event, i, self.head.size, proof,  # type: ignore[arg-type]
-                                self.head.root)
+        return verify_inclusion(event, i, self.head.size, proof, self.head.root)
 
     def _reject(self, why: str) -> None:
         self.rejected += 1

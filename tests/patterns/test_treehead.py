@@ -93,3 +93,15 @@ def test_hash_chain_proof_is_linear_and_catches_tampering():
     assert not verify_chain_inclusion(events[0], 0, proof[:10] + proof[11:], chain.head)
     with pytest.raises(ValueError, match=r"i must be in \[0, 49\], got 50"):
         chain.inclusion_proof(50)
+
+
+def test_a_head_travels_as_an_event_and_still_verifies(setup):
+    log, signer, _ = setup
+    head = signer.sign(log)
+    event = Event.from_json(head.to_event().to_json())
+    assert event.type == "tree.head"
+    back = SignedTreeHead.from_event(event)
+    assert back == head and back.verify(signer.public_key)
+    bad = event.replace(data={**event.data, "root": "zz"})
+    with pytest.raises(ValueError, match="tree head event .*: data needs size, root"):
+        SignedTreeHead.from_event(bad)
