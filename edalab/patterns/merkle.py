@@ -258,12 +258,25 @@ class MerkleLog:
         return node_hash(self._subtree(lo, lo + k), self._subtree(lo + k, hi))
 
 
+def _check_hashes(name: str, hashes: Sequence[Any]) -> None:
+    """Each of `hashes` must be 32 bytes (a SHA-256 digest)."""
+    if isinstance(hashes, (bytes, str)):
+        raise TypeError(f"{name} must be a list of 32-byte hashes, got {type(hashes).__name__}")
+    for k, h in enumerate(hashes):
+        if not isinstance(h, (bytes, bytearray)) or len(h) != 32:
+            raise ValueError(f"{name}[{k}] must be 32 bytes (a SHA-256 digest), got "
+                             f"{h!r:.40}")
+
+
 def verify_inclusion(event: Event | bytes, i: int, n: int, proof: Sequence[bytes],
                      root: bytes) -> bool:
     """True when `proof` shows `event` is entry `i` of the log of size `n` whose root is
-    `root` (RFC 9162 section 2.1.3.2). A wrong event, index, size or proof gives False."""
+    `root` (RFC 9162 section 2.1.3.2). A wrong event, index, size or proof gives False; a
+    proof or root that is not made of 32-byte hashes raises `ValueError`."""
     _check_size("n", n, 1, 2**63)
     _check_size("i", i, 0, n - 1)
+    _check_hashes("proof", proof)
+    _check_hashes("root", [root])
     fn, sn = i, n - 1
     r = leaf_hash(_leaf_input(event))
     for p in proof:
@@ -287,6 +300,8 @@ def verify_consistency(m: int, n: int, root_m: bytes, root_n: bytes,
     with `root_m` (RFC 9162 section 2.1.4.2)."""
     _check_size("n", n, 0, 2**63)
     _check_size("m", m, 0, n)
+    _check_hashes("proof", proof)
+    _check_hashes("root", [root_m, root_n])
     if m == n:
         return not proof and root_m == root_n
     if m == 0:

@@ -143,6 +143,17 @@ def test_leaf_input_is_the_events_json_in_utf8():
     assert MerkleLog([e]).root() == MerkleLog([e.to_json().encode("utf-8")]).root()
 
 
+def test_a_malformed_proof_raises_naming_the_bad_hash():
+    log = MerkleLog(_events(5))
+    proof = log.inclusion_proof(1)
+    with pytest.raises(ValueError, match=r"proof\[1\] must be 32 bytes"):
+        verify_inclusion(_events(5)[1], 1, 5, [proof[0], proof[1].hex()], log.root())
+    with pytest.raises(ValueError, match=r"root\[0\] must be 32 bytes"):
+        verify_consistency(2, 5, b"short", log.root(), log.consistency_proof(2))
+    with pytest.raises(TypeError, match="proof must be a list of 32-byte hashes"):
+        verify_inclusion(_events(5)[1], 1, 5, b"".join(proof), log.root())
+
+
 def test_sizes_out_of_range_raise_naming_the_argument():
     log = MerkleLog(_events(3))
     with pytest.raises(ValueError, match=r"n must be in \[0, 3\], got 4"):
