@@ -7,6 +7,8 @@ handlers and also alone (``op.test(event)``).
 - `TumblingWindow`, `HoppingWindow`, `SessionWindow`: per-key event-time aggregates with a
   watermark; late events are counted and routed.
 - `PrequentialMetrics`, `CardPrecisionAtK`: metrics as events while the stream runs.
+- `TextClassifier`, `SemanticRouter`, `NoveltyDetector`, `ErrorDrift`: online NLP on text
+  events, routing by confidence, and noticing a kind of event never seen before.
 """
 
 from edalab.ml.anomaly import AnomalyDetector
@@ -20,11 +22,15 @@ from edalab.ml.metrics import (
     average_precision,
     card_precision_at_k,
 )
+from edalab.ml.novelty import ErrorDrift, NoveltyDetector
 from edalab.ml.progressive import dataset_events, operator_overhead, progressive_score
+from edalab.ml.routing import SemanticRouter, routing_curve
+from edalab.ml.text import TextClassifier
 from edalab.ml.windows import HoppingWindow, SessionWindow, TumblingWindow
 
 __all__ = ["AnomalyDetector", "AveragePrecision", "CardPrecisionAtK", "ChallengerPolicy",
-           "ClassifierStats", "DriftMonitor", "HoppingWindow", "OnlineClassifier",
-           "PrequentialMetrics", "ResetPolicy", "SessionWindow", "TumblingWindow",
-           "average_precision", "card_precision_at_k", "dataset_events", "operator_overhead",
-           "progressive_score"]
+           "ClassifierStats", "DriftMonitor", "ErrorDrift", "HoppingWindow", "NoveltyDetector",
+           "OnlineClassifier", "PrequentialMetrics", "ResetPolicy", "SemanticRouter",
+           "SessionWindow", "TextClassifier", "TumblingWindow", "average_precision",
+           "card_precision_at_k", "dataset_events", "operator_overhead", "progressive_score",
+           "routing_curve"]

@@ -1,5 +1,5 @@
 """Event-driven patterns: event store and its outbox relay, aggregates, CQRS projections,
-declared participants, generic sagas, the event mesh.
+declared participants, generic sagas, the event mesh, the verifiable (Merkle) event log.
 
 Each module is usable alone. Names load on first use, so ``import edalab.patterns`` stays
 cheap (and does not start or import a broker client).
@@ -19,6 +19,10 @@ _MODULES = {
     "edalab.patterns.participant": ["Participant", "coupling"],
     "edalab.patterns.saga": ["CoordinatorCrashed", "Saga", "SagaCoordinator", "timer_ticks"],
     "edalab.patterns.mesh": ["EventMesh", "mesh_latency"],
+    "edalab.patterns.merkle": ["LogIntegrityError", "MerkleLog", "verify_consistency",
+                               "verify_inclusion"],
+    "edalab.patterns.treehead": ["AuditError", "Auditor", "SignedTreeHead", "TreeHeadSigner"],
+    "edalab.patterns.hashchain": ["HashChain", "verify_chain_inclusion"],
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = sorted(_LAZY)

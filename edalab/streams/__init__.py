@@ -12,6 +12,7 @@ from edalab.streams.power_sensors import (
 )
 from edalab.streams.replay import Replay, replay
 from edalab.streams.sized import SizedStream, sized
+from edalab.streams.text import incident_reports, text_events, text_label_events
 from edalab.streams.transactions import (
     label_events,
     transaction_events,
@@ -20,7 +21,8 @@ from edalab.streams.transactions import (
 )
 from edalab.streams.vitals import vitals, vitals_episodes, vitals_events
 
-__all__ = ["Replay", "SensorGroup", "SizedStream", "events_frame", "label_events", "merge",
-           "power_sensors", "replay", "sensor_events", "sensor_registry", "sized",
+__all__ = ["Replay", "SensorGroup", "SizedStream", "events_frame", "incident_reports",
+           "label_events", "merge", "power_sensors", "replay", "sensor_events",
+           "sensor_registry", "sized", "text_events", "text_label_events",
            "transaction_events", "transaction_profiles", "transactions", "vitals",
            "vitals_episodes", "vitals_events"]
