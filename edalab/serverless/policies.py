@@ -13,6 +13,8 @@ caps the function's running instances.
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,6 +119,7 @@ class _HybridState:
         self.bins = int(policy.range_s // policy.bin_s)
         self.counts = np.zeros(self.bins, dtype=np.int64)
         self.oob = 0
+        self.recent: deque[float] = deque(maxlen=policy.history)
         self.dirty = False
         self.computed_at = -INF
         self.prewarm, self.keep = 0.0, policy.range_s
@@ -127,13 +130,14 @@ class _HybridState:
             self.counts[b] += 1
         else:
             self.oob += 1
+        self.recent.append(idle_time)
         self.dirty = True
 
     def window(self, t: float) -> tuple[float, float]:
         # Recomputed at most once per bin width of simulated time: the histogram of a busy
         # function changes by one count per event, its percentiles far more slowly.
         if self.dirty and t - self.computed_at >= self.p.bin_s:
-            self.prewarm, self.keep = self.p.windows(self.counts, self.oob)
+            self.prewarm, self.keep = self.p.windows(self.counts, self.oob, self.recent)
             self.dirty, self.computed_at = False, t
         return t + self.prewarm, t + self.keep
 
@@ -143,15 +147,26 @@ class Hybrid:
     """The hybrid histogram policy of Shahrad et al. (USENIX ATC 2020): a per-function
     histogram of idle times (`bin_s` bins over `range_s`); an idle instance is unloaded and
     pre-warmed at the `head` percentile minus `margin`, and kept until the `tail` percentile
-    plus `margin`. While the histogram is not representative (bin counts' coefficient of
-    variation under `cv_threshold`, or more than `oob_share` of idle times beyond the range)
-    it falls back to keeping instances for the whole range.
+    plus `margin`.
+
+    A function whose idle times are mostly beyond the range (more than `oob_share` of them)
+    is, with ``oob="forecast"`` (the paper's way), unloaded after each execution, pre-warmed
+    at its forecast next idle time minus `forecast_margin` and kept until the forecast plus
+    `forecast_margin`. The forecast is the median of its last `history` idle times: a
+    stand-in for the paper's ARIMA model, exact for a periodic function. With ``oob="keep"``
+    such a function keeps its instances for the whole range instead, as it does whenever
+    the histogram is not representative (bin counts' coefficient of variation under
+    `cv_threshold`).
 
     >>> h = Hybrid()
     >>> counts = np.zeros(240, dtype=int); counts[30] = 20  # always idle 30-31 minutes
     >>> h.windows(counts, oob=0)
     (1620.0, 2046.0)
     >>> h.windows(np.ones(240, dtype=int), oob=0)  # flat: not representative
+    (0.0, 14400.0)
+    >>> h.windows(np.zeros(240, dtype=int), oob=3, recent=[21600.0] * 3)  # every 6 hours
+    (18360.0, 24840.0)
+    >>> Hybrid(oob="keep").windows(np.zeros(240, dtype=int), oob=3, recent=[21600.0] * 3)
     (0.0, 14400.0)
     """
 
@@ -162,18 +177,36 @@ class Hybrid:
     margin: float = 0.10
     cv_threshold: float = 2.0
     oob_share: float = 0.5
+    oob: str = "forecast"
+    history: int = 5
+    forecast_margin: float = 0.15
     pinned: int = 0
     concurrency: int | None = None
     name: str = "hybrid"
 
+    def __post_init__(self) -> None:
+        if self.oob not in ("forecast", "keep"):
+            raise ValueError(f"oob must be 'forecast' or 'keep', got {self.oob!r}")
+        if not (isinstance(self.history, int) and self.history >= 1):
+            raise ValueError(f"history must be an integer >= 1, got {self.history!r}")
+        if not 0 <= self.forecast_margin < 1:
+            raise ValueError(f"forecast_margin must be in [0, 1), got {self.forecast_margin!r}")
+
     def start(self) -> _HybridState:
         return _HybridState(self)
 
-    def windows(self, counts: np.ndarray, oob: int) -> tuple[float, float]:
-        """(pre-warm delay, keep-until) after an instance falls idle, in seconds."""
+    def windows(self, counts: np.ndarray, oob: int,
+                recent: Sequence[float] = ()) -> tuple[float, float]:
+        """(pre-warm delay, keep-until) after an instance falls idle, in seconds, from the
+        histogram's bin `counts`, the `oob` count of idle times beyond it and the `recent`
+        idle times (latest last)."""
         total = int(counts.sum())
-        if (not total or oob > self.oob_share * (total + oob)
-                or counts.std() < self.cv_threshold * counts.mean()):
+        mostly_oob = oob > self.oob_share * (total + oob)
+        if mostly_oob and self.oob == "forecast" and len(recent):
+            forecast = float(np.median(recent))
+            return (round(forecast * (1 - self.forecast_margin), 3),
+                    round(forecast * (1 + self.forecast_margin), 3))
+        if not total or mostly_oob or counts.std() < self.cv_threshold * counts.mean():
             return 0.0, self.range_s
         cumulative = np.cumsum(counts)
         head_bin = int(np.searchsorted(cumulative, self.head / 100 * total))
