@@ -31,7 +31,8 @@ from edalab.runtime.app import App
 from edalab.streams.merge import merge
 from edalab.streams.text import incident_reports, text_events, text_label_events
 
-__all__ = ["batch_predictions", "decisions", "main", "timeline", "triage", "triage_app"]
+__all__ = ["batch_predictions", "decisions", "main", "routing_timeline", "triage",
+           "triage_app"]
 
 EVERY = timedelta(minutes=1)
 
@@ -43,12 +44,13 @@ def triage_app(df: pd.DataFrame, *, threshold: float = 0.8, label_delay: int = 3
     ``incidents.<label>`` or ``incidents.review``), ``novelty`` (to ``novelty``) and
     ``drift`` (to ``drift``)."""
     app = app or App()
+    router = SemanticRouter(threshold)
     ops = {"classifier": TextClassifier(forward_labels=True, passthrough=("text",)),
-           "router": SemanticRouter(threshold), "novelty": NoveltyDetector(),
+           "router": router, "novelty": NoveltyDetector(),
            "drift": ErrorDrift(lambda: drift.ADWIN(delta=0.1))}
     app.handler("incidents", output="predictions")(ops["classifier"])
     app.handler("incidents", output="novelty")(ops["novelty"])
-    app.handler("predictions", output=ops["router"].topic_of)(ops["router"])
+    app.handler("predictions", output=router.topic_of)(router)
     app.handler("predictions", output="drift")(ops["drift"])
     app.source("incidents", merge(text_events(df),
                                   text_label_events(df, delay=EVERY * label_delay)))
@@ -64,7 +66,8 @@ def decisions(app: App) -> pd.DataFrame:
     return frame.sort_values("id").reset_index(drop=True)
 
 
-def timeline(made: pd.DataFrame, df: pd.DataFrame, bucket: int = 100) -> pd.DataFrame:
+def routing_timeline(made: pd.DataFrame, df: pd.DataFrame, bucket: int = 100
+                     ) -> pd.DataFrame:
     """Per `bucket` consecutive reports: the classifier's accuracy, the share sent to review
     and the accuracy of those routed (each report scored by its category in `df`)."""
     scored = made.assign(truth=df["category"].to_numpy()[made["id"].to_numpy()])

@@ -35,15 +35,15 @@ def test_bench_text_rejects_a_bad_threshold(capsys):
     assert "--threshold must be in [0, 1], got 1.5" in capsys.readouterr().err
 
 
-def test_timeline_buckets_accuracy_and_review_share_by_report():
+def test_routing_timeline_buckets_accuracy_and_review_share_by_report():
     import pandas as pd
 
-    from edalab.bench.text import timeline
+    from edalab.bench.text import routing_timeline
     df = pd.DataFrame({"category": ["a", "a", "b", "b"]})
     made = pd.DataFrame({"id": [0, 1, 2, 3], "label": ["a", "b", "b", "b"],
                          "confidence": [0.9, 0.9, 0.2, 0.9], "topic": "t",
                          "routed": [True, True, False, True]})
-    out = timeline(made, df, bucket=2)
+    out = routing_timeline(made, df, bucket=2)
     assert out.index.tolist() == [2, 4]
     assert out["accuracy"].tolist() == [0.5, 1.0]
     assert out["review_share"].tolist() == [0.0, 0.5]
