@@ -79,3 +79,14 @@ def test_notebooks_are_found():
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_imports_only_public_names(notebook):
     assert private_uses(code_of(notebook)) == []
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_output_check_markers_stand_on_their_own_line(notebook):
+    """nbval reads ``# NBVAL_CHECK_OUTPUT`` only as a comment line of its own: after code on
+    the same line it is ignored, and the cell's output is compared with nothing."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    ignored = [(i, line.strip()) for i, cell in enumerate(cells) if cell["cell_type"] == "code"
+               for line in "".join(cell["source"]).splitlines()
+               if "NBVAL_" in line and not line.strip().startswith("#")]
+    assert not ignored, f"markers nbval would ignore (cell, line): {ignored}"
