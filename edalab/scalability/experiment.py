@@ -56,6 +56,7 @@ class Run:
     slo: LagTrendSLO
     sent: int
     behind: float
+    repetition: int = 0
     slope: float = 0.0
     slo_met: bool = False
 
@@ -66,7 +67,8 @@ class Run:
     def row(self) -> dict[str, Any]:
         """The run as the report's JSON row."""
         return {"uc": self.uc, "broker": self.broker, "instances": self.instances,
-                "load": self.load, "slope": round(self.slope, 3), "slo_met": self.slo_met,
+                "load": self.load, "repetition": self.repetition,
+                "slope": round(self.slope, 3), "slo_met": self.slo_met,
                 "threshold": self.slo.threshold, "sent": self.sent,
                 "generator_behind_s": round(self.behind, 3)}
 
