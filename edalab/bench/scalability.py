@@ -78,7 +78,8 @@ def _table(rep: dict[str, Any], out: Path) -> str:
     for r in rep["runs"]:
         lines.append(f"    {r['uc']:<4} {r['broker']:<7} {r['instances']:>4} {r['load']:>8,} "
                      f"{r['repetition']:>3} {r['slope']:>10,.1f} {r['threshold']:>9,.0f}  "
-                     + ("met" if r["slo_met"] else "MISSED")
+                     + ("met" if r["slo_met"] else "MISSED") + "  cpu s: "
+                     + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_s"].items())
                      + (f" (generator {r['generator_behind_s']:.1f} s behind)"
                         if r["generator_behind_s"] > 1.0 else ""))
     lines.append("  capacity (highest load meeting the SLO):")
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edalab bench scalability: {exc}", file=sys.stderr)
         return 1
     rep = report(study, result, time.perf_counter() - started)
-    demand_chart(rep["demand"]).write_html(args.out / "demand.html",
+    demand_chart(rep["demand"], max(study.instances)).write_html(args.out / "demand.html",
                                            include_plotlyjs="directory")
     print(json.dumps(rep, indent=2) if args.json else _table(rep, args.out))
     return 0

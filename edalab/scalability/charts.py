@@ -42,21 +42,32 @@ def lag_chart(run: Run) -> Any:
     return fig
 
 
-def demand_chart(demand: list[dict[str, Any]]) -> Any:
-    """A plotly figure: demand (instances) over load, one line per use case and broker;
-    a load no instance count met is left out (a gap)."""
+def demand_chart(demand: list[dict[str, Any]], max_instances: int | None = None) -> Any:
+    """A plotly figure: demand (instances) over load, one line per use case and broker; a
+    load that none of the instance counts tried meets is drawn on the top row, "none met"
+    (above `max_instances`, the most tried)."""
     import plotly.graph_objects as go
 
+    found = [d["instances"] for d in demand if d["instances"] is not None]
+    top = (max_instances or max(found, default=1)) + 1
     fig = go.Figure()
     series = sorted({(d["uc"], d["broker"]) for d in demand})
-    for uc, broker in series:
-        rows = sorted((d["load"], d["instances"]) for d in demand
-                      if (d["uc"], d["broker"]) == (uc, broker))
-        fig.add_trace(go.Scatter(x=[r[0] for r in rows], y=[r[1] for r in rows],
-                                 mode="lines+markers", name=f"{uc.upper()} {broker}",
-                                 line_shape="hv"))
-    fig.update_layout(title="Demand: the fewest instances that meet the lag-trend SLO",
+    symbols = ["circle", "square", "diamond", "triangle-up", "x", "star"]
+    dashes = ["solid", "dash", "dot", "dashdot"]
+    for i, (uc, broker) in enumerate(series):
+        rows = sorted((d["load"], top if d["instances"] is None else d["instances"])
+                      for d in demand if (d["uc"], d["broker"]) == (uc, broker))
+        fig.add_trace(go.Scatter(
+            x=[r[0] for r in rows], y=[r[1] + 0.04 * (i - (len(series) - 1) / 2) for r in rows],
+            mode="lines+markers", name=f"{uc.upper()} {broker}", line_shape="hv",
+            line={"dash": dashes[i % len(dashes)], "width": 2},
+            marker={"symbol": symbols[i % len(symbols)], "size": 9},
+            hovertemplate="%{x:,} records/s: %{text}<extra></extra>",
+            text=["none met" if r[1] == top else f"{r[1]} instance(s)" for r in rows]))
+    fig.update_layout(title="Demand: the fewest instances that meet the lag-trend SLO "
+                            "(lines offset slightly so equal ones stay visible)",
                       xaxis_title="load (records/s)", yaxis_title="instances",
-                      template="plotly_white", height=420)
-    fig.update_yaxes(rangemode="tozero", dtick=1)
+                      template="plotly_white", height=420, title_font_size=13)
+    fig.update_yaxes(range=[0.5, top + 0.5], tickvals=list(range(1, top + 1)),
+                     ticktext=[*map(str, range(1, top)), "none met"])
     return fig

@@ -56,6 +56,7 @@ class Run:
     slo: LagTrendSLO
     sent: int
     behind: float
+    cpu_s: dict[str, float] = field(default_factory=dict)
     repetition: int = 0
     slope: float = 0.0
     slo_met: bool = False
@@ -70,7 +71,8 @@ class Run:
                 "load": self.load, "repetition": self.repetition,
                 "slope": round(self.slope, 3), "slo_met": self.slo_met,
                 "threshold": self.slo.threshold, "sent": self.sent,
-                "generator_behind_s": round(self.behind, 3)}
+                "generator_behind_s": round(self.behind, 3),
+                "cpu_s": {k: round(v, 2) for k, v in self.cpu_s.items()}}
 
 
 def run_experiment(uc: str, broker: str, instances: int, load: int, *, duration: float = 20.0,
@@ -92,9 +94,9 @@ def run_experiment(uc: str, broker: str, instances: int, load: int, *, duration:
         if uc == "uc1":
             params.setdefault("db", str(Path(tmp) / "uc1.db"))
         runner = _memory if broker == "memory" else _nats
-        seconds, lag, gen = runner(uc, instances, load, duration, sample_every, settle, seed,
-                                   params, Path(tmp))
-    return Run(uc, broker, instances, load, seconds, lag, slo, gen.sent, gen.behind)
+        seconds, lag, gen, cpu = runner(uc, instances, load, duration, sample_every, settle,
+                                        seed, params, Path(tmp))
+    return Run(uc, broker, instances, load, seconds, lag, slo, gen.sent, gen.behind, cpu)
 
 
 def _prepare(b: Broker, uc: str, params: dict[str, Any], load: int, seed: int) -> App:
@@ -115,9 +117,28 @@ def _prepare(b: Broker, uc: str, params: dict[str, Any], load: int, seed: int) -
     return app
 
 
-def _sample(b: Broker, group: str, gen: LoadGenerator, duration: float,
-            every: float) -> tuple[list[float], list[int]]:
-    """Lag of `group` on ``input`` every `every` seconds while the load runs."""
+def _cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each role's processes."""
+    import psutil
+
+    out = {}
+    for role, ids in pids.items():
+        total = 0.0
+        for pid in ids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+            except psutil.Error:  # a process that has gone: it used nothing more
+                pass
+        out[role] = total
+    return out
+
+
+def _sample(b: Broker, group: str, gen: LoadGenerator, duration: float, every: float,
+            pids: dict[str, list[int]]) -> tuple[list[float], list[int], dict[str, float]]:
+    """Lag of `group` on ``input`` every `every` seconds while the load runs, and the CPU
+    seconds each role's processes used meanwhile."""
+    before = _cpu_seconds(pids)
     seconds: list[float] = []
     lag: list[int] = []
     gen.start()
@@ -135,7 +156,8 @@ def _sample(b: Broker, group: str, gen: LoadGenerator, duration: float,
             break
         time.sleep(max(0.0, min(next_at, end) - time.time()))
     gen.stop()
-    return seconds, lag
+    after = _cpu_seconds(pids)
+    return seconds, lag, {k: after[k] - before[k] for k in pids}
 
 
 def _memory(uc, instances, load, duration, every, settle, seed, params, tmp):
@@ -155,13 +177,14 @@ def _memory(uc, instances, load, duration, every, settle, seed, params, tmp):
     gen = LoadGenerator(b, load=load, duration=duration, seed=seed)
     gen.prepare()
     try:
-        seconds, lag = _sample(b, group, gen, duration, every)
+        seconds, lag, cpu = _sample(b, group, gen, duration, every,
+                                    {"this process": [os.getpid()]})
     finally:
         stop.set()
         for t in threads:
             t.join(30)
         b.close()
-    return seconds, lag, gen
+    return seconds, lag, gen, cpu
 
 
 _WORKER_MODULE = """from edalab.scalability import use_case
@@ -194,7 +217,9 @@ def _nats(uc, instances, load, duration, every, settle, seed, params, tmp):
         time.sleep(settle)  # partition leases handed out among the members
         gen = LoadGenerator(b, load=load, duration=duration, seed=seed)
         gen.prepare()
-        seconds, lag = _sample(b, GROUPS[uc], gen, duration, every)
+        pids = {"nats-server": [server.process.pid],  # type: ignore[union-attr]  # started
+                "workers": [w.pid for w in workers], "generator": [os.getpid()]}
+        seconds, lag, cpu = _sample(b, GROUPS[uc], gen, duration, every, pids)
     finally:
         for w in workers:
             w.send_signal(signal.SIGTERM)
@@ -205,7 +230,7 @@ def _nats(uc, instances, load, duration, every, settle, seed, params, tmp):
                 w.kill()
         b.close()
         server.cleanup()
-    return seconds, lag, gen
+    return seconds, lag, gen, cpu
 
 
 def _wait_serving(tmp: Path, instances: int, workers: list[subprocess.Popen]) -> None:
