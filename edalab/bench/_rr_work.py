@@ -17,7 +17,7 @@ from edalab.streams.transactions import transaction_events, transactions
 
 __all__ = ["Scorer", "in_fault", "schedule", "scoring_events"]
 
-TRAIN_DAYS = 3
+TRAIN_DAYS = 2
 
 
 def _frame(seed: int) -> pd.DataFrame:
