@@ -157,7 +157,7 @@ def _produce(broker: Broker, events, offsets, group: str, start: float) -> int:
 
 
 def _drain(broker: Broker, group: str, until: float) -> None:
-    while time.time() < until and sum(broker.lag("transactions", group).values()):
+    while time.time() < until and sum(broker.lag("transactions", group).values()) > 0:
         time.sleep(0.05)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from edalab.bench._help import DefaultsFormatter
 
-__all__ = ["STYLES", "compare", "main", "measure"]
+__all__ = ["STYLES", "compare_latencies", "main", "measure_style"]
 
 STYLES = ("monolith", "http", "eda-memory", "eda-nats")
 FAULTS = ("none", "burst", "slow")
@@ -102,7 +102,7 @@ def _role(cmdline: list[str]) -> str:
     return "driver"
 
 
-def measure(style: str, load: float, duration: float, fault: str, seed: int = 0) -> dict:
+def measure_style(style: str, load: float, duration: float, fault: str, seed: int = 0) -> dict:
     """One run in a fresh process: the report's row (and the latencies, for the tests)."""
     child = subprocess.Popen([sys.executable, "-m", "edalab.bench._rr_run", style, str(load),
                               str(duration), fault, str(seed)], stdout=subprocess.PIPE,
@@ -130,10 +130,10 @@ def _pct(values: np.ndarray, q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if len(values) else None
 
 
-def compare(runs: list[dict], alpha: float = 0.01) -> list[dict]:
+def compare_latencies(runs: list[dict], alpha: float = 0.01) -> list[dict]:
     """Per (load, fault) and style, Mann-Whitney U on the answered transactions' latencies:
     is the monolith faster (one-sided)? A claim only where p < `alpha`."""
-    from scipy.stats import mannwhitneyu
+    from scipy.stats import mannwhitneyu  # type: ignore[import-untyped]  # scikit-learn brings scipy
 
     out = []
     for r in runs:
@@ -211,12 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for load, fault in _plan(args.loads, args.quick):
             for style in args.style:
-                runs.append(measure(style, load, duration, fault))
+                runs.append(measure_style(style, load, duration, fault))
                 print(f"  ran {style} at {load:g}/s ({fault})", file=sys.stderr, flush=True)
     except (RuntimeError, OSError, ValueError) as exc:
         print(f"edalab bench rr: {exc}", file=sys.stderr)
         return 1
-    rep = {"runs": runs, "tests": compare(runs), "notes": NOTES,
+    rep = {"runs": runs, "tests": compare_latencies(runs), "notes": NOTES,
            "duration_s": duration, "wall_s": round(time.perf_counter() - started, 1)}
     for r in runs:
         del r["latency_ms"]

@@ -21,12 +21,12 @@ from typing import Any
 from edalab.bench._help import DefaultsFormatter
 from edalab.scalability import USE_CASES
 from edalab.scalability.charts import demand_chart, lag_chart
-from edalab.scalability.experiment import BROKERS, Run
+from edalab.scalability.experiment import BROKERS, ScalabilityRun
 from edalab.scalability.search import STRATEGIES
 from edalab.scalability.slo import PUBLISHED_THRESHOLD
 from edalab.scalability.study import Study, run_study
 
-__all__ = ["QUICK", "caveats", "main", "report"]
+__all__ = ["QUICK", "caveats", "main", "scalability_report"]
 
 #: The reduced study of ``--quick``: UC1 and UC2, both brokers, 1 and 2 instances.
 QUICK = {"ucs": ["uc1", "uc2"], "brokers": list(BROKERS), "loads": [5000, 20000, 50000],
@@ -58,9 +58,9 @@ def caveats(study: Study, cores: int | None = None) -> list[str]:
     return lines
 
 
-def report(study: Study, result: dict[str, Any], wall_s: float) -> dict[str, Any]:
+def scalability_report(study: Study, result: dict[str, Any], wall_s: float) -> dict[str, Any]:
     """The JSON report: runs, capacity, demand, the study's settings and its caveats."""
-    runs: list[Run] = result["runs"]
+    runs: list[ScalabilityRun] = result["runs"]
     return {"runs": [r.row() for r in runs], "capacity": result["capacity"],
             "demand": result["demand"],
             "study": {"ucs": list(study.ucs), "brokers": list(study.brokers),
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edalab bench scalability: {exc}", file=sys.stderr)
         return 2
 
-    def save(run: Run) -> None:
+    def save(run: ScalabilityRun) -> None:
         name = f"{run.uc}-{run.broker}-i{run.instances}-l{run.load}-r{run.repetition}.html"
         lag_chart(run).write_html(args.out / name, include_plotlyjs="directory")
         if not args.json:
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError) as exc:
         print(f"edalab bench scalability: {exc}", file=sys.stderr)
         return 1
-    rep = report(study, result, time.perf_counter() - started)
+    rep = scalability_report(study, result, time.perf_counter() - started)
     demand_chart(rep["demand"], max(study.instances)).write_html(args.out / "demand.html",
                                            include_plotlyjs="directory")
     print(json.dumps(rep, indent=2) if args.json else _table(rep, args.out))

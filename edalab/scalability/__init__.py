@@ -18,6 +18,7 @@ App(broker=MemoryBroker(...), handlers=['downsample'])
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from edalab.brokers.base import Broker
@@ -31,8 +32,8 @@ __all__ = ["USE_CASES", "registry_event", "uc1_storage", "uc2_downsample", "uc3_
            "uc4_hierarchy", "use_case"]
 
 #: Use-case name -> the function that builds its App.
-USE_CASES = {"uc1": uc1_storage, "uc2": uc2_downsample, "uc3": uc3_aggregate,
-             "uc4": uc4_hierarchy}
+USE_CASES: dict[str, Callable[..., App]] = {
+    "uc1": uc1_storage, "uc2": uc2_downsample, "uc3": uc3_aggregate, "uc4": uc4_hierarchy}
 
 
 def use_case(name: str, broker: Broker | None = None, **params: Any) -> App:

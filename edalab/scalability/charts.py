@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from edalab.scalability.experiment import Run
+from edalab.scalability.experiment import ScalabilityRun
 
 __all__ = ["demand_chart", "lag_chart"]
 
 
-def lag_chart(run: Run) -> Any:
+def lag_chart(run: ScalabilityRun) -> Any:
     """A plotly figure: the consumer group's total lag over the run, the warm-up shaded, and
     the least-squares trend the SLO judges (its slope and the threshold in the title)."""
     import plotly.graph_objects as go

@@ -35,7 +35,7 @@ from edalab.scalability.load import LoadGenerator
 from edalab.scalability.slo import LagTrendSLO
 from edalab.streams.power_sensors import sensor_registry
 
-__all__ = ["BROKERS", "Run", "run_experiment"]
+__all__ = ["BROKERS", "ScalabilityRun", "run_experiment"]
 
 BROKERS = ("memory", "nats")
 #: The consumer group whose lag on ``input`` the SLO watches, per use case.
@@ -43,7 +43,7 @@ GROUPS = {"uc1": "uc1", "uc2": "uc2", "uc3": "uc3", "uc4": "uc4-route"}
 
 
 @dataclass
-class Run:
+class ScalabilityRun:
     """One experiment's outcome: the lag series (seconds from the start of the load) and
     the SLO's verdict on it."""
 
@@ -77,7 +77,8 @@ class Run:
 
 def run_experiment(uc: str, broker: str, instances: int, load: int, *, duration: float = 20.0,
                    slo: LagTrendSLO | None = None, partitions: int = 8, sample_every: float = 0.5,
-                   settle: float = 2.0, seed: int = 0, params: dict[str, Any] | None = None) -> Run:
+                   settle: float = 2.0, seed: int = 0,
+                   params: dict[str, Any] | None = None) -> ScalabilityRun:
     """Run use case `uc` with `instances` instances on `broker` (``"memory"`` or ``"nats"``)
     at `load` records/s for `duration` seconds; the lag of its group on ``input`` sampled
     every `sample_every` seconds and judged by `slo` (default `LagTrendSLO.scaled`)."""
@@ -96,7 +97,7 @@ def run_experiment(uc: str, broker: str, instances: int, load: int, *, duration:
         runner = _memory if broker == "memory" else _nats
         seconds, lag, gen, cpu = runner(uc, instances, load, duration, sample_every, settle,
                                         seed, params, Path(tmp))
-    return Run(uc, broker, instances, load, seconds, lag, slo, gen.sent, gen.behind, cpu)
+    return ScalabilityRun(uc, broker, instances, load, seconds, lag, slo, gen.sent, gen.behind, cpu)
 
 
 def _prepare(b: Broker, uc: str, params: dict[str, Any], load: int, seed: int) -> App:

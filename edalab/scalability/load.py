@@ -22,6 +22,7 @@ import threading
 import time
 
 from edalab.brokers.base import Broker
+from edalab.events import Event
 from edalab.streams.power_sensors import power_sensors, sensor_events
 
 __all__ = ["LoadGenerator"]
@@ -65,7 +66,7 @@ class LoadGenerator:
         self.started: float | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._events = None
+        self._events: list[Event] | None = None
 
     def __repr__(self) -> str:
         return f"LoadGenerator(load={self.load}/s, duration={self.duration:g} s, sent={self.sent})"
@@ -107,7 +108,7 @@ class LoadGenerator:
         return self.sent / max(min(time.time() - self.started, self.duration), 1e-9)
 
     def _publish(self) -> None:
-        events, due = self._events, self._due
+        events, due = self._events or [], self._due
         start = self._start_ms / 1000.0
         time.sleep(max(0.0, start - time.time()))
         self.started = start

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edalab.scalability.experiment import Run, run_experiment
+from edalab.scalability.experiment import ScalabilityRun, run_experiment
 from edalab.scalability.search import capacity, demand
 from edalab.scalability.slo import LagTrendSLO
 
@@ -45,10 +45,11 @@ class Study:
                            self.warmup if self.warmup is not None else scaled.warmup)
 
 
-def run_study(study: Study, *, on_run: Callable[[Run], None] | None = None) -> dict[str, Any]:
-    """Run `study`: ``{"runs": [Run...], "capacity": [...], "demand": [...]}``, the report's
-    rows; `on_run` is called with each run as it ends (progress, charts)."""
-    runs: list[Run] = []
+def run_study(study: Study, *,
+              on_run: Callable[[ScalabilityRun], None] | None = None) -> dict[str, Any]:
+    """Run `study`: ``{"runs": [ScalabilityRun...], "capacity": [...], "demand": [...]}``,
+    the report's rows; `on_run` is called with each run as it ends (progress, charts)."""
+    runs: list[ScalabilityRun] = []
     out_capacity: list[dict[str, Any]] = []
     out_demand: list[dict[str, Any]] = []
     for uc in study.ucs:

@@ -34,7 +34,7 @@ def test_plan_runs_every_load_then_both_faults_at_the_middle_load():
 
 
 def test_http_service_answers_every_transaction_it_is_sent():
-    row = rr.measure("http", 100, 2, "none")
+    row = rr.measure_style("http", 100, 2, "none")
     assert row["answered"] + row["errors"] == row["sent"] > 150
     assert set(row["processes"]) == {"driver", "http-service"}
 
@@ -62,5 +62,5 @@ def test_monolith_faster_claimed_only_where_latencies_differ():
              "latency_ms": (rng.exponential(1.0, 500) + 2).tolist()},
             {"style": "eda-memory", "load": 1, "fault": "none",
              "latency_ms": rng.exponential(1.0, 500).tolist()}]
-    claims = {c["versus"]: c["monolith_faster"] for c in rr.compare(runs)}
+    claims = {c["versus"]: c["monolith_faster"] for c in rr.compare_latencies(runs)}
     assert claims == {"http": True, "eda-memory": False}
