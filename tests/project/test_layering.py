@@ -29,7 +29,7 @@ LAYERS = {
     "brokers": 2,
     "runtime": 3, "resilience": 3, "state": 3,
     "operators": 4, "ml": 4, "streams": 4, "patterns": 4, "serverless": 4, "viz": 4,
-    "fraud": 5, "health": 5, "apps": 5, "workflows": 5, "retraining": 5,
+    "fraud": 5, "health": 5, "apps": 5, "workflows": 5, "retraining": 5, "scalability": 5,
     "cli": 6, "bench": 6, "testing": 6,
 }
 #: Imports across layers known to be wrong and not fixed yet: (importer, imported) -> why.
