@@ -372,9 +372,7 @@ def lag_over_time(timeline: pd.DataFrame, x: str = "step",
     """Line chart of lag per handler stream (``topic/group``) from `RunStats.timeline`.
 
     Lag is what was appended but not yet committed: it grows while a handler receives more
-    than it processes per step and drains once its input slows down (on the wall clock; on
-    the virtual clock the sources wait for the handlers, so lag lasts a step: below, `double`
-    emits 20 events a step and `sink` takes 10, then the other 10).
+    than it processes per step and drains once its input slows down.
 
     Parameters
     ----------
@@ -400,7 +398,7 @@ def lag_over_time(timeline: pd.DataFrame, x: str = "step",
     >>> stats = app.run(batch_size=10)
     >>> fig = lag_over_time(stats.timeline)
     >>> [(t.name, list(t.y)) for t in fig.data][1]
-    ('out/sink', [10, 0, 10, 0, 10, 0, 10, 0, 0])
+    ('out/sink', [10, 20, 30, 40, 30, 20, 10, 0, 0])
     """
     if x not in ("step", "clock", "wall_seconds", "published"):
         raise ValueError(f"x must be 'step', 'clock', 'wall_seconds' or 'published', got {x!r}")
