@@ -27,7 +27,7 @@ from typing import Any
 from river import feature_extraction, naive_bayes
 
 from edalab.events import Event
-from edalab.ml.classifier import OnlineClassifier
+from edalab.ml.classifier import OnlineClassifier, model_name
 from edalab.readonly import ReadOnlyDict
 
 __all__ = ["TextClassifier", "default_text_model"]
@@ -76,6 +76,11 @@ class TextClassifier(OnlineClassifier):
                          validate=True, buffer_size=buffer_size,
                          forward_labels=forward_labels, prediction_type=prediction_type,
                          source=source, name=name)
+        self.text = text
+
+    def __repr__(self) -> str:
+        return (f"TextClassifier({model_name(self.model)}, text={self.text!r}, "
+                f"version={self.version}, buffered={len(self.buffer)})")
 
     def _extended(self, jid: Any, score: float | None, seconds: float, proba: dict,
                   event: Event) -> ReadOnlyDict:

@@ -118,6 +118,9 @@ class Registry:
         return self._maps[i].get(child, ()) if i >= 0 else ()
 
 
+_CHILD_FIELDS = ("group", "child", "valueInW", "count", "timestamp")
+
+
 class HierarchyWindow(Operator):
     """Tumbling event-time windows per group of the last value of each child, summed.
 
@@ -145,6 +148,9 @@ class HierarchyWindow(Operator):
 
     def process(self, event: Event) -> list[Event]:
         d = event.data
+        if not isinstance(d, dict) or any(d.get(f) is None for f in _CHILD_FIELDS):
+            raise ValueError(f"HierarchyWindow: event {event.id!r} needs data with "
+                             f"{', '.join(_CHILD_FIELDS)}")
         ts = d["timestamp"]
         start = ts - ts % self.size
         if start + self.size + self.grace <= self._max:

@@ -36,7 +36,9 @@ def test_plan_runs_every_load_then_both_faults_at_the_middle_load():
 def test_http_service_answers_every_transaction_it_is_sent():
     row = rr.measure_style("http", 100, 2, "none")
     assert row["answered"] + row["errors"] == row["sent"] > 150
-    assert set(row["processes"]) == {"driver", "http-service"}
+    # The service's process is sampled every 0.1 s: a starved sampler (a loaded machine)
+    # can miss it in a 2 s window, so only the driver is certain.
+    assert "driver" in row["processes"] and set(row["processes"]) <= {"driver", "http-service"}
 
 
 def test_slow_fault_makes_each_scoring_call_at_least_ten_times_longer():

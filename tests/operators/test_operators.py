@@ -33,8 +33,12 @@ from edalab.ml import (
     SessionWindow,
     TumblingWindow,
 )
+from edalab.ml.novelty import ErrorDrift, NoveltyDetector
 from edalab.ml.progressive import EVENT_FIELDS, dataset_events
+from edalab.ml.routing import SemanticRouter
+from edalab.ml.text import TextClassifier
 from edalab.operators import Operator
+from edalab.scalability.uc4_hierarchy import HierarchyWindow
 from edalab.streams import label_events, transaction_events, transactions, vitals, vitals_events
 from edalab.testing import check_operator
 
@@ -112,6 +116,26 @@ def _validated():
             if e.type == "vitals.validated"]
 
 
+
+def _reports(n=120):
+    from edalab.streams import incident_reports, merge, text_events, text_label_events
+    df = incident_reports(n, seed=0, novel_at=0.5)
+    return list(merge(text_events(df), text_label_events(df, delay="20min")))
+
+
+def _text_predictions():
+    from edalab.ml import TextClassifier
+    return TextClassifier(forward_labels=True).test(_reports())
+
+
+def _children(n=60):
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    return [Event("power.child", "/tests", {"group": f"g{i % 2}", "child": f"s{i % 4}",
+                                            "valueInW": 10.0 + i % 7, "count": 1,
+                                            "timestamp": 1_700_000_000_000 + 1000 * i},
+                  key=f"g{i % 2}", time=t0 + timedelta(seconds=i), id=f"c{i}")
+            for i in range(n)]
+
 FACTORIES: dict[type, Callable[[], tuple[Operator, list[Event]]]] = {
     OnlineClassifier: lambda: (OnlineClassifier(_lr(), **EVENT_FIELDS), _examples()),
     PrequentialMetrics: lambda: (PrequentialMetrics({"auc": metrics.ROCAUC()}, every=10),
@@ -139,6 +163,11 @@ FACTORIES: dict[type, Callable[[], tuple[Operator, list[Event]]]] = {
     News2Operator: lambda: (News2Operator(), _validated()),
     Validator: lambda: (Validator(), _observations()),
     AlertPolicy: lambda: (AlertPolicy("combined", warmup=2), _assessed()),
+    TextClassifier: lambda: (TextClassifier(forward_labels=True), _reports()),
+    SemanticRouter: lambda: (SemanticRouter(0.8), _text_predictions()),
+    NoveltyDetector: lambda: (NoveltyDetector(), _reports()),
+    ErrorDrift: lambda: (ErrorDrift(lambda: drift.ADWIN(delta=0.1)), _text_predictions()),
+    HierarchyWindow: lambda: (HierarchyWindow("5s", "5s"), _children()),
 }
 
 

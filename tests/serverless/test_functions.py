@@ -83,8 +83,9 @@ def test_a_function_name_is_registered_once():
 
 
 def test_fraud_scoring_cold_starts_are_measured_on_each_broker(broker):
-    stats = measure_cold_starts(broker, n=20, concurrency=2)
-    assert (stats.events, stats.errors) == (20, 0)
+    # A few here; `edalab bench serverless` measures 20 (each is a process start).
+    stats = measure_cold_starts(broker, n=6, concurrency=2)
+    assert (stats.events, stats.errors) == (6, 0)
     cold = stats.cold_start_ms()
-    assert cold["n"] == 20 and 0 < cold["median"] <= cold["p99"]
+    assert cold["n"] == 6 and 0 < cold["median"] <= cold["p99"]
     assert stats.instances[-1][1] == 0  # scaled to zero
