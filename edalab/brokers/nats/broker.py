@@ -39,7 +39,8 @@ from edalab.brokers.loop_thread import LoopThread
 from edalab.brokers.nats.codec import GROUP_PATTERN, check_topic, stream_name
 from edalab.brokers.nats.connection import connect, connect_error
 from edalab.brokers.nats.consumer import NatsConsumer
-from edalab.brokers.nats.inspection import read_partition, unsettled
+from edalab.brokers.nats.failover import msg_id, retrying
+from edalab.brokers.nats.inspection import read_partition, subjects_taken, unsettled
 from edalab.brokers.nats.membership import lease_bucket
 from edalab.brokers.partitioning import key_hash
 from edalab.events import Event, EventError, check_serialisable
@@ -48,6 +49,8 @@ __all__ = ["NatsBroker"]
 
 _clock = time.perf_counter
 _OVERLAP = 10065  # JetStream's error code: the subjects belong to another stream
+_IN_USE = 10058  # a stream of that name exists (with another configuration)
+_TOO_FEW_SERVERS = {10023, 10074}  # insufficient resources; replicas > 1 on one server
 
 
 class NatsBroker:
@@ -56,7 +59,8 @@ class NatsBroker:
     Parameters
     ----------
     url
-        Server URL, e.g. ``nats://127.0.0.1:4222`` (`edalab broker start` runs one).
+        Server URL, e.g. ``nats://127.0.0.1:4222`` (`edalab broker start` runs one), or a
+        list of a cluster's URLs (`NatsCluster.urls`): the client reconnects to a live one.
     user, password, token
         Credentials, when the server requires them.
     tls, tls_hostname
@@ -64,7 +68,9 @@ class NatsBroker:
     storage
         ``"file"`` (survives a server restart; the default) or ``"memory"``.
     replicas
-        Stream replicas (1 on a single server).
+        Copies of each topic's stream, consumers and the lease bucket (1 on a single server;
+        3 on a cluster of three or more survives the loss of any one server). More replicas
+        than the cluster has servers is a `BrokerError` at `create_topic`.
     max_age
         Retention of stream messages in seconds (None keeps everything).
     ack_wait
@@ -73,17 +79,31 @@ class NatsBroker:
         Seconds after which a silent group member's partitions are taken over.
     auto_create, default_partitions
         As on `MemoryBroker`: create unknown topics on first use instead of raising.
+    failover_timeout
+        Seconds `publish` and `poll` wait and retry while a cluster re-elects a leader or
+        the client reconnects, before raising `BrokerError`. A publish is retried with the
+        event's de-duplication id (``Nats-Msg-Id``: its source and id), so the stream
+        stores it once (within its two-minute duplicate window).
     """
 
-    def __init__(self, url: str = "nats://127.0.0.1:4222", *, user: str | None = None,
+    def __init__(self, url: str | list[str] = "nats://127.0.0.1:4222", *, user: str | None = None,
                  password: str | None = None, token: str | None = None, tls: Any = None,
                  tls_hostname: str | None = None, storage: Literal["file", "memory"] = "file",
                  replicas: int = 1, max_age: float | None = None, ack_wait: float = 30.0,
                  lease_ttl: float = 6.0, auto_create: bool = False,
-                 default_partitions: int = 1, connect_timeout: float = 5.0):
+                 default_partitions: int = 1, connect_timeout: float = 5.0,
+                 failover_timeout: float = 10.0):
         if storage not in ("file", "memory"):
             raise ValueError(f"storage must be 'file' or 'memory', got {storage!r}")
-        self.url = url
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
+            raise ValueError(f"replicas must be a positive int, got {replicas!r}")
+        if not failover_timeout >= 0:  # NaN too
+            raise ValueError(f"failover_timeout must be >= 0 seconds, got {failover_timeout!r}")
+        servers = [url] if isinstance(url, str) else list(url)
+        if not servers or not all(isinstance(u, str) for u in servers):
+            raise ValueError(f"url must be a server URL or a list of them, got {url!r}")
+        self.url = ",".join(servers)
+        self.failover_timeout = failover_timeout
         self.storage = storage
         self.replicas = replicas
         self.max_age = max_age
@@ -105,11 +125,11 @@ class NatsBroker:
             "max_reconnect_attempts": 120, "reconnect_time_wait": 0.25,
         }
         try:
-            self._nc = self._io.run(connect(url, {k: v for k, v in options.items()
+            self._nc = self._io.run(connect(servers, {k: v for k, v in options.items()
                                                         if v is not None}))
         except Exception as exc:
             self._io.close()
-            raise BrokerError(connect_error(url, exc, bool(user or token))) from None
+            raise BrokerError(connect_error(self.url, exc, bool(user or token))) from None
         self._js = self._nc.jetstream()
 
     def __repr__(self) -> str:
@@ -145,9 +165,18 @@ class NatsBroker:
             try:
                 await self._js.add_stream(config)
             except APIError as exc:
+                if exc.err_code == _IN_USE:  # another process created it since our lookup
+                    self._partitions.pop(name, None)
+                    return await self._create_topic(name, partitions)
+                if exc.err_code in _TOO_FEW_SERVERS:
+                    raise BrokerError(
+                        f"cannot create topic {name!r} with replicas={self.replicas} at "
+                        f"{self.url}: {exc.description} (the cluster needs at least "
+                        f"{self.replicas} JetStream servers; NatsCluster({self.replicas}) "
+                        "starts them, or lower replicas)") from None
                 if exc.err_code != _OVERLAP:
                     raise
-                raise BrokerError(await self._subjects_taken(name, exc)) from None
+                raise BrokerError(await subjects_taken(self._js, name, self.url, exc)) from None
             self._partitions[name] = partitions
         if not name.endswith(DLQ_SUFFIX) and await self._lookup(dead_letter_topic(name)) is None:
             await self._create_topic(dead_letter_topic(name), 1)
@@ -169,18 +198,6 @@ class NatsBroker:
         n = len(info.config.subjects or [])
         self._partitions[name] = n
         return n
-
-    async def _subjects_taken(self, name: str, exc: APIError) -> str:
-        """Why topic `name` cannot be created: which stream holds its subjects."""
-        try:
-            holder = await self._js.find_stream_name_by_subject(f"{name}.0")
-            topic = ((await self._js.stream_info(holder)).config.metadata or {}).get(
-                "edalab_topic")
-        except Exception:  # the reason stays the server's own words
-            return f"cannot create topic {name!r} on {self.url}: {exc.description}"
-        held = f", topic {topic!r}" if topic else ""
-        return (f"cannot create topic {name!r} on {self.url}: its subjects {name}.<partition> "
-                f"belong to stream {holder!r}{held}; delete that stream or use another name")
 
     async def _require(self, name: str) -> int:
         n = await self._lookup(name)
@@ -246,7 +263,10 @@ class NatsBroker:
     async def _publish(self, topic: str, event: Event, payload: bytes) -> Record:
         n = await self._require(topic)
         p = self._route(topic, n, event.key)
-        ack = await self._js.publish(f"{topic}.{p}", payload, stream=stream_name(topic))
+        subject, stream = f"{topic}.{p}", stream_name(topic)
+        headers = {"Nats-Msg-Id": msg_id(event.source, event.id)}
+        ack = await retrying(f"publish to {topic!r}", lambda: self._js.publish(
+            subject, payload, stream=stream, headers=dict(headers)), self.failover_timeout)
         return Record(event, topic, p, ack.seq, 1, _clock())
 
     def publish_raw(self, topic: str, payload: bytes | str) -> None:
@@ -261,7 +281,8 @@ class NatsBroker:
 
     async def _publish_raw(self, topic: str, payload: bytes, key: str | None) -> None:
         p = self._route(topic, await self._require(topic), key)
-        await self._js.publish(f"{topic}.{p}", payload, stream=stream_name(topic))
+        await retrying(f"publish to {topic!r}", lambda: self._js.publish(
+            f"{topic}.{p}", payload, stream=stream_name(topic)), self.failover_timeout)
 
     def publish_many(self, topic: str, events: Iterable[Event]) -> int:
         """Append events in order with asynchronous publish acks (the batch path).
@@ -347,7 +368,7 @@ class NatsBroker:
 
     async def _lease_bucket(self):
         if self._leases is None:
-            self._leases = await lease_bucket(self._js, self.lease_ttl)
+            self._leases = await lease_bucket(self._js, self.lease_ttl, self.replicas)
         return self._leases
 
     # -- inspecting ------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from edalab.brokers.base import (
     decode,
 )
 from edalab.brokers.nats.codec import ack_tokens, durable_name, stream_name
+from edalab.brokers.nats.failover import transient
 from edalab.brokers.nats.membership import Membership
 from edalab.brokers.nats.puller import Puller
 from edalab.events import Event
@@ -73,6 +74,7 @@ class NatsConsumer(Membership):
         self._last_round = 0.0
         self._expires = 0.0  # no lease of ours expires before this (see `_poll`)
         self._heartbeat: asyncio.Task | None = None
+        self._failing: float | None = None  # when membership rounds began to fail
         self._closed = False
         self._lock = asyncio.Lock()
 
@@ -120,7 +122,7 @@ class NatsConsumer(Membership):
                          timeout=None if timeout is None else timeout + 60)
 
     async def _poll(self, max_events: int, timeout: float) -> Batch:
-        await self._round_if_due()
+        await self._round_or_wait()
         deadline = _clock() + max(timeout, 0.0)
         while True:
             self._arrived.clear()
@@ -139,7 +141,7 @@ class NatsConsumer(Membership):
             wait = max(0.01, min(1.0, deadline - _clock(), left))
             # A copy: a membership round may drop a partition while a request is sent.
             for p, puller in list(self._owned.items()):
-                if (not puller.expected and not self._buffers.get(p) and left >= 0.01
+                if (not puller.open and not self._buffers.get(p) and left >= 0.01
                         and p not in self._paused):
                     await puller.request(max_events, wait)
             remaining = deadline - _clock()
@@ -149,13 +151,31 @@ class NatsConsumer(Membership):
                 await asyncio.sleep(min(remaining, 0.05))
                 await self._round_if_due()
                 continue
-            if remaining <= 0 and not any(p.expected for p in self._owned.values()):
+            if remaining <= 0 and not any(p.open for p in self._owned.values()):
                 return _batch([])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), max(remaining, 0.0) + 0.05)
             if _clock() >= deadline and not any(self._buffers.get(p) for p in self._owned
                                                  if p not in self._paused):
                 return _batch([])
+
+    async def _round_or_wait(self) -> None:
+        """A due membership round; while the cluster fails over (a transient fault) the poll
+        goes on with the partitions it has, for up to the broker's `failover_timeout`."""
+        try:
+            await self._round_if_due()
+            self._failing = None
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            now = _clock()
+            self._failing = self._failing or now
+            bound = self._broker.failover_timeout
+            if now - self._failing > bound:
+                raise BrokerError(
+                    f"poll of {self.topic!r} in group {self.group!r}: the servers did not "
+                    f"answer within failover_timeout={bound:g} s ({exc or type(exc).__name__})"
+                ) from None
 
     async def _take(self, max_events: int) -> list[Record]:
         # No coroutine per record: stream sequence, delivery count and append time come from

@@ -37,15 +37,16 @@ LEASES = "edalab-leases"
 _clock = time.perf_counter
 
 
-async def lease_bucket(js, lease_ttl: float):
-    """The server's lease bucket, created with `lease_ttl` if missing; `BrokerError` if it
-    exists with another TTL (every member of a group must expire leases alike)."""
+async def lease_bucket(js, lease_ttl: float, replicas: int = 1):
+    """The server's lease bucket, created with `lease_ttl` and `replicas` if missing;
+    `BrokerError` if it exists with another TTL (every member of a group must expire leases
+    alike)."""
     try:
         kv = await js.key_value(LEASES)
     except Exception:
         kv = await js.create_key_value(
             api.KeyValueConfig(bucket=LEASES, history=1, ttl=lease_ttl,
-                               storage=api.StorageType.FILE))
+                               storage=api.StorageType.FILE, replicas=replicas))
     ttl = (await kv.status()).ttl
     if ttl is not None and abs(ttl - lease_ttl) > 1e-3:
         raise BrokerError(

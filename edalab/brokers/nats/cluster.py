@@ -1,0 +1,251 @@
+"""`NatsCluster`: N ``nats-server -js`` processes on loopback joined by cluster routes.
+
+A JetStream cluster of three (or five) servers keeps a topic created with ``replicas=3`` on
+three servers: a publish is acked once a quorum (two of three) stores it, so any one server
+may die without losing an acked event, and the survivors elect a new stream leader within a
+few seconds. Each member has its own name, client port, route port, monitoring port and store
+directory; `kill` (SIGKILL), `stop` and `restart` act on one member, and every member is
+killed when the Python process ends (as `NatsServer`).
+
+Durability: nats-server writes each stored message to the file system at once but fsyncs its
+files only every `sync_interval` (``"2m"`` by default). A killed *process* loses nothing
+(the operating system holds the written pages); a power cut of every machine at once loses
+what was written since the last fsync, unless ``sync_interval="always"`` (an fsync per write,
+slower; the tests use it). With replicas on separate machines, a power cut of one machine
+loses nothing acked: the quorum still holds it.
+
+>>> from edalab import Event, NatsBroker
+>>> with NatsCluster(3) as cluster:
+...     broker = NatsBroker(cluster.urls, replicas=3)
+...     broker.create_topic("orders")
+...     offset = broker.publish("orders", Event("placed", "/shop", {"n": 1})).offset
+...     leader = cluster.leader("orders")
+...     states = cluster.replica_states("orders")
+...     broker.close()
+>>> offset, leader in range(3), [s["messages"] for s in states]
+(1, True, [1, 1, 1])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from edalab.brokers.base import BrokerError, UnknownTopicError
+from edalab.brokers.nats.codec import stream_name
+from edalab.brokers.nats.server import NatsServer, free_port
+
+__all__ = ["NatsCluster"]
+
+
+def _free_ports(n: int, taken: set[int]) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in taken:
+            taken.add(port)
+            ports.append(port)
+    return ports
+
+
+class NatsCluster:
+    """N JetStream servers on loopback, joined into one cluster by routes.
+
+    Parameters
+    ----------
+    size
+        Number of servers (3 or 5 tolerate one or two failures; at least 1).
+    sync_interval
+        How often each server fsyncs its store: a duration such as ``"2m"`` (nats-server's
+        default) or ``"always"`` (after every write; survives a power cut of every server).
+    store_dir
+        Root of the members' stores (one sub-directory per member); a temporary directory,
+        deleted by `cleanup`, by default.
+    cluster, prefix
+        The cluster's name, and the members' names' prefix (``<prefix>0``, ``<prefix>1``...).
+    timeout
+        Seconds to wait for servers, for a meta leader, and for a restarted member.
+    """
+
+    def __init__(self, size: int = 3, *, sync_interval: str = "2m",
+                 store_dir: str | Path | None = None, cluster: str = "edalab",
+                 prefix: str = "n", timeout: float = 15.0):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"size must be a positive int, got {size!r}")
+        if not isinstance(sync_interval, str) or not sync_interval.strip():
+            raise ValueError(f"sync_interval must be 'always' or a duration such as '2m', "
+                             f"got {sync_interval!r}")
+        self.size = size
+        self.sync_interval = sync_interval
+        self.cluster = cluster
+        self.timeout = timeout
+        self._tmp = None if store_dir else tempfile.mkdtemp(prefix="edalab-cluster-")
+        self.store_dir = Path(store_dir or self._tmp)  # type: ignore[arg-type]  # one is set
+        taken: set[int] = set()
+        clients, routes, monitors = (_free_ports(size, taken) for _ in range(3))
+        self.names = [f"{prefix}{i}" for i in range(size)]
+        self.monitor_ports = monitors
+        self.servers = [
+            NatsServer(clients[i], self.store_dir / self.names[i], name=self.names[i],
+                       extra_args=["-m", str(monitors[i]), "-c",
+                                   str(self._config(i, routes))])
+            for i in range(size)]
+
+    def _config(self, i: int, routes: list[int]) -> Path:
+        """Member i's configuration file: its store's sync interval and its routes."""
+        home = self.store_dir / self.names[i]
+        home.mkdir(parents=True, exist_ok=True)
+        others = [f"nats://127.0.0.1:{port}" for port in routes]
+        config = {"jetstream": {"sync_interval": self.sync_interval},
+                  "cluster": {"name": self.cluster, "listen": f"127.0.0.1:{routes[i]}",
+                              "routes": others}}
+        path = home / "cluster.conf"
+        path.write_text(json.dumps(config, indent=1))  # the configuration format reads JSON
+        return path
+
+    @property
+    def urls(self) -> list[str]:
+        """Client URLs of the members, in order."""
+        return [server.url for server in self.servers]
+
+    @property
+    def running(self) -> list[bool]:
+        return [server.running for server in self.servers]
+
+    def __repr__(self) -> str:
+        up = sum(self.running)
+        return (f"NatsCluster(size={self.size}, running={up}, "
+                f"sync_interval={self.sync_interval!r})")
+
+    def _check(self, i: int) -> NatsServer:
+        if not isinstance(i, int) or not 0 <= i < self.size:
+            raise IndexError(f"the cluster has servers 0..{self.size - 1}, not {i!r}")
+        return self.servers[i]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> NatsCluster:
+        """Start every member and wait until the cluster has a JetStream meta leader."""
+        try:
+            for server in self.servers:
+                server.start(self.timeout)
+            self.wait_ready()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until each running member answers JetStream requests (a meta leader)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        for i, server in enumerate(self.servers):
+            if not server.running:
+                continue
+            while (error := self._jetstream_error(i)) is not None:
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"the cluster's JetStream is not ready at "
+                                      f"{server.url}: {error}")
+                time.sleep(0.05)
+
+    def kill(self, i: int) -> None:
+        """SIGKILL member i (its store stays, for `restart`)."""
+        self._check(i).stop(kill=True)
+
+    def stop(self, i: int) -> None:
+        """Stop member i cleanly (SIGTERM; its store stays, for `restart`)."""
+        self._check(i).stop()
+
+    def restart(self, i: int) -> None:
+        """Start member i again on its port and store; returns once it accepts clients
+        (`wait_current` waits until it has caught up on a topic)."""
+        self._check(i).start(self.timeout)
+
+    def cleanup(self) -> None:
+        """Stop every member and delete a temporary store."""
+        for server in self.servers:
+            server.stop()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    # -- what each member sees -----------------------------------------------------------------
+
+    def _monitor(self, i: int, path: str) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.monitor_ports[i]}/{path}"
+        with urllib.request.urlopen(url, timeout=2.0) as response:
+            return json.load(response)
+
+    def _jetstream_error(self, i: int) -> str | None:
+        try:
+            info = self._monitor(i, "jsz")
+        except OSError as exc:
+            return str(exc)
+        meta = info.get("meta_cluster") or {}
+        if self.size > 1 and not meta.get("leader"):
+            return "no meta leader yet"
+        return None
+
+    def _stream(self, i: int, topic: str) -> dict[str, Any] | None:
+        """Member i's own replica of `topic`'s stream (its state and cluster view)."""
+        info = self._monitor(i, "jsz?accounts=true&streams=true")
+        name = stream_name(topic)
+        for account in info.get("account_details") or []:
+            for stream in account.get("stream_detail") or []:
+                if stream.get("name") == name:
+                    return stream
+        return None
+
+    def leader(self, topic: str) -> int | None:
+        """Index of the member that leads `topic`'s stream (None while it is elected)."""
+        for i, server in enumerate(self.servers):
+            if not server.running:
+                continue
+            with contextlib.suppress(OSError):
+                stream = self._stream(i, topic)
+                if stream is not None:
+                    name = (stream.get("cluster") or {}).get("leader")
+                    return self.names.index(name) if name in self.names else None
+        if not any(self.running):
+            raise BrokerError("no member of the cluster is running")
+        return None
+
+    def replica_states(self, topic: str) -> list[dict[str, int] | None]:
+        """Per member: its replica's ``messages``, ``first_seq`` and ``last_seq`` (None for
+        a stopped member, or one without a replica)."""
+        out: list[dict[str, int] | None] = []
+        for i, server in enumerate(self.servers):
+            stream = self._stream(i, topic) if server.running else None
+            state = (stream or {}).get("state")
+            out.append(None if state is None else
+                       {k: state.get(k, 0) for k in ("messages", "first_seq", "last_seq")})
+        if all(state is None for state in out) and any(self.running):
+            raise UnknownTopicError(f"no member of the cluster holds topic {topic!r}")
+        return out
+
+    def wait_current(self, topic: str, timeout: float | None = None) -> list[dict[str, int]]:
+        """Wait until `topic` has a leader and every running member's replica agrees on
+        messages, first and last sequence; return those states."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            with contextlib.suppress(OSError):
+                states = [s for s, up in zip(self.replica_states(topic), self.running,
+                                             strict=True) if up]
+                if (self.leader(topic) is not None and states and None not in states
+                        and all(s == states[0] for s in states)):
+                    return states  # type: ignore[return-value]  # None was ruled out
+            if time.monotonic() > deadline:
+                raise BrokerError(f"the replicas of topic {topic!r} did not agree within "
+                                  f"{self.timeout if timeout is None else timeout} s: "
+                                  f"{self.replica_states(topic)}")
+            time.sleep(0.1)
