@@ -207,22 +207,25 @@ class NatsCluster:
         return None
 
     def leader(self, topic: str) -> int | None:
-        """Index of the member that leads `topic`'s stream (None while it is elected)."""
-        for i, server in enumerate(self.servers):
-            if not server.running:
-                continue
-            with contextlib.suppress(OSError):
-                stream = self._stream(i, topic)
-                if stream is not None:
-                    name = (stream.get("cluster") or {}).get("leader")
-                    return self.names.index(name) if name in self.names else None
+        """Index of the member that leads `topic`'s stream (None while one is elected): a
+        running member that sees itself as the leader (a follower may still name a dead
+        one)."""
         if not any(self.running):
             raise BrokerError("no member of the cluster is running")
+        for i in self._up():
+            with contextlib.suppress(OSError):
+                stream = self._stream(i, topic)
+                if stream is not None and (stream.get("cluster") or {}).get(
+                        "leader") == self.names[i]:
+                    return i
         return None
 
+    def _up(self) -> list[int]:
+        return [i for i, server in enumerate(self.servers) if server.running]
+
     def replica_states(self, topic: str) -> list[dict[str, int] | None]:
-        """Per member: its replica's ``messages``, ``first_seq`` and ``last_seq`` (None for
-        a stopped member, or one without a replica)."""
+        """Per member, as that server stores it: its replica's ``messages``, ``first_seq``
+        and ``last_seq`` (None for a stopped member, or one without a replica)."""
         out: list[dict[str, int] | None] = []
         for i, server in enumerate(self.servers):
             stream = self._stream(i, topic) if server.running else None
@@ -233,19 +236,37 @@ class NatsCluster:
             raise UnknownTopicError(f"no member of the cluster holds topic {topic!r}")
         return out
 
-    def wait_current(self, topic: str, timeout: float | None = None) -> list[dict[str, int]]:
-        """Wait until `topic` has a leader and every running member's replica agrees on
-        messages, first and last sequence; return those states."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+    def wait_current(self, topic: str, timeout: float | None = None) -> int:
+        """Wait until `topic` has a leader that reports every running member's replica as
+        current (caught up); return the leader's index."""
+        bound = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + bound
         while True:
             with contextlib.suppress(OSError):
-                states = [s for s, up in zip(self.replica_states(topic), self.running,
-                                             strict=True) if up]
-                if (self.leader(topic) is not None and states and None not in states
-                        and all(s == states[0] for s in states)):
-                    return states  # type: ignore[return-value]  # None was ruled out
+                i = self.leader(topic)
+                if i is not None:
+                    seen = {r.get("name"): r.get("current") for r in
+                            ((self._stream(i, topic) or {}).get("cluster") or {}).get(
+                                "replicas") or []}
+                    if all(seen.get(self.names[j]) for j in self._up() if j != i):
+                        return i
+            if time.monotonic() > deadline:
+                raise BrokerError(f"the replicas of topic {topic!r} were not current "
+                                  f"within {bound:g} s")
+            time.sleep(0.05)
+
+    def wait_agree(self, topic: str, timeout: float | None = None) -> dict[str, int]:
+        """Wait until every running member's replica of `topic` stores the same messages,
+        first and last sequence (all writes applied); return that state."""
+        bound = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + bound
+        while True:
+            with contextlib.suppress(OSError):
+                states = [s for i, s in enumerate(self.replica_states(topic))
+                          if i in self._up()]
+                if states and states[0] is not None and all(s == states[0] for s in states):
+                    return states[0]
             if time.monotonic() > deadline:
                 raise BrokerError(f"the replicas of topic {topic!r} did not agree within "
-                                  f"{self.timeout if timeout is None else timeout} s: "
-                                  f"{self.replica_states(topic)}")
-            time.sleep(0.1)
+                                  f"{bound:g} s: {self.replica_states(topic)}")
+            time.sleep(0.05)
