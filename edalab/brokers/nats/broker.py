@@ -50,7 +50,8 @@ __all__ = ["NatsBroker"]
 _clock = time.perf_counter
 _OVERLAP = 10065  # JetStream's error code: the subjects belong to another stream
 _IN_USE = 10058  # a stream of that name exists (with another configuration)
-_TOO_FEW_SERVERS = {10023, 10074}  # insufficient resources; replicas > 1 on one server
+# No suitable peers, insufficient resources, replicas > 1 on one server.
+_TOO_FEW_SERVERS = {10005, 10023, 10074}
 
 
 class NatsBroker:
@@ -162,8 +163,9 @@ class NatsBroker:
                 storage=api.StorageType.FILE if self.storage == "file" else
                 api.StorageType.MEMORY, num_replicas=self.replicas, max_age=self.max_age,
                 metadata={"edalab_topic": name, "edalab_partitions": str(partitions)})
-            try:
-                await self._js.add_stream(config)
+            try:  # the same request again is harmless: a stream made so is returned
+                await retrying(f"create topic {name!r}", lambda: self._js.add_stream(config),
+                               self.failover_timeout)
             except APIError as exc:
                 if exc.err_code == _IN_USE:  # another process created it since our lookup
                     self._partitions.pop(name, None)
@@ -185,8 +187,10 @@ class NatsBroker:
         if name in self._partitions:
             return self._partitions[name]
         check_topic(name)
-        try:
-            info = await self._js.stream_info(stream_name(name))
+        try:  # retried: a stream another process just created has no leader for a moment
+            info = await retrying(f"look up topic {name!r}",
+                                  lambda: self._js.stream_info(stream_name(name)),
+                                  self.failover_timeout)
         except NotFoundError:
             return None
         owner = (info.config.metadata or {}).get("edalab_topic")

@@ -120,7 +120,7 @@ def chaos_run(cluster: NatsCluster, n: int = 400, *, kills: int = 1, seed: int =
                     sink.put(record.event)
                 member.ack(batch)
         except Exception as exc:  # reported, and the run fails
-            errors.append(f"consumer: {exc}")
+            errors.append(f"consumer: {type(exc).__name__}: {exc}")
 
     acks: list[float] = []
     acked: list[str] = []

@@ -149,7 +149,7 @@ class NatsConsumer(Membership):
                 if remaining <= 0:
                     return _batch([])
                 await asyncio.sleep(min(remaining, 0.05))
-                await self._round_if_due()
+                await self._round_or_wait()
                 continue
             if remaining <= 0 and not any(p.open for p in self._owned.values()):
                 return _batch([])

@@ -22,6 +22,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from nats.js import api
+from nats.js.errors import KeyDeletedError, KeyNotFoundError
 
 from edalab.brokers.assignment import assign
 from edalab.brokers.base import BrokerError, Position
@@ -56,17 +57,19 @@ async def lease_bucket(js, lease_ttl: float, replicas: int = 1):
     return kv
 
 
-async def _entries(kv, pattern: str) -> dict[str, tuple[bytes, int]]:
-    """Live keys matching `pattern`, with their values and revisions (one watch)."""
-    watcher = await kv.watch(pattern, ignore_deletes=True)
+async def _entries(js, kv, pattern: str) -> dict[str, tuple[bytes, int]]:
+    """Live keys matching `pattern`, with their values and revisions. Read from the
+    bucket's stream (its subjects, then each key's last value), not with `kv.watch`: a
+    watch makes a consumer on the bucket per call, and with rounds every few seconds in
+    every member they pile up to the server's consumer limit (err 10026) after crashes."""
+    prefix = f"$KV.{LEASES}."
+    info = await js.stream_info(f"KV_{LEASES}", subjects_filter=prefix + pattern)
     out: dict[str, tuple[bytes, int]] = {}
-    try:
-        async for entry in watcher:
-            if entry is None:  # the end of the current values
-                break
-            out[entry.key] = (entry.value or b"", entry.revision)
-    finally:
-        await watcher.stop()
+    for subject in info.state.subjects or {}:
+        key = subject[len(prefix):]
+        with contextlib.suppress(KeyNotFoundError, KeyDeletedError):  # deleted, expired
+            entry = await kv.get(key)
+            out[key] = (entry.value or b"", entry.revision)
     return out
 
 
@@ -128,7 +131,7 @@ class Membership:
             began = _clock()
             kv = await self._broker._lease_bucket()
             await kv.put(self._key("m", self.member), b"1")
-            entries = await _entries(kv, f"{self._stream}.{self.group}.>")
+            entries = await _entries(self._js, kv, f"{self._stream}.{self.group}.>")
             prefix = self._key("m", "")
             members = sorted({key[len(prefix):] for key in entries if key.startswith(prefix)}
                              | {self.member})

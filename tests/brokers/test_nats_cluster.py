@@ -1,0 +1,133 @@
+"""High availability on a real three-server JetStream cluster (`NatsCluster`): replicated
+topics, a publish retried with its de-duplication id, `publish` and `poll` riding out a
+failover within `failover_timeout`, and the chaos runs (the stream's leader killed, then
+random servers at seeded random times) that check what nats-server's own cluster tests
+check: every replica holds the same messages, first and last sequence."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from edalab import BrokerError, Event
+from edalab.brokers.nats.broker import NatsBroker
+from edalab.brokers.nats.chaos import chaos_run
+from edalab.brokers.nats.cluster import NatsCluster
+from edalab.brokers.nats.server import NatsServer
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with NatsCluster(3, sync_interval="always", timeout=30.0) as c:
+        yield c
+
+
+def event(i: int, key: str = "k") -> Event:
+    return Event("tick", "/test", {"i": i}, key=key, id=f"e{i}")
+
+
+def test_cluster_members_have_own_names_stores_and_sync_interval(cluster):
+    assert cluster.names == ["n0", "n1", "n2"]
+    assert len(set(cluster.urls)) == 3 and all(cluster.running)
+    assert len({s.store_dir for s in cluster.servers}) == 3
+    assert '"sync_interval": "always"' in (cluster.store_dir / "n0" / "cluster.conf").read_text()
+
+
+def test_replicated_topic_is_stored_on_every_server(cluster):
+    broker = NatsBroker(cluster.urls, replicas=3)
+    broker.create_topic("replicated", 2)
+    broker.publish_many("replicated", [event(i, f"k{i % 3}") for i in range(20)])
+    assert cluster.wait_agree("replicated")["messages"] == 20
+    assert [s["last_seq"] for s in cluster.replica_states("replicated")] == [20, 20, 20]
+    broker.close()
+
+
+def test_more_replicas_than_servers_is_a_clear_broker_error(cluster):
+    broker = NatsBroker(cluster.urls, replicas=5)
+    with pytest.raises(BrokerError, match=r"replicas=5 .*at least 5 JetStream servers"):
+        broker.create_topic("five-copies")
+    broker.close()
+
+
+def test_replicas_above_one_on_a_single_server_is_a_clear_broker_error():
+    with NatsServer() as server:
+        broker = NatsBroker(server.url, replicas=3)
+        with pytest.raises(BrokerError, match=r"replicas=3 .*at least 3 JetStream servers"):
+            broker.create_topic("three-copies")
+        broker.close()
+
+
+def test_publish_retried_with_the_same_event_is_stored_once(cluster):
+    broker = NatsBroker(cluster.urls, replicas=3)
+    broker.create_topic("dedup")
+    first = broker.publish("dedup", event(1))
+    again = broker.publish("dedup", event(1))  # what a retry after a lost ack sends
+    assert again.offset == first.offset
+    assert [r.event.id for r in broker.read("dedup")] == ["e1"]
+    broker.close()
+
+
+def test_create_topic_from_many_brokers_at_once_makes_one_topic(cluster):
+    brokers = [NatsBroker(cluster.urls, replicas=3) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def create(b: NatsBroker) -> None:
+        try:
+            b.create_topic("raced", 3)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(b,)) for b in brokers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert brokers[0].partitions("raced") == 3
+    for b in brokers:
+        b.close()
+
+
+def test_publish_while_no_server_answers_raises_broker_error_naming_the_bound():
+    with NatsServer() as server:
+        broker = NatsBroker(server.url, failover_timeout=1.0)
+        broker.create_topic("down")
+        server.stop(kill=True)
+        began = time.monotonic()
+        with pytest.raises(BrokerError, match=r"failover_timeout=1 s"):
+            broker.publish("down", event(1))
+        assert time.monotonic() - began < 10
+        broker.close()
+
+
+def test_poll_waits_out_a_lost_server_then_names_the_bound():
+    with NatsServer() as server:
+        broker = NatsBroker(server.url, failover_timeout=1.5, lease_ttl=1.0)
+        broker.create_topic("gone")
+        consumer = broker.subscribe("gone", group="g")
+        server.stop(kill=True)
+        assert len(consumer.poll(timeout=0.5)) == 0  # within the bound: an empty batch
+        with pytest.raises(BrokerError, match=r"failover_timeout=1.5 s"):
+            for _ in range(50):
+                consumer.poll(timeout=0.2)
+        broker.close()
+
+
+def test_leader_killed_mid_stream_loses_nothing_acked(cluster):
+    report = chaos_run(cluster, n=300, kills=1, seed=1)
+    assert report.errors == []
+    assert report.acked == 300 and report.sink_events == 300
+    assert report.stored_once and report.replicas_agree
+    assert report.order_violations == 0
+    assert 0 < report.publish_pause_s < 15  # measured: the leader's re-election
+
+
+def test_random_servers_killed_at_seeded_times_lose_nothing_acked(cluster):
+    report = chaos_run(cluster, n=400, kills=5, seed=7, down=0.3)
+    assert report.errors == []
+    assert report.kills == 5
+    assert report.acked == 400 and report.sink_events == 400
+    assert report.stored_once and report.replicas_agree
+    assert report.order_violations == 0
