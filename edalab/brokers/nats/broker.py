@@ -423,7 +423,8 @@ class NatsBroker:
             total = await self._count(topic, p)
             if not total:
                 continue
-            out += await read_partition(self._js, topic, p, total)
+            out += await retrying(f"read {topic!r}", lambda p=p, total=total: read_partition(
+                self._js, topic, p, total), self.failover_timeout)
         return out
 
     def close(self) -> None:
@@ -433,7 +434,10 @@ class NatsBroker:
         for consumer in list(self._consumers):
             consumer.close()
         with contextlib.suppress(Exception):
-            self._io.run(self._nc.drain(), timeout=10)
+            # Bounded: servers that are gone (a failover) would hold it for long.
+            self._io.run(self._nc.drain(), timeout=min(10.0, max(1.0, self.failover_timeout)))
+        with contextlib.suppress(Exception):  # a drain that failed leaves it reconnecting
+            self._nc.is_closed or self._io.run(self._nc.close(), timeout=5)
         self._closed = True
         self._io.close()
 

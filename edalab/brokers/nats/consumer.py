@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from nats.errors import ConnectionReconnectingError
 from nats.js import api
 from nats.js.errors import NotFoundError
 
@@ -134,7 +135,7 @@ class NatsConsumer(Membership):
             # may expire: who takes a partition over from an expired lease must be its only
             # reader. A member that could not renew them in time (a stalled process, a lost
             # connection) asks again only after a round that does.
-            if self._owned and self._lease_left() < 0.01:
+            if self._owned and self._lease_left() < 0.01 and self._broker._nc.is_connected:
                 with contextlib.suppress(Exception):
                     await self._round()
             left = self._lease_left()
@@ -163,6 +164,8 @@ class NatsConsumer(Membership):
         """A due membership round; while the cluster fails over (a transient fault) the poll
         goes on with the partitions it has, for up to the broker's `failover_timeout`."""
         try:
+            if not self._broker._nc.is_connected:  # reconnecting: each request would time out
+                raise ConnectionReconnectingError
             await self._round_if_due()
             self._failing = None
         except Exception as exc:
@@ -352,7 +355,7 @@ class NatsConsumer(Membership):
         if self._closed:
             return
         with contextlib.suppress(Exception):
-            self._broker._run(self._leave(), timeout=30)
+            self._broker._run(self._leave(), timeout=max(1.0, self._broker.failover_timeout))
         self._closed = True
         with contextlib.suppress(ValueError):
             self._broker._consumers.remove(self)

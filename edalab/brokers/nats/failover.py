@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import nats.errors
-from nats.js.errors import APIError, NoStreamResponseError
+from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 
 from edalab.brokers.base import BrokerError
 
@@ -45,6 +45,8 @@ _UNAVAILABLE = {10008, 10118}
 
 def transient(exc: BaseException) -> bool:
     """Whether `exc` is a fault a leader election or a reconnect causes (worth a retry)."""
+    if isinstance(exc, ServiceUnavailableError):
+        return True
     if isinstance(exc, APIError) and not isinstance(exc, NoStreamResponseError):
         return exc.code == 503 or exc.err_code in _UNAVAILABLE
     return isinstance(exc, (asyncio.TimeoutError, nats.errors.TimeoutError,

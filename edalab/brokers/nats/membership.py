@@ -120,8 +120,9 @@ class Membership:
     async def _beat(self) -> None:
         while not self._closed:
             await asyncio.sleep(self._broker.lease_ttl / 3)
-            with contextlib.suppress(Exception):
-                await self._round()
+            if self._broker._nc.is_connected:  # else each request would wait its timeout
+                with contextlib.suppress(Exception):
+                    await self._round()
 
     async def _round(self) -> None:
         """One membership round: heartbeat, read members and leases, release and acquire."""
@@ -236,9 +237,9 @@ class Membership:
         return counts
 
     async def _leave(self) -> None:
+        if self._heartbeat is not None:  # first: a round it runs may wait on a lost server
+            self._heartbeat.cancel()
         async with self._lock:
-            if self._heartbeat is not None:
-                self._heartbeat.cancel()
             kv = await self._broker._lease_bucket()
             for p in sorted(self._owned):
                 await self._release(kv, p)
