@@ -15,7 +15,7 @@ from edalab import BrokerError, Event
 from edalab.brokers.nats.broker import NatsBroker
 from edalab.brokers.nats.chaos import chaos_run
 from edalab.brokers.nats.cluster import NatsCluster
-from edalab.brokers.nats.server import NatsServer
+from edalab.brokers.nats.server import NatsServer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +131,33 @@ def test_random_servers_killed_at_seeded_times_lose_nothing_acked(cluster):
     assert report.acked == 400 and report.sink_events == 400
     assert report.stored_once and report.replicas_agree
     assert report.order_violations == 0
+
+
+def test_broker_start_cluster_runs_three_servers_until_sigterm():
+    from tests.brokers.test_nats_security import edalab_process, stop, wait_for_line
+
+    port = free_port()
+    while port > 65000:
+        port = free_port()
+    server = edalab_process("broker", "start", "--cluster", "3", "--port", str(port),
+                            "--sync-interval", "always", env={})
+    try:
+        line = wait_for_line(server.stdout, "listening on", server)
+        broker = NatsBroker([f"nats://127.0.0.1:{port + i}" for i in range(3)], replicas=3)
+        broker.create_topic("from-the-shell")
+        assert broker.publish("from-the-shell", event(1)).offset == 1
+        broker.close()
+    finally:
+        stop(server)
+    assert "cluster of 3" in line and "sync_interval: always" in line
+    assert server.returncode == 0
+
+
+def test_broker_start_cluster_with_credentials_is_a_one_line_error():
+    from tests.brokers.test_nats_security import edalab_process
+
+    server = edalab_process("broker", "start", "--cluster", "3", "--user", "a",
+                            "--password", "b", env={})
+    out, err = server.communicate(timeout=60)
+    assert server.returncode == 2
+    assert "--cluster runs without credentials" in err and "Traceback" not in err

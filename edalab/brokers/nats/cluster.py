@@ -67,6 +67,8 @@ class NatsCluster:
     store_dir
         Root of the members' stores (one sub-directory per member); a temporary directory,
         deleted by `cleanup`, by default.
+    ports
+        The members' client ports (free ones by default).
     cluster, prefix
         The cluster's name, and the members' names' prefix (``<prefix>0``, ``<prefix>1``...).
     timeout
@@ -74,21 +76,25 @@ class NatsCluster:
     """
 
     def __init__(self, size: int = 3, *, sync_interval: str = "2m",
-                 store_dir: str | Path | None = None, cluster: str = "edalab",
+                 store_dir: str | Path | None = None, ports: list[int] | None = None,
+                 cluster: str = "edalab",
                  prefix: str = "n", timeout: float = 15.0):
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(f"size must be a positive int, got {size!r}")
         if not isinstance(sync_interval, str) or not sync_interval.strip():
             raise ValueError(f"sync_interval must be 'always' or a duration such as '2m', "
                              f"got {sync_interval!r}")
+        if ports is not None and (len(ports) != size or len(set(ports)) != size):
+            raise ValueError(f"ports must be {size} distinct ports, got {ports!r}")
         self.size = size
         self.sync_interval = sync_interval
         self.cluster = cluster
         self.timeout = timeout
         self._tmp = None if store_dir else tempfile.mkdtemp(prefix="edalab-cluster-")
         self.store_dir = Path(store_dir or self._tmp)  # type: ignore[arg-type]  # one is set
-        taken: set[int] = set()
-        clients, routes, monitors = (_free_ports(size, taken) for _ in range(3))
+        taken: set[int] = set(ports or ())
+        clients = list(ports) if ports else _free_ports(size, taken)
+        routes, monitors = _free_ports(size, taken), _free_ports(size, taken)
         self.names = [f"{prefix}{i}" for i in range(size)]
         self.monitor_ports = monitors
         self.servers = [
@@ -237,14 +243,16 @@ class NatsCluster:
         return out
 
     def wait_current(self, topic: str, timeout: float | None = None) -> int:
-        """Wait until `topic` has a leader that reports every running member's replica as
-        current (caught up); return the leader's index."""
+        """Wait until every running member is healthy (its ``/healthz``: all its streams and
+        consumers, the lease bucket's too, caught up) and `topic` has a leader that reports
+        every running member's replica as current; return the leader's index."""
         bound = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + bound
         while True:
             with contextlib.suppress(OSError):
                 i = self.leader(topic)
-                if i is not None:
+                if i is not None and all(self._monitor(j, "healthz").get("status") == "ok"
+                                         for j in self._up()):
                     seen = {r.get("name"): r.get("current") for r in
                             ((self._stream(i, topic) or {}).get("cluster") or {}).get(
                                 "replicas") or []}
