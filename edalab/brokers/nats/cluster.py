@@ -193,13 +193,21 @@ class NatsCluster:
             return json.load(response)
 
     def _jetstream_error(self, i: int) -> str | None:
+        """Why member i cannot place replicated streams yet (None: it can): it is not
+        healthy, has no meta leader, or (the leader) does not see every member current."""
         try:
-            info = self._monitor(i, "jsz")
-        except OSError as exc:
+            health = self._monitor(i, "healthz")
+            meta = self._monitor(i, "jsz").get("meta_cluster") or {}
+        except OSError as exc:  # an HTTP 503 too: still recovering
             return str(exc)
-        meta = info.get("meta_cluster") or {}
+        if health.get("status") != "ok":
+            return str(health)
         if self.size > 1 and not meta.get("leader"):
             return "no meta leader yet"
+        if meta.get("leader") == self.names[i]:
+            current = [r["name"] for r in meta.get("replicas") or [] if r.get("current")]
+            if len(current) < len(self._up()) - 1:
+                return f"the meta leader sees {current} current"
         return None
 
     def _stream(self, i: int, topic: str) -> dict[str, Any] | None:
