@@ -21,6 +21,7 @@ from edalab.brokers.nats.cluster import NatsCluster
 
 __all__ = ["print_cluster", "run_cluster"]
 
+LEASE_TTL = 2.0  # as the chaos runs' (every broker on a server must use the same)
 CHAOS_KEYS = ("kills", "acked", "stored_once", "sink_events", "replicas_agree",
               "order_violations")
 
@@ -28,7 +29,7 @@ CHAOS_KEYS = ("kills", "acked", "stored_once", "sink_events", "replicas_agree",
 def _rates(cluster: NatsCluster, replicas: int, events: list, run_id: str) -> tuple[float, float]:
     """Publish and consume rates (events/s) of one fresh topic with `replicas` copies."""
     n = len(events)
-    broker = NatsBroker(cluster.urls, replicas=replicas)
+    broker = NatsBroker(cluster.urls, replicas=replicas, lease_ttl=LEASE_TTL)
     topic = f"bench-{run_id}-r{replicas}"
     try:
         broker.create_topic(topic, PARTITIONS)

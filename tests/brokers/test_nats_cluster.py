@@ -161,3 +161,18 @@ def test_broker_start_cluster_with_credentials_is_a_one_line_error():
     out, err = server.communicate(timeout=60)
     assert server.returncode == 2
     assert "--cluster runs without credentials" in err and "Traceback" not in err
+
+
+def test_lease_bucket_gets_the_replicas_a_later_broker_asks_for(cluster):
+    from edalab.brokers.nats.membership import LEASES
+
+    single = NatsBroker(cluster.urls, replicas=1, lease_ttl=2.0)
+    single.create_topic("leases-r1")
+    single.subscribe("leases-r1", group="g").close()
+    triple = NatsBroker(cluster.urls, replicas=3, lease_ttl=2.0)
+    triple.create_topic("leases-r3")
+    triple.subscribe("leases-r3", group="g").close()
+    info = triple._run(triple._js.stream_info(f"KV_{LEASES}"))
+    assert info.config.num_replicas == 3
+    single.close()
+    triple.close()

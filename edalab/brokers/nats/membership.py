@@ -27,6 +27,7 @@ from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from edalab.brokers.assignment import assign
 from edalab.brokers.base import BrokerError, Position
 from edalab.brokers.nats.codec import ack_tokens, durable_name
+from edalab.brokers.nats.failover import retrying
 
 if TYPE_CHECKING:
     from edalab.brokers.nats.broker import NatsBroker
@@ -39,16 +40,22 @@ _clock = time.perf_counter
 
 
 async def lease_bucket(js, lease_ttl: float, replicas: int = 1):
-    """The server's lease bucket, created with `lease_ttl` and `replicas` if missing;
-    `BrokerError` if it exists with another TTL (every member of a group must expire leases
-    alike)."""
+    """The server's lease bucket, created with `lease_ttl` and `replicas` if missing, and
+    given `replicas` copies if it has fewer (the first broker on a cluster may have wanted
+    one); `BrokerError` if it exists with another TTL (every member of a group must expire
+    leases alike)."""
     try:
         kv = await js.key_value(LEASES)
     except Exception:
         kv = await js.create_key_value(
             api.KeyValueConfig(bucket=LEASES, history=1, ttl=lease_ttl,
                                storage=api.StorageType.FILE, replicas=replicas))
-    ttl = (await kv.status()).ttl
+    status = await kv.status()
+    config = status.stream_info.config
+    if (config.num_replicas or 1) < replicas:
+        config.num_replicas = replicas
+        await js.update_stream(config)
+    ttl = status.ttl
     if ttl is not None and abs(ttl - lease_ttl) > 1e-3:
         raise BrokerError(
             f"the server's lease bucket expires leases after {ttl:g} s but this broker "
@@ -112,9 +119,11 @@ class Membership:
 
     async def _join(self) -> None:
         self._n = await self._broker._require(self.topic)
+        bound = self._broker.failover_timeout  # a new replicated asset elects its leader
         for p in range(self._n):
-            await self._ensure_durable(p)
-        await self._round()
+            await retrying(f"join group {self.group!r}",
+                           lambda p=p: self._ensure_durable(p), bound)
+        await retrying(f"join group {self.group!r}", self._round, bound)
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
 
     async def _beat(self) -> None:
