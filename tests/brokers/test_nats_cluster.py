@@ -125,10 +125,10 @@ def test_leader_killed_mid_stream_loses_nothing_acked(cluster):
 
 
 def test_random_servers_killed_at_seeded_times_lose_nothing_acked(cluster):
-    report = chaos_run(cluster, n=400, kills=5, seed=7, down=0.3)
+    report = chaos_run(cluster, n=300, kills=5, seed=7, down=0.3)
     assert report.errors == []
     assert report.kills == 5
-    assert report.acked == 400 and report.sink_events == 400
+    assert report.acked == 300 and report.sink_events == 300
     assert report.stored_once and report.replicas_agree
     assert report.order_violations == 0
 

@@ -95,10 +95,15 @@ def _gap(times: list[float], at: float) -> float:
 
 def chaos_run(cluster: NatsCluster, n: int = 400, *, kills: int = 1, seed: int = 0,
               partitions: int = 4, keys: int = 8, interval: float = 0.004, down: float = 0.5,
-              lease_ttl: float = 2.0, ack_wait: float = 2.0, failover_timeout: float = 15.0,
-              timeout: float = 60.0) -> ChaosReport:
+              settle: float = 1.0, lease_ttl: float = 2.0, ack_wait: float = 2.0,
+              failover_timeout: float = 20.0, timeout: float = 60.0) -> ChaosReport:
     """Publish `n` events and consume them in a group of two on `cluster` (replicas=3 when
-    it has three servers or more) while `kills` servers are SIGKILLed and restarted."""
+    it has three servers or more) while `kills` servers are SIGKILLed and restarted.
+
+    A killed server is restarted after `down` seconds; the next kill comes no sooner than
+    `settle` seconds after every server is current again (two failures in a row need both
+    elections: a stream's raft group elects within 4 to 9 s). `failover_timeout` bounds each
+    client's wait for a new leader."""
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
     topic = f"chaos-{run}"
@@ -157,6 +162,7 @@ def chaos_run(cluster: NatsCluster, n: int = 400, *, kills: int = 1, seed: int =
             time.sleep(down)
             cluster.restart(victim)
             cluster.wait_current(topic, timeout=timeout)
+            time.sleep(settle)
         threads[-1].join(timeout)
         deadline = _clock() + timeout
         while len(sink.events) < len(acked) and _clock() < deadline and not errors:
