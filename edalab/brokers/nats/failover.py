@@ -59,11 +59,12 @@ def transient(exc: BaseException) -> bool:
 async def retrying(what: str, attempt: Callable[[], Awaitable[T]], bound: float,
                    pause: float = 0.05) -> T:
     """Await `attempt()` until it succeeds; a transient fault is retried (after `pause`,
-    doubling up to 0.5 s) for up to `bound` seconds, then raised as a `BrokerError`."""
+    doubling up to 0.5 s) for up to `bound` seconds, then raised as a `BrokerError`. An
+    attempt is cut off at the bound (a request's own timeout may be longer)."""
     deadline = _clock() + bound
     while True:
         try:
-            return await attempt()
+            return await asyncio.wait_for(attempt(), max(deadline - _clock(), 0.05))
         except Exception as exc:
             if not transient(exc):
                 raise
