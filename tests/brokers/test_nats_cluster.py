@@ -176,3 +176,20 @@ def test_lease_bucket_gets_the_replicas_a_later_broker_asks_for(cluster):
     assert info.config.num_replicas == 3
     single.close()
     triple.close()
+
+
+def test_publish_many_through_a_leader_kill_stores_each_event_once(cluster):
+    broker = NatsBroker(cluster.urls, replicas=3, failover_timeout=20.0)
+    broker.create_topic("batch-failover", 2)
+    leader = cluster.leader("batch-failover")
+    events = [event(i, f"k{i % 5}") for i in range(20_000)]
+    killer = threading.Timer(0.05, cluster.kill, args=(leader,))
+    killer.start()
+    assert broker.publish_many("batch-failover", events) == len(events)
+    killer.join()
+    cluster.restart(leader)
+    cluster.wait_current("batch-failover")
+    ids = [r.event.id for r in broker.read("batch-failover")]
+    assert sorted(ids) == sorted(e.id for e in events)  # each once
+    assert cluster.wait_agree("batch-failover")["messages"] == len(events)
+    broker.close()
