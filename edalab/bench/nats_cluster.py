@@ -11,19 +11,41 @@ what it checked (`edalab.brokers.nats.chaos.ChaosReport`).
 from __future__ import annotations
 
 import statistics
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from edalab.bench.nats import PARTITIONS, _timed, edalab_consume, make_events
 from edalab.brokers.nats.broker import NatsBroker
 from edalab.brokers.nats.chaos import chaos_run
 from edalab.brokers.nats.cluster import NatsCluster
+from edalab.events import Event
 
 __all__ = ["print_cluster", "run_cluster"]
 
 LEASE_TTL = 2.0  # as the chaos runs' (every broker on a server must use the same)
+PARTITIONS = 4
 CHAOS_KEYS = ("kills", "acked", "stored_once", "sink_events", "replicas_agree",
               "order_violations")
+
+
+def _rate(fn: Callable[[], int], n: int) -> float:
+    """Events per second of `fn`, which must handle `n` events."""
+    start = time.perf_counter()
+    seen = fn()
+    elapsed = time.perf_counter() - start
+    if seen != n:
+        raise AssertionError(f"processed {seen} events, expected {n}")
+    return n / elapsed
+
+
+def _consume(consumer: Any, n: int) -> int:
+    got = 0
+    while got < n:
+        batch = consumer.poll(500, timeout=1.0)
+        got += len(batch)
+        consumer.ack(batch)
+    return got
 
 
 def _rates(cluster: NatsCluster, replicas: int, events: list, run_id: str) -> tuple[float, float]:
@@ -33,9 +55,9 @@ def _rates(cluster: NatsCluster, replicas: int, events: list, run_id: str) -> tu
     topic = f"bench-{run_id}-r{replicas}"
     try:
         broker.create_topic(topic, PARTITIONS)
-        publish = _timed(lambda: broker.publish_many(topic, events), n)
+        publish = _rate(lambda: broker.publish_many(topic, events), n)
         consumer = broker.subscribe(topic, "bench")
-        consume = _timed(edalab_consume(consumer, n), n)
+        consume = _rate(lambda: _consume(consumer, n), n)
         consumer.close()
         broker.delete_topic(topic)
     finally:
@@ -46,7 +68,8 @@ def _rates(cluster: NatsCluster, replicas: int, events: list, run_id: str) -> tu
 def run_cluster(size: int = 3, n: int = 20_000, repeats: int = 3, chaos_events: int = 600,
                 kills: int = 5, seed: int = 0, sync_interval: str = "2m") -> dict[str, Any]:
     """Measure r1 against r3 and a failover on a fresh cluster of `size` servers."""
-    events = make_events(n)
+    events = [Event("bench.tick", "/bench", {"n": i}, key=f"k{i % 1000}", id=str(i))
+              for i in range(n)]
     rates: dict[int, list[tuple[float, float]]] = {1: [], 3: []}
     with NatsCluster(size, sync_interval=sync_interval, timeout=30.0) as cluster:
         copies = min(3, size)
