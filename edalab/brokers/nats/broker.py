@@ -14,6 +14,7 @@ and works in scripts and inside Jupyter alike.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import time
@@ -392,8 +393,8 @@ class NatsBroker:
             total = await self._count(topic, p)
             if not total:
                 continue
-            out += await retrying(f"read {topic!r}", lambda p=p, total=total: read_partition(
-                self._js, topic, p, total), self.failover_timeout)
+            out += await retrying(f"read {topic!r}", functools.partial(
+                read_partition, self._js, topic, p, total), self.failover_timeout)
         return out
 
     def close(self) -> None:

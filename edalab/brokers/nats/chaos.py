@@ -78,10 +78,10 @@ class _Sink:
                 self.redelivered += 1
                 return
             self.events[event.id] = _clock()
-            i = event.data["i"]
-            if i < self._last.get(event.key, -1):  # type: ignore[arg-type]  # keyed events
+            i, key = event.data["i"], str(event.key)
+            if i < self._last.get(key, -1):
                 self.order_violations += 1
-            self._last[event.key] = max(i, self._last.get(event.key, -1))  # type: ignore[index]
+            self._last[key] = max(i, self._last.get(key, -1))
 
 
 def _gap(times: list[float], at: float) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections import deque
@@ -122,7 +123,7 @@ class Membership:
         bound = self._broker.failover_timeout  # a new replicated asset elects its leader
         for p in range(self._n):
             await retrying(f"join group {self.group!r}",
-                           lambda p=p: self._ensure_durable(p), bound)
+                           functools.partial(self._ensure_durable, p), bound)
         await retrying(f"join group {self.group!r}", self._round, bound)
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
 
