@@ -6,6 +6,8 @@ check: every replica holds the same messages, first and last sequence."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 
@@ -133,12 +135,23 @@ def test_random_servers_killed_at_seeded_times_lose_nothing_acked(cluster):
     assert report.order_violations == 0
 
 
+def three_free_ports() -> int:
+    """A port P such that P, P+1 and P+2 on 127.0.0.1 are free right now."""
+    while True:
+        port = free_port()
+        try:
+            with contextlib.ExitStack() as stack:
+                for p in range(port, port + 3):
+                    stack.enter_context(socket.create_server(("127.0.0.1", p)))
+            return port
+        except OSError:
+            continue
+
+
 def test_broker_start_cluster_runs_three_servers_until_sigterm():
     from tests.brokers.test_nats_security import edalab_process, stop, wait_for_line
 
-    port = free_port()
-    while port > 65000:
-        port = free_port()
+    port = three_free_ports()
     server = edalab_process("broker", "start", "--cluster", "3", "--port", str(port),
                             "--sync-interval", "always", env={})
     try:
