@@ -177,6 +177,7 @@ def test_broker_start_cluster_with_credentials_is_a_one_line_error():
 
 
 def test_lease_bucket_gets_the_replicas_a_later_broker_asks_for(cluster):
+    from edalab.brokers.nats.failover import retrying
     from edalab.brokers.nats.membership import LEASES
 
     single = NatsBroker(cluster.urls, replicas=1, lease_ttl=2.0)
@@ -185,7 +186,8 @@ def test_lease_bucket_gets_the_replicas_a_later_broker_asks_for(cluster):
     triple = NatsBroker(cluster.urls, replicas=3, lease_ttl=2.0)
     triple.create_topic("leases-r3")
     triple.subscribe("leases-r3", group="g").close()
-    info = triple._run(triple._js.stream_info(f"KV_{LEASES}"))
+    info = triple._run(retrying("bucket info", lambda: triple._js.stream_info(f"KV_{LEASES}"),
+                                bound=15.0))  # after the chaos tests: maybe electing
     assert info.config.num_replicas == 3
     single.close()
     triple.close()

@@ -118,7 +118,7 @@ class NatsBroker:
         self._routes: dict[str, dict[str, int]] = {}
         self._unkeyed: dict[str, int] = {}
         self._consumers: list[NatsConsumer] = []
-        self._leases = None
+        self._leases: Any = None  # the lease bucket, opened by the first subscribe
         self._closed = False
         self._io = LoopThread()
         options: dict[str, Any] = {
@@ -343,7 +343,8 @@ class NatsBroker:
 
     async def _lease_bucket(self):
         if self._leases is None:
-            self._leases = await lease_bucket(self._js, self.lease_ttl, self.replicas)
+            self._leases = await retrying("open the lease bucket", functools.partial(
+                lease_bucket, self._js, self.lease_ttl, self.replicas), self.failover_timeout)
         return self._leases
 
     # -- inspecting ------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from nats.js import api
-from nats.js.errors import KeyDeletedError, KeyNotFoundError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from edalab.brokers.assignment import assign
 from edalab.brokers.base import BrokerError, Position
@@ -40,14 +41,14 @@ LEASES = "edalab-leases"
 _clock = time.perf_counter
 
 
-async def lease_bucket(js, lease_ttl: float, replicas: int = 1):
+async def lease_bucket(js, lease_ttl: float, replicas: int = 1) -> KeyValue:
     """The server's lease bucket, created with `lease_ttl` and `replicas` if missing, and
     given `replicas` copies if it has fewer (the first broker on a cluster may have wanted
     one); `BrokerError` if it exists with another TTL (every member of a group must expire
     leases alike)."""
     try:
         kv = await js.key_value(LEASES)
-    except Exception:
+    except NotFoundError:  # not a timeout: creating it again would clash with its config
         kv = await js.create_key_value(
             api.KeyValueConfig(bucket=LEASES, history=1, ttl=lease_ttl,
                                storage=api.StorageType.FILE, replicas=replicas))
