@@ -407,8 +407,12 @@ def main(argv: list[str]) -> int:
                         help="events per second in the latency run")
     parser.add_argument("--worker-events", type=int, help="events for the worker runs "
                         "(default: --events)")
+    parser.add_argument("--cluster", type=int, metavar="N", help="instead: R1 against R3 "
+                        "topics, the failover pause and a chaos run on N local servers")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
+    if args.cluster:
+        return _cluster(args)
     options = {"repeats": args.repeats, "latency_events": args.latency_events,
                "latency_rate": args.latency_rate, "worker_events": args.worker_events}
     if args.url:
@@ -423,3 +427,18 @@ def main(argv: list[str]) -> int:
     else:
         print_table(result)
     return 0 if all(c["ok"] for c in result["targets"]) else 1
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from edalab.bench.nats_cluster import print_cluster, run_cluster
+
+    if args.cluster < 3 or args.url:
+        print("edalab bench nats: --cluster needs 3 or more servers and starts them itself "
+              "(no --url)", file=sys.stderr)
+        return 2
+    result = run_cluster(args.cluster, args.events, args.repeats)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_cluster(result)
+    return 0 if result["chaos_ok"] else 1

@@ -1,4 +1,5 @@
-"""`edalab broker start`: a local NATS JetStream server for notebooks and workers."""
+"""`edalab broker start`: a local NATS JetStream server (or a cluster of them, with
+``--cluster N``) for notebooks and workers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import threading
 
 from edalab.brokers.base import BrokerError
+from edalab.brokers.nats.cluster import NatsCluster
 from edalab.brokers.nats.server import NatsServer, fatal_line
 from edalab.cli.common import (
     USAGE,
@@ -15,6 +17,7 @@ from edalab.cli.common import (
     Parser,
     add_credentials,
     credentials,
+    positive,
     run_command,
 )
 
@@ -33,6 +36,13 @@ def _parser() -> Parser:
                         help="start: run the server until Ctrl-C or SIGTERM")
     parser.add_argument("--port", type=_port, default=4222, help="client port (default 4222)")
     parser.add_argument("--store", help="JetStream storage directory (default: a temporary one)")
+    parser.add_argument("--cluster", type=positive(int), metavar="N",
+                        help="run N servers joined by routes on ports PORT..PORT+N-1 (3 keep "
+                        "topics made with replicas=3 up through the loss of any one)")
+    parser.add_argument("--sync-interval", default="2m", metavar="WHEN",
+                        help="with --cluster: how often the stores fsync, a duration or "
+                        "'always' (default 2m, nats-server's: a power cut of every server "
+                        "may lose what was written since)")
     add_credentials(parser, "Clients must present these; without any, every local user and "
                     "process can connect")
     return parser
@@ -55,6 +65,11 @@ def _start(server: NatsServer) -> NatsServer:
 def _run(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     user, password, token = credentials(args)
+    if args.cluster:
+        if user or token:
+            raise CliError("--cluster runs without credentials (the members' routes would "
+                           "need them too); leave out --user/--password/--token", USAGE)
+        return _run_cluster(args)
     try:
         server = NatsServer(args.port, args.store, user=user, password=password, token=token)
     except ValueError as exc:
@@ -91,3 +106,37 @@ def _run(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     return run_command(PROG, _run, argv)
+
+
+def _run_cluster(args: argparse.Namespace) -> int:
+    """`--cluster N`: N servers on PORT..PORT+N-1 until Ctrl-C; one that dies is reported,
+    not fatal (that is what the cluster is for), unless all have."""
+    ports = list(range(args.port, args.port + args.cluster))
+    if ports[-1] > 65535:
+        raise CliError(f"--port {args.port} leaves no room for {args.cluster} servers", USAGE)
+    try:
+        cluster = NatsCluster(args.cluster, ports=ports, store_dir=args.store,
+                              sync_interval=args.sync_interval)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc), USAGE) from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        cluster.start()
+    except BrokerError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{PROG}: warning: no authentication: anyone who can reach ports "
+          f"{ports[0]}-{ports[-1]} on 127.0.0.1 can connect", file=sys.stderr, flush=True)
+    print(f"NATS JetStream cluster of {args.cluster} listening on {', '.join(cluster.urls)} "
+          f"(store: {cluster.store_dir}, sync_interval: {args.sync_interval})\n"
+          f"connect from Python:  NatsBroker({cluster.urls!r}, replicas="
+          f"{min(3, args.cluster)})\nCtrl-C stops the servers.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            if not any(cluster.running):
+                raise CliError("every nats-server of the cluster has exited; see "
+                               f"{cluster.store_dir}/*/nats-server.log")
+    finally:
+        cluster.cleanup()
+    return 0

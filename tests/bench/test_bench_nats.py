@@ -33,3 +33,8 @@ def test_relay_app_forwards_and_keeps_ids(monkeypatch):
     out = [r.event for r in broker.read("out")]
     assert sorted(e.id for e in out) == sorted(str(i) for i in range(10))
     assert {e.type for e in out} == {"tick.done"}
+
+
+def test_bench_nats_cluster_of_two_is_refused_in_one_line(capsys):
+    assert bench.main(["--cluster", "2", "--json"]) == 2
+    assert "--cluster needs 3 or more servers" in capsys.readouterr().err

@@ -6,6 +6,7 @@
 - `codec`: stream, subject and durable names, ack-subject tokens
 - `connection`, `inspection`: connecting to a server; reading a topic without consuming
 - `server`: `NatsServer`, a local ``nats-server -js`` for tests, notebooks and the CLI
+- `cluster`: `NatsCluster`, N servers joined by routes (replicated topics, failover)
 
 The names load on first use: a `NatsServer` alone (``edalab broker start``) does not import
 the NATS client.
@@ -18,12 +19,14 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edalab.brokers.nats.broker import NatsBroker
+    from edalab.brokers.nats.cluster import NatsCluster
     from edalab.brokers.nats.consumer import NatsConsumer
     from edalab.brokers.nats.server import NatsServer
 
-__all__ = ["NatsBroker", "NatsConsumer", "NatsServer"]
+__all__ = ["NatsBroker", "NatsCluster", "NatsConsumer", "NatsServer"]
 
-_MODULES = {"NatsBroker": "broker", "NatsConsumer": "consumer", "NatsServer": "server"}
+_MODULES = {"NatsBroker": "broker", "NatsCluster": "cluster", "NatsConsumer": "consumer",
+            "NatsServer": "server"}
 
 
 def __getattr__(name: str):

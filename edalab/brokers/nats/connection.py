@@ -11,9 +11,10 @@ import nats
 __all__ = ["connect", "connect_error"]
 
 
-async def connect(url: str, options: dict[str, Any]):
-    """Connect to `url`, raising the server's own reason (refused, bad credentials) at once
-    rather than after the reconnect attempts in `options`."""
+async def connect(url: str | list[str], options: dict[str, Any]):
+    """Connect to `url` (or the first live one of a cluster's URLs), raising the server's
+    own reason (refused, bad credentials) at once rather than after the reconnect attempts
+    in `options`."""
     errors: list[BaseException] = []
 
     async def remember(exc: BaseException) -> None:

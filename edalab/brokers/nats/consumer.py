@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from nats.errors import ConnectionReconnectingError
 from nats.js import api
 from nats.js.errors import NotFoundError
 
@@ -35,6 +36,7 @@ from edalab.brokers.base import (
     decode,
 )
 from edalab.brokers.nats.codec import ack_tokens, durable_name, stream_name
+from edalab.brokers.nats.failover import transient
 from edalab.brokers.nats.membership import Membership
 from edalab.brokers.nats.puller import Puller
 from edalab.events import Event
@@ -73,6 +75,7 @@ class NatsConsumer(Membership):
         self._last_round = 0.0
         self._expires = 0.0  # no lease of ours expires before this (see `_poll`)
         self._heartbeat: asyncio.Task | None = None
+        self._failing: float | None = None  # when membership rounds began to fail
         self._closed = False
         self._lock = asyncio.Lock()
 
@@ -120,7 +123,7 @@ class NatsConsumer(Membership):
                          timeout=None if timeout is None else timeout + 60)
 
     async def _poll(self, max_events: int, timeout: float) -> Batch:
-        await self._round_if_due()
+        await self._round_or_wait()
         deadline = _clock() + max(timeout, 0.0)
         while True:
             self._arrived.clear()
@@ -132,14 +135,14 @@ class NatsConsumer(Membership):
             # may expire: who takes a partition over from an expired lease must be its only
             # reader. A member that could not renew them in time (a stalled process, a lost
             # connection) asks again only after a round that does.
-            if self._owned and self._lease_left() < 0.01:
+            if self._owned and self._lease_left() < 0.01 and self._broker._nc.is_connected:
                 with contextlib.suppress(Exception):
                     await self._round()
             left = self._lease_left()
             wait = max(0.01, min(1.0, deadline - _clock(), left))
             # A copy: a membership round may drop a partition while a request is sent.
             for p, puller in list(self._owned.items()):
-                if (not puller.expected and not self._buffers.get(p) and left >= 0.01
+                if (not puller.open and not self._buffers.get(p) and left >= 0.01
                         and p not in self._paused):
                     await puller.request(max_events, wait)
             remaining = deadline - _clock()
@@ -147,15 +150,35 @@ class NatsConsumer(Membership):
                 if remaining <= 0:
                     return _batch([])
                 await asyncio.sleep(min(remaining, 0.05))
-                await self._round_if_due()
+                await self._round_or_wait()
                 continue
-            if remaining <= 0 and not any(p.expected for p in self._owned.values()):
+            if remaining <= 0 and not any(p.open for p in self._owned.values()):
                 return _batch([])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), max(remaining, 0.0) + 0.05)
             if _clock() >= deadline and not any(self._buffers.get(p) for p in self._owned
                                                  if p not in self._paused):
                 return _batch([])
+
+    async def _round_or_wait(self) -> None:
+        """A due membership round; while the cluster fails over (a transient fault) the poll
+        goes on with the partitions it has, for up to the broker's `failover_timeout`."""
+        try:
+            if not self._broker._nc.is_connected:  # reconnecting: each request would time out
+                raise ConnectionReconnectingError
+            await self._round_if_due()
+            self._failing = None
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            now = _clock()
+            self._failing = self._failing or now
+            bound = self._broker.failover_timeout
+            if now - self._failing > bound:
+                raise BrokerError(
+                    f"poll of {self.topic!r} in group {self.group!r}: the servers did not "
+                    f"answer within failover_timeout={bound:g} s ({exc or type(exc).__name__})"
+                ) from None
 
     async def _take(self, max_events: int) -> list[Record]:
         # No coroutine per record: stream sequence, delivery count and append time come from
@@ -332,7 +355,7 @@ class NatsConsumer(Membership):
         if self._closed:
             return
         with contextlib.suppress(Exception):
-            self._broker._run(self._leave(), timeout=30)
+            self._broker._run(self._leave(), timeout=max(1.0, self._broker.failover_timeout))
         self._closed = True
         with contextlib.suppress(ValueError):
             self._broker._consumers.remove(self)

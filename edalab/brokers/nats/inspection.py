@@ -10,12 +10,12 @@ from datetime import datetime
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from edalab.brokers.base import Record, decode
 from edalab.brokers.nats.codec import durable_name, stream_name
 
-__all__ = ["read_partition", "unsettled"]
+__all__ = ["read_partition", "subjects_taken", "unsettled"]
 
 _clock = time.perf_counter
 
@@ -69,3 +69,15 @@ async def read_partition(js, topic: str, p: int, total: int) -> list[Record]:
 def _perf_time(server_time: datetime) -> float:
     """A server timestamp on this process's perf_counter scale (for latency)."""
     return _clock() - (time.time() - server_time.timestamp())
+
+
+async def subjects_taken(js, name: str, url: str, exc: APIError) -> str:
+    """Why topic `name` cannot be created at `url`: which stream holds its subjects."""
+    try:
+        holder = await js.find_stream_name_by_subject(f"{name}.0")
+        topic = ((await js.stream_info(holder)).config.metadata or {}).get("edalab_topic")
+    except Exception:  # the reason stays the server's own words
+        return f"cannot create topic {name!r} on {url}: {exc.description}"
+    held = f", topic {topic!r}" if topic else ""
+    return (f"cannot create topic {name!r} on {url}: its subjects {name}.<partition> "
+            f"belong to stream {holder!r}{held}; delete that stream or use another name")

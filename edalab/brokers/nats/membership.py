@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from nats.js import api
+from nats.js.errors import KeyDeletedError, KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from edalab.brokers.assignment import assign
 from edalab.brokers.base import BrokerError, Position
 from edalab.brokers.nats.codec import ack_tokens, durable_name
+from edalab.brokers.nats.failover import retrying
 
 if TYPE_CHECKING:
     from edalab.brokers.nats.broker import NatsBroker
@@ -37,16 +41,23 @@ LEASES = "edalab-leases"
 _clock = time.perf_counter
 
 
-async def lease_bucket(js, lease_ttl: float):
-    """The server's lease bucket, created with `lease_ttl` if missing; `BrokerError` if it
-    exists with another TTL (every member of a group must expire leases alike)."""
+async def lease_bucket(js, lease_ttl: float, replicas: int = 1) -> KeyValue:
+    """The server's lease bucket, created with `lease_ttl` and `replicas` if missing, and
+    given `replicas` copies if it has fewer (the first broker on a cluster may have wanted
+    one); `BrokerError` if it exists with another TTL (every member of a group must expire
+    leases alike)."""
     try:
         kv = await js.key_value(LEASES)
-    except Exception:
+    except NotFoundError:  # not a timeout: creating it again would clash with its config
         kv = await js.create_key_value(
             api.KeyValueConfig(bucket=LEASES, history=1, ttl=lease_ttl,
-                               storage=api.StorageType.FILE))
-    ttl = (await kv.status()).ttl
+                               storage=api.StorageType.FILE, replicas=replicas))
+    status = await kv.status()
+    config = status.stream_info.config
+    if (config.num_replicas or 1) < replicas:
+        config.num_replicas = replicas
+        await js.update_stream(config)
+    ttl = status.ttl
     if ttl is not None and abs(ttl - lease_ttl) > 1e-3:
         raise BrokerError(
             f"the server's lease bucket expires leases after {ttl:g} s but this broker "
@@ -55,17 +66,19 @@ async def lease_bucket(js, lease_ttl: float):
     return kv
 
 
-async def _entries(kv, pattern: str) -> dict[str, tuple[bytes, int]]:
-    """Live keys matching `pattern`, with their values and revisions (one watch)."""
-    watcher = await kv.watch(pattern, ignore_deletes=True)
+async def _entries(js, kv, pattern: str) -> dict[str, tuple[bytes, int]]:
+    """Live keys matching `pattern`, with their values and revisions. Read from the
+    bucket's stream (its subjects, then each key's last value), not with `kv.watch`: a
+    watch makes a consumer on the bucket per call, and with rounds every few seconds in
+    every member they pile up to the server's consumer limit (err 10026) after crashes."""
+    prefix = f"$KV.{LEASES}."
+    info = await js.stream_info(f"KV_{LEASES}", subjects_filter=prefix + pattern)
     out: dict[str, tuple[bytes, int]] = {}
-    try:
-        async for entry in watcher:
-            if entry is None:  # the end of the current values
-                break
-            out[entry.key] = (entry.value or b"", entry.revision)
-    finally:
-        await watcher.stop()
+    for subject in info.state.subjects or {}:
+        key = subject[len(prefix):]
+        with contextlib.suppress(KeyNotFoundError, KeyDeletedError):  # deleted, expired
+            entry = await kv.get(key)
+            out[key] = (entry.value or b"", entry.revision)
     return out
 
 
@@ -108,16 +121,19 @@ class Membership:
 
     async def _join(self) -> None:
         self._n = await self._broker._require(self.topic)
+        bound = self._broker.failover_timeout  # a new replicated asset elects its leader
         for p in range(self._n):
-            await self._ensure_durable(p)
-        await self._round()
+            await retrying(f"join group {self.group!r}",
+                           functools.partial(self._ensure_durable, p), bound)
+        await retrying(f"join group {self.group!r}", self._round, bound)
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
 
     async def _beat(self) -> None:
         while not self._closed:
             await asyncio.sleep(self._broker.lease_ttl / 3)
-            with contextlib.suppress(Exception):
-                await self._round()
+            if self._broker._nc.is_connected:  # else each request would wait its timeout
+                with contextlib.suppress(Exception):
+                    await self._round()
 
     async def _round(self) -> None:
         """One membership round: heartbeat, read members and leases, release and acquire."""
@@ -127,7 +143,7 @@ class Membership:
             began = _clock()
             kv = await self._broker._lease_bucket()
             await kv.put(self._key("m", self.member), b"1")
-            entries = await _entries(kv, f"{self._stream}.{self.group}.>")
+            entries = await _entries(self._js, kv, f"{self._stream}.{self.group}.>")
             prefix = self._key("m", "")
             members = sorted({key[len(prefix):] for key in entries if key.startswith(prefix)}
                              | {self.member})
@@ -232,9 +248,9 @@ class Membership:
         return counts
 
     async def _leave(self) -> None:
+        if self._heartbeat is not None:  # first: a round it runs may wait on a lost server
+            self._heartbeat.cancel()
         async with self._lock:
-            if self._heartbeat is not None:
-                self._heartbeat.cancel()
             kv = await self._broker._lease_bucket()
             for p in sorted(self._owned):
                 await self._release(kv, p)

@@ -32,6 +32,7 @@ class Puller:
         self._arrived = arrived
         self._sub = None
         self.expected = 0  # messages the outstanding request may still bring (0: none open)
+        self._until = 0.0  # the outstanding request has surely ended by then
         self.closing = False  # being handed over: no new requests
         self._stopped = False
 
@@ -57,13 +58,21 @@ class Puller:
         if self.closing:
             return
         self.expected = batch
+        # A request whose server died (a failover) never gets its closing status: after its
+        # wait and a margin, it is over anyway.
+        self._until = _clock() + wait + 1.0
         body = b'{"batch":%d,"expires":%d}' % (batch, int(wait * 1e9))
         await self._nc.publish(self._subject, body, reply=self._inbox)
+
+    @property
+    def open(self) -> bool:
+        """Whether a request is outstanding (and may still bring messages)."""
+        return self.expected > 0 and _clock() < self._until
 
     async def settle(self) -> None:
         """Wait for the outstanding request to end (it expires within its `wait`)."""
         deadline = _clock() + 5.0
-        while self.expected > 0 and _clock() < deadline:
+        while self.open and _clock() < deadline:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), 0.1)
