@@ -430,7 +430,7 @@ def main(argv: list[str]) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from edalab.bench.nats_cluster import print_cluster, run_cluster
+    from edalab.bench._nats_cluster import print_cluster, run_cluster
 
     if args.cluster < 3 or args.url:
         print("edalab bench nats: --cluster needs 3 or more servers and starts them itself "

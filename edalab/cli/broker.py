@@ -1,5 +1,5 @@
 """`edalab broker start`: a local NATS JetStream server (or a cluster of them, with
-``--cluster N``) for notebooks and workers."""
+--cluster N) for notebooks and workers."""
 
 from __future__ import annotations
 
