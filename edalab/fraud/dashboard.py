@@ -31,7 +31,7 @@ from plotly.subplots import make_subplots
 
 from edalab.events import Event
 from edalab.fraud.charts import DECISIONS, metric_label
-from edalab.viz.live import LiveDashboard
+from edalab.viz.live import LiveDashboard, default_replay_s
 from edalab.viz.style import TEMPLATE, count_axis
 from edalab.viz.style import color as _color
 from edalab.viz.style import iso_times as _iso
@@ -71,7 +71,8 @@ class FraudDashboard(LiveDashboard):
     redraw_s
         Least wall time between two redraws (the last step is always drawn).
     replay_s
-        About how long, in seconds, Play takes to replay a finished run.
+        About how long, in seconds, Play takes to replay a finished run (default:
+        ``$EDALAB_REPLAY_S``, else 20).
     metrics
         Metric names (of ``metric`` events) drawn, in this order.
 
@@ -109,7 +110,7 @@ class FraudDashboard(LiveDashboard):
                  models: Sequence[str] = ("lr", "hoeffding", "arf", "hst"),
                  chunk: int = 200, speed: int = 200,
                  thresholds: tuple[float, float] | None = None,
-                 interval_ms: int = 250, redraw_s: float = 0.2, replay_s: float = 20.0,
+                 interval_ms: int = 250, redraw_s: float = 0.2, replay_s: float | None = None,
                  metrics: Sequence[str] = _METRICS, title: str = "Fraud detection, live"):
         if not callable(make_pipeline):
             raise TypeError(f"make_pipeline must be callable (model name -> pipeline), "
@@ -119,6 +120,7 @@ class FraudDashboard(LiveDashboard):
             raise ValueError("models must name at least one model")
         if chunk < 1 or speed < 1:
             raise ValueError(f"chunk and speed must be >= 1, got chunk={chunk}, speed={speed}")
+        replay_s = default_replay_s() if replay_s is None else replay_s
         if not replay_s > 0:
             raise ValueError(f"replay_s must be > 0 seconds, got {replay_s}")
         if thresholds is not None:

@@ -49,7 +49,7 @@ from edalab.events import Event
 from edalab.health.alerts import LEVELS, PAGES
 from edalab.health.charts import LEVEL_COLORS
 from edalab.health.validation import VECTOR
-from edalab.viz.live import LiveDashboard
+from edalab.viz.live import LiveDashboard, default_replay_s
 from edalab.viz.style import TEMPLATE, count_axis
 from edalab.viz.style import color as _color
 from edalab.viz.style import iso_times as _iso
@@ -104,12 +104,13 @@ class WardDashboard(LiveDashboard):
     redraw_s
         Least wall time between two redraws (the last step is always drawn).
     replay_s
-        About how long, in seconds, Play takes to replay a finished run.
+        About how long, in seconds, Play takes to replay a finished run (default:
+        ``$EDALAB_REPLAY_S``, else 20).
     """
 
     def __init__(self, monitor: Any, *, method: str | None = None, chunk: int = 100,
                  speed: int = 100, feed: int = 12, interval_ms: int = 300,
-                 redraw_s: float = 0.25, replay_s: float = 20.0,
+                 redraw_s: float = 0.25, replay_s: float | None = None,
                  title: str = "Ward, live") -> None:
         self._make: Callable[[], Any] | None = None
         if callable(monitor) and not hasattr(monitor, "app"):
@@ -122,6 +123,7 @@ class WardDashboard(LiveDashboard):
         if chunk < 1 or speed < 1 or feed < 1:
             raise ValueError(f"chunk, speed and feed must be >= 1, got chunk={chunk}, "
                              f"speed={speed}, feed={feed}")
+        replay_s = default_replay_s() if replay_s is None else replay_s
         if not replay_s > 0:
             raise ValueError(f"replay_s must be > 0 seconds, got {replay_s}")
         if _consumed(monitor):

@@ -5,9 +5,23 @@ follow, a bounded redraw rate, and a display whose text form has no random ids."
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
+
+
+def default_replay_s() -> float:
+    """How long a dashboard's replay lasts unless told: ``$EDALAB_REPLAY_S`` seconds, else
+    20 (a browser test sets a shorter one).
+
+    >>> default_replay_s() > 0
+    True
+    """
+    value = float(os.environ.get("EDALAB_REPLAY_S", "20"))
+    if not value > 0:
+        raise ValueError(f"EDALAB_REPLAY_S must be > 0 seconds, got {value}")
+    return value
 
 
 def replay_speed(total: int, *, chunk: int, interval_ms: int, seconds: float) -> int:

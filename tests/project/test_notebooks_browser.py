@@ -103,7 +103,8 @@ def lab(tools, tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
+    # EDALAB_REPLAY_S: a dashboard's replay lasts 8 s, not 20 (the checks watch 5.5 s).
+    env = dict(os.environ, EDALAB_REPLAY_S="8", JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
                JUPYTER_RUNTIME_DIR=str(root / ".runtime"))
     log = (root / "jupyterlab.log").open("w")
