@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Contender", "Target", "run_contenders", "report"]
+__all__ = ["Contender", "Target", "report", "run_contenders", "timed_rate"]
 
 
 @dataclass
@@ -57,13 +57,20 @@ def run_contenders(contenders: list[Contender], repeats: int) -> None:
                              f"option must be at least 1")
     for _ in range(repeats):
         for c in contenders:
-            gc.collect()
-            start = time.perf_counter()
-            seen = c.run()
-            elapsed = time.perf_counter() - start
-            if seen != c.n:
-                raise AssertionError(f"{c.name} processed {seen} events, expected {c.n}")
-            c.rates.append(c.n / elapsed)
+            c.rates.append(timed_rate(c.run, c.n, c.name))
+
+
+def timed_rate(fn: Callable[[], int], n: int, name: str = "") -> float:
+    """Events per second of one run of `fn`, which must return that it handled `n` events
+    (garbage collected first, so a previous run's garbage is not timed here)."""
+    gc.collect()
+    start = time.perf_counter()
+    seen = fn()
+    elapsed = time.perf_counter() - start
+    if seen != n:
+        raise AssertionError(f"{name + ' ' if name else ''}processed {seen} events, "
+                             f"expected {n}")
+    return n / elapsed
 
 
 def report(title: str, contenders: list[Contender], targets: list[Target], reference: str,

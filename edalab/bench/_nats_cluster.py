@@ -11,11 +11,10 @@ what it checked (`edalab.brokers.nats.chaos.ChaosReport`).
 from __future__ import annotations
 
 import statistics
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
+from edalab.bench._harness import timed_rate
 from edalab.brokers.nats.broker import NatsBroker
 from edalab.brokers.nats.chaos import chaos_run
 from edalab.brokers.nats.cluster import NatsCluster
@@ -27,16 +26,6 @@ LEASE_TTL = 2.0  # as the chaos runs' (every broker on a server must use the sam
 PARTITIONS = 4
 CHAOS_KEYS = ("kills", "acked", "stored_once", "sink_events", "replicas_agree",
               "order_violations")
-
-
-def _rate(fn: Callable[[], int], n: int) -> float:
-    """Events per second of `fn`, which must handle `n` events."""
-    start = time.perf_counter()
-    seen = fn()
-    elapsed = time.perf_counter() - start
-    if seen != n:
-        raise AssertionError(f"processed {seen} events, expected {n}")
-    return n / elapsed
 
 
 def _consume(consumer: Any, n: int) -> int:
@@ -55,9 +44,9 @@ def _rates(cluster: NatsCluster, replicas: int, events: list, run_id: str) -> tu
     topic = f"bench-{run_id}-r{replicas}"
     try:
         broker.create_topic(topic, PARTITIONS)
-        publish = _rate(lambda: broker.publish_many(topic, events), n)
+        publish = timed_rate(lambda: broker.publish_many(topic, events), n)
         consumer = broker.subscribe(topic, "bench")
-        consume = _rate(lambda: _consume(consumer, n), n)
+        consume = timed_rate(lambda: _consume(consumer, n), n)
         consumer.close()
         broker.delete_topic(topic)
     finally:

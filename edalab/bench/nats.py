@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import platform
@@ -33,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edalab.bench._harness import Contender, Target
+from edalab.bench._harness import Contender, Target, timed_rate
 from edalab.brokers.loop_thread import LoopThread
 from edalab.brokers.nats.broker import NatsBroker
 from edalab.brokers.nats.codec import stream_name
@@ -137,16 +136,6 @@ class RawClient:
 
 
 
-def _timed(fn: Callable[[], int], n: int) -> float:
-    gc.collect()
-    start = time.perf_counter()
-    seen = fn()
-    elapsed = time.perf_counter() - start
-    if seen != n:
-        raise AssertionError(f"processed {seen} events, expected {n}")
-    return n / elapsed
-
-
 def edalab_consume(consumer: Any, n: int) -> Callable[[], int]:
     """A function that polls and acks `n` events with `consumer` (joined beforehand, and
     closed afterwards, both untimed: closing waits for pending pull requests)."""
@@ -180,17 +169,17 @@ def throughput(broker: NatsBroker, raw: RawClient, events: list[Event], repeats:
         order = [0, 1] if r % 2 == 0 else [1, 0]
         for which in order:  # alternate who goes first
             if which == 0:
-                pub.rates.append(_timed(lambda t=mine: broker.publish_many(t, events), n))  # type: ignore[misc]
+                pub.rates.append(timed_rate(lambda t=mine: broker.publish_many(t, events), n))  # type: ignore[misc]
             else:
-                pub_raw.rates.append(_timed(lambda s=subjects: raw.publish(s, payloads), n))  # type: ignore[misc]
+                pub_raw.rates.append(timed_rate(lambda s=subjects: raw.publish(s, payloads), n))  # type: ignore[misc]
         for which in order:  # both read the stream edalab wrote, in their own groups
             if which == 0:
                 consumer = broker.subscribe(mine, "bench")
-                con.rates.append(_timed(edalab_consume(consumer, n), n))
+                con.rates.append(timed_rate(edalab_consume(consumer, n), n))
                 consumer.close()
             else:
                 subs = raw.pull_subscriptions(mine, "raw")
-                con_raw.rates.append(_timed(lambda s=subs: raw.consume(s, expected), n))  # type: ignore[misc]
+                con_raw.rates.append(timed_rate(lambda s=subs: raw.consume(s, expected), n))  # type: ignore[misc]
         broker.delete_topic(mine)
         broker.delete_topic(theirs)
     return [pub_raw, pub, con_raw, con]
