@@ -92,13 +92,14 @@ def card_scoring(broker: Broker | None = None, *, z: float = 3.0, warmup: int = 
                                    "fraud": data["TX_FRAUD"]})
 
     if state:  # the profiles in edalab.state: checkpointed, restored where partitions go
-        spec = state if isinstance(state, State) else State(default=rstats.Var)
-        if spec.default is None:
-            spec.default = rstats.Var
-
-        @app.handler("transactions", group="scoring", output="scores", state=spec)
+        @app.handler("transactions", group="scoring", output="scores",
+                     state=state if isinstance(state, State) else State())
         def score(event: Event, profile: KeyState) -> Event:
-            return scored(event, profile.get())
+            var = profile.get(None)
+            if var is None:  # a customer's first transaction (whatever State's default)
+                var = rstats.Var()
+                profile.set(var)
+            return scored(event, var)
     else:  # the profiles in this process's memory
         profiles: dict[str | None, rstats.Var] = {}
 
