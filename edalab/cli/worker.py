@@ -143,7 +143,8 @@ def _run(argv: list[str] | None) -> int:
         frame = stats.to_frame().reset_index()
         print(json.dumps({"wall_seconds": stats.wall_seconds, "stopped_by": stats.stopped_by,
                           "handlers": json.loads(frame.to_json(orient="records")),
-                          "state": stats.state}))
+                          "state": stats.state,
+                          "pauses": json.loads(stats.pauses.to_json(orient="records"))}))
     else:
         print(stats)
     return 0

@@ -41,7 +41,7 @@ from edalab.runtime.handler import Handler, Output
 from edalab.runtime.outputs import OutputError, OutputsMixin
 from edalab.runtime.sources import SourcesMixin
 from edalab.runtime.stateful import Stateful, state_options
-from edalab.runtime.stats import HandlerStats, RunStats, Timeline
+from edalab.runtime.stats import HandlerStats, RunStats, Timeline, run_waits
 from edalab.runtime.step import StepMixin
 from edalab.state import State
 
@@ -402,6 +402,7 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
                 + (h.guard.lag() if h.guard is not None else 0) for h in self.handlers}
 
     def _start(self) -> None:
+        self._began = time.time()
         self._output_topics = set()
         self._create_topics()
         for h in self.handlers:
@@ -430,7 +431,8 @@ class App(SourcesMixin, StepMixin, OutputsMixin):
         state = {h.name: asdict(h.guard.stats) for h in self.handlers
                  if isinstance(h.guard, Stateful)}
         return RunStats(self.clock.name, wall, published, [h.stats for h in self.handlers],
-                        lag, dead, timeline, stopped_by, state)
+                        lag, dead, timeline, stopped_by, state,
+                        run_waits(self.broker, self._began))
 
 
 def _known_length(sources: list[tuple[str, Iterable[Event]]]) -> int | None:

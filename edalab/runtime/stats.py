@@ -11,7 +11,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-__all__ = ["FRAME_COLUMNS", "HandlerStats", "RunStats", "Timeline"]
+__all__ = ["FRAME_COLUMNS", "HandlerStats", "RunStats", "Timeline", "run_waits"]
 
 #: Columns of `RunStats.to_frame` (``handler`` is its index): latency always in milliseconds,
 #: with the clock that measured it.
@@ -107,6 +107,13 @@ class HandlerStats:
         return np.array(self._kept, dtype=float)
 
 
+def run_waits(broker: object, since: float) -> list[tuple]:
+    """The `broker`'s failover waits (its ``pauses``, if it keeps them) that ended after
+    `since` (Unix time): (operation, seconds into the run, seconds, recovered)."""
+    return [(p.operation, p.start - since, p.seconds, p.recovered)
+            for p in list(getattr(broker, "pauses", ())) if p.start + p.seconds >= since]
+
+
 def _latencies(end: float | datetime, starts: list) -> list[float]:
     """Seconds from each start to `end` (perf_counter floats, or datetimes of event time)."""
     if isinstance(end, datetime):
@@ -186,6 +193,15 @@ class RunStats:
     stopped_by: str = "drained"
     #: Per stateful handler (``state=``): its checkpoints, restores and replays so far.
     state: dict[str, dict[str, float]] = field(repr=False, default_factory=dict)
+    #: The broker's waits for a failover during the run (see `pauses`), as tuples.
+    waits: list[tuple] = field(repr=False, default_factory=list)
+
+    @property
+    def pauses(self) -> pd.DataFrame:
+        """One row per wait of the broker for a failover during the run (a replicated
+        `NatsBroker` retrying while a leader is elected): ``operation``, ``at_s`` (wall
+        seconds into the run), ``seconds``, ``recovered`` (False: it gave up at its bound)."""
+        return pd.DataFrame(self.waits, columns=["operation", "at_s", "seconds", "recovered"])
 
     @property
     def timeline(self) -> pd.DataFrame:
@@ -252,9 +268,11 @@ class RunStats:
         return pd.DataFrame(rows, columns=FRAME_COLUMNS).set_index("handler")
 
     def summary(self) -> str:
+        waits = (f", failover pauses: {len(self.waits)} (longest "
+                 f"{max(w[2] for w in self.waits):.1f} s)" if self.waits else "")
         return (f"{self.source_events:,} source events in {self.wall_seconds:.3f} s wall "
                 f"({self.throughput:,.0f} events/s), clock={self.clock}, "
-                f"dead letters={self.dead_letters}, final lag={self.final_lag}, "
+                f"dead letters={self.dead_letters}, final lag={self.final_lag}{waits}, "
                 f"stopped: {self.stopped_by}")
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from edalab import BrokerError, Event
+from edalab import App, BrokerError, Event
 from edalab.brokers.nats.broker import NatsBroker
 from edalab.brokers.nats.chaos import chaos_run
 from edalab.brokers.nats.cluster import NatsCluster
@@ -208,3 +208,68 @@ def test_publish_many_through_a_leader_kill_stores_each_event_once(cluster):
     assert sorted(ids) == sorted(e.id for e in events)  # each once
     assert cluster.wait_agree("batch-failover")["messages"] == len(events)
     broker.close()
+
+
+def test_app_run_statistics_show_the_failover_pause(cluster):
+    broker = NatsBroker(cluster.urls, replicas=3, lease_ttl=2.0, failover_timeout=20.0)
+    broker.create_topic("ha-run")
+    leader = cluster.leader("ha-run")
+    app = App(broker)
+    seen: set[int] = set()
+
+    @app.handler("ha-run")
+    def sink(e: Event) -> None:
+        seen.add(e.data["i"])
+
+    def paced():  # about 3 s of events: the kill lands mid-run
+        for i in range(300):
+            if i % 10 == 0:
+                time.sleep(0.1)
+            yield event(i)
+
+    app.source("ha-run", paced())
+    killer = threading.Timer(1.0, cluster.kill, args=(leader,))
+    killer.start()
+    run = app.run(clock="wall", batch_size=10, timeout=90)
+    killer.join()
+    cluster.restart(leader)
+    cluster.wait_current("ha-run")
+    assert seen == set(range(300)) and run.stopped_by == "drained"
+    pauses = run.pauses
+    assert len(pauses) and pauses.recovered.all(), pauses
+    assert 0.5 < pauses.seconds.max() < 20  # the stream leader's election, within the bound
+    assert 0 < pauses.at_s.min() < run.wall_seconds
+    assert "failover pauses" in run.summary()
+    broker.close()
+
+
+def test_a_worker_rides_out_a_failover_and_its_statistics_show_the_pause(cluster):
+    producer = NatsBroker(cluster.urls, replicas=3, failover_timeout=20.0)
+    producer.create_topic("ha-serve")
+    leader = cluster.leader("ha-serve")
+    app = App(NatsBroker(cluster.urls, replicas=3, lease_ttl=2.0, failover_timeout=20.0))
+    seen: set[int] = set()
+
+    @app.handler("ha-serve")
+    def sink(e: Event) -> None:
+        seen.add(e.data["i"])
+
+    def produce() -> None:
+        for i in range(300):
+            producer.publish("ha-serve", event(i))
+            if i == 100:
+                cluster.kill(leader)
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    # The worker's lag samples wait for the new leader too (before: a TimeoutError ended it).
+    run = app.serve(idle=3.0, timeout=90, poll_timeout=0.05)
+    thread.join()
+    cluster.restart(leader)
+    cluster.wait_current("ha-serve")
+    assert seen == set(range(300))
+    assert [p.operation for p in producer.pauses] == ["publish to 'ha-serve'"]
+    assert len(run.pauses) and run.pauses.recovered.all()
+    assert 0.5 < run.pauses.seconds.max() < 20
+    producer.close()

@@ -36,6 +36,21 @@ def test_demo_without_a_name_runs_the_fraud_demo(tmp_path):
     assert report.stat().st_size > 100_000  # plotly.js is embedded: it opens offline
 
 
+def idle_worker_app(broker=None):
+    from edalab import App
+
+    app = App(broker)
+    app.handler("work")(lambda event: None)
+    return app
+
+
+def test_worker_json_reports_handlers_state_and_failover_pauses(capsys):
+    assert main(["worker", "tests.cli.test_cli:idle_worker_app", "--idle", "0.2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["stopped_by"] == "idle" and report["pauses"] == [] and report["state"] == {}
+    assert [h["handler"] for h in report["handlers"]] == ["<lambda>"]
+
+
 def test_unknown_demo_is_a_clear_error(capsys):
     assert main(["demo", "nope"]) == 2
     assert "unknown demo 'nope'" in capsys.readouterr().err

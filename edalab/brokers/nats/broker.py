@@ -19,8 +19,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal, TypeVar
 
 from nats.js import api
 from nats.js.errors import APIError, NotFoundError
@@ -39,7 +40,7 @@ from edalab.brokers.loop_thread import LoopThread
 from edalab.brokers.nats.codec import GROUP_PATTERN, check_topic, stream_name
 from edalab.brokers.nats.connection import connect, connect_error
 from edalab.brokers.nats.consumer import NatsConsumer
-from edalab.brokers.nats.failover import msg_id, retrying
+from edalab.brokers.nats.failover import Pause, msg_id, retrying
 from edalab.brokers.nats.inspection import read_partition, subjects_taken, unsettled
 from edalab.brokers.nats.membership import lease_bucket
 from edalab.brokers.nats.pipeline import publish_pipelined
@@ -48,6 +49,7 @@ from edalab.events import Event, EventError, check_serialisable
 
 __all__ = ["NatsBroker"]
 
+T = TypeVar("T")
 _clock = time.perf_counter
 _OVERLAP = 10065  # JetStream's error code: the subjects belong to another stream
 _IN_USE = 10058  # a stream of that name exists (with another configuration)
@@ -86,7 +88,9 @@ class NatsBroker:
         the client reconnects, before raising `BrokerError` (measured on a local cluster: a
         killed stream leader pauses publishing 4 to 9 s, the raft election). A publish is
         retried with the event's de-duplication id (``Nats-Msg-Id``: its source and id), so
-        the stream stores it once (within its two-minute duplicate window).
+        the stream stores it once (within its two-minute duplicate window). Every such wait
+        is noted in `pauses` (and an `App` run lists its own in `RunStats.pauses`). So are
+        the lag and offset look-ups a worker makes as it runs.
     """
 
     def __init__(self, url: str | list[str] = "nats://127.0.0.1:4222", *, user: str | None = None,
@@ -107,6 +111,9 @@ class NatsBroker:
             raise ValueError(f"url must be a server URL or a list of them, got {url!r}")
         self.url = ",".join(servers)
         self.failover_timeout = failover_timeout
+        #: The waits for a failover so far (`Pause`: what waited, from when, how long), the
+        #: latest 10,000; `App.run` reports those of its run in `RunStats.pauses`.
+        self.pauses: deque[Pause] = deque(maxlen=10_000)
         self.storage = storage
         self.replicas = replicas
         self.max_age = max_age
@@ -166,8 +173,7 @@ class NatsBroker:
                 api.StorageType.MEMORY, num_replicas=self.replicas, max_age=self.max_age,
                 metadata={"edalab_topic": name, "edalab_partitions": str(partitions)})
             try:  # the same request again is harmless: a stream made so is returned
-                await retrying(f"create topic {name!r}", lambda: self._js.add_stream(config),
-                               self.failover_timeout)
+                await self._retrying(f"create topic {name!r}", lambda: self._js.add_stream(config))
             except APIError as exc:
                 if exc.err_code == _IN_USE:  # another process created it since our lookup
                     self._partitions.pop(name, None)
@@ -185,14 +191,17 @@ class NatsBroker:
         if not name.endswith(DLQ_SUFFIX) and await self._lookup(dead_letter_topic(name)) is None:
             await self._create_topic(dead_letter_topic(name), 1)
 
+    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt()`, retried through a failover for up to `failover_timeout` seconds."""
+        return await retrying(what, attempt, self.failover_timeout, pauses=self.pauses)
+
     async def _lookup(self, name: str) -> int | None:
         if name in self._partitions:
             return self._partitions[name]
         check_topic(name)
         try:  # retried: a stream another process just created has no leader for a moment
-            info = await retrying(f"look up topic {name!r}",
-                                  lambda: self._js.stream_info(stream_name(name)),
-                                  self.failover_timeout)
+            info = await self._retrying(f"look up topic {name!r}",
+                                  lambda: self._js.stream_info(stream_name(name)))
         except NotFoundError:
             return None
         owner = (info.config.metadata or {}).get("edalab_topic")
@@ -271,8 +280,8 @@ class NatsBroker:
         p = self._route(topic, n, event.key)
         subject, stream = f"{topic}.{p}", stream_name(topic)
         headers = {"Nats-Msg-Id": msg_id(event.source, event.id)}
-        ack = await retrying(f"publish to {topic!r}", lambda: self._js.publish(
-            subject, payload, stream=stream, headers=dict(headers)), self.failover_timeout)
+        ack = await self._retrying(f"publish to {topic!r}", lambda: self._js.publish(
+            subject, payload, stream=stream, headers=dict(headers)))
         return Record(event, topic, p, ack.seq, 1, _clock())
 
     def publish_raw(self, topic: str, payload: bytes | str) -> None:
@@ -287,8 +296,8 @@ class NatsBroker:
 
     async def _publish_raw(self, topic: str, payload: bytes, key: str | None) -> None:
         p = self._route(topic, await self._require(topic), key)
-        await retrying(f"publish to {topic!r}", lambda: self._js.publish(
-            f"{topic}.{p}", payload, stream=stream_name(topic)), self.failover_timeout)
+        await self._retrying(f"publish to {topic!r}", lambda: self._js.publish(
+            f"{topic}.{p}", payload, stream=stream_name(topic)))
 
     def publish_many(self, topic: str, events: Iterable[Event]) -> int:
         """Append events in order with asynchronous publish acks (the batch path).
@@ -320,7 +329,7 @@ class NatsBroker:
             # Ids only where a failover is expected: they cost 15-30 % of the rate (pipeline).
             ids = [msg_id(e.source, e.id) for e in events] if self.replicas > 1 else None
             await publish_pipelined(self._nc, subjects, payloads, ids, f"publish to {topic!r}",
-                                    self.failover_timeout)
+                                    self.failover_timeout, pauses=self.pauses)
         return len(events)
 
     # -- consuming -------------------------------------------------------------------------
@@ -343,8 +352,8 @@ class NatsBroker:
 
     async def _lease_bucket(self):
         if self._leases is None:
-            self._leases = await retrying("open the lease bucket", functools.partial(
-                lease_bucket, self._js, self.lease_ttl, self.replicas), self.failover_timeout)
+            self._leases = await self._retrying("open the lease bucket", functools.partial(
+                lease_bucket, self._js, self.lease_ttl, self.replicas))
         return self._leases
 
     # -- inspecting ------------------------------------------------------------------------
@@ -356,7 +365,8 @@ class NatsBroker:
             out = []
             for p in range(n):
                 try:
-                    msg = await self._js.get_last_msg(stream_name(topic), f"{topic}.{p}")
+                    msg = await self._retrying(f"end offsets of {topic!r}", functools.partial(
+                        self._js.get_last_msg, stream_name(topic), f"{topic}.{p}"))
                     out.append(msg.seq + 1)
                 except NotFoundError:
                     out.append(0)
@@ -369,17 +379,20 @@ class NatsBroker:
 
     async def _lag(self, topic: str, group: str) -> dict[int, int]:
         n = await self._require(topic)
-        await self._nc.flush()  # acks sent before this call reach the server first
-        out = {}
-        for p in range(n):
-            try:
-                out[p] = await unsettled(self._js, topic, group, p)
-            except NotFoundError:
-                out[p] = await self._count(topic, p)
-        return out
+        what = f"lag of group {group!r} on {topic!r}"
+        await self._retrying(what, self._nc.flush)  # acks sent before reach the server first
+        return {p: await self._retrying(what, functools.partial(self._unsettled, topic, group, p))
+                for p in range(n)}
+
+    async def _unsettled(self, topic: str, group: str, p: int) -> int:
+        try:
+            return await unsettled(self._js, topic, group, p)
+        except NotFoundError:  # the group has no consumer there yet: the whole partition
+            return await self._count(topic, p)
 
     async def _count(self, topic: str, p: int) -> int:
-        info = await self._js.stream_info(stream_name(topic), subjects_filter=f"{topic}.{p}")
+        info = await self._retrying(f"count {topic!r}", functools.partial(
+            self._js.stream_info, stream_name(topic), subjects_filter=f"{topic}.{p}"))
         return (info.state.subjects or {}).get(f"{topic}.{p}", 0)
 
     def read(self, topic: str, partition: int | None = None) -> list[Record]:
@@ -395,8 +408,8 @@ class NatsBroker:
             total = await self._count(topic, p)
             if not total:
                 continue
-            out += await retrying(f"read {topic!r}", functools.partial(
-                read_partition, self._js, topic, p, total), self.failover_timeout)
+            out += await self._retrying(f"read {topic!r}", functools.partial(
+                read_partition, self._js, topic, p, total))
         return out
 
     def close(self) -> None:

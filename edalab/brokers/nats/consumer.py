@@ -36,7 +36,7 @@ from edalab.brokers.base import (
     decode,
 )
 from edalab.brokers.nats.codec import ack_tokens, durable_name, stream_name
-from edalab.brokers.nats.failover import transient
+from edalab.brokers.nats.failover import note_pause, transient
 from edalab.brokers.nats.membership import Membership
 from edalab.brokers.nats.puller import Puller
 from edalab.events import Event
@@ -167,7 +167,10 @@ class NatsConsumer(Membership):
             if not self._broker._nc.is_connected:  # reconnecting: each request would time out
                 raise ConnectionReconnectingError
             await self._round_if_due()
-            self._failing = None
+            if self._failing is not None:
+                note_pause(self._broker.pauses, f"poll of {self.topic!r} in group "
+                           f"{self.group!r}", _clock() - self._failing)
+                self._failing = None
         except Exception as exc:
             if not transient(exc):
                 raise
@@ -175,6 +178,8 @@ class NatsConsumer(Membership):
             self._failing = self._failing or now
             bound = self._broker.failover_timeout
             if now - self._failing > bound:
+                note_pause(self._broker.pauses, f"poll of {self.topic!r} in group "
+                           f"{self.group!r}", now - self._failing, recovered=False)
                 raise BrokerError(
                     f"poll of {self.topic!r} in group {self.group!r}: the servers did not "
                     f"answer within failover_timeout={bound:g} s ({exc or type(exc).__name__})"

@@ -6,6 +6,9 @@ client may be reconnecting to another server. Those faults are transient: `retry
 the request (with backoff) until it succeeds or `bound` seconds have passed, then raises a
 `BrokerError` naming the bound. Any other error is the caller's and is raised at once.
 
+Each wait that had to retry is noted as a `Pause` (what waited, from when, how long) in the
+broker's `pauses`: `App.run` lists those of its run in `RunStats.pauses`.
+
 A retried publish must not store its event twice: `msg_id` is the de-duplication id
 (``Nats-Msg-Id``) the stream remembers within its duplicate window (two minutes by default).
 
@@ -20,27 +23,49 @@ A retried publish must not store its event twice: `msg_id` is the de-duplication
 'stored'
 >>> len(calls)
 3
+>>> pauses = []
+>>> calls.clear()
+>>> _ = asyncio.run(retrying("publish to 'orders'", flaky, 5.0, 0.001, pauses=pauses))
+>>> [(p.operation, p.recovered, p.seconds < 1) for p in pauses]
+[("publish to 'orders'", True, True)]
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, MutableSequence
+from typing import NamedTuple, TypeVar
 
 import nats.errors
 from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 
 from edalab.brokers.base import BrokerError
 
-__all__ = ["msg_id", "retrying", "transient"]
+__all__ = ["Pause", "msg_id", "note_pause", "retrying", "transient"]
 
 T = TypeVar("T")
 _clock = time.monotonic
 # JetStream's codes while a cluster has no leader for the asset: 10008 cluster not available,
 # 10118 (and 503s) temporarily unavailable.
 _UNAVAILABLE = {10008, 10118}
+
+
+class Pause(NamedTuple):
+    """A wait for the cluster: `operation` got no answer from `start` (Unix time, seconds)
+    for `seconds`, then went on (`recovered`) or gave up at its bound."""
+
+    operation: str
+    start: float
+    seconds: float
+    recovered: bool = True
+
+
+def note_pause(pauses: MutableSequence[Pause] | None, operation: str, seconds: float,
+               recovered: bool = True) -> None:
+    """Add to `pauses` a wait of `operation` for `seconds`, ending now."""
+    if pauses is not None:
+        pauses.append(Pause(operation, time.time() - seconds, seconds, recovered))
 
 
 def transient(exc: BaseException) -> bool:
@@ -57,18 +82,26 @@ def transient(exc: BaseException) -> bool:
 
 
 async def retrying(what: str, attempt: Callable[[], Awaitable[T]], bound: float,
-                   pause: float = 0.05) -> T:
+                   pause: float = 0.05, *, pauses: MutableSequence[Pause] | None = None) -> T:
     """Await `attempt()` until it succeeds; a transient fault is retried (after `pause`,
     doubling up to 0.5 s) for up to `bound` seconds, then raised as a `BrokerError`. An
-    attempt is cut off at the bound (a request's own timeout may be longer)."""
-    deadline = _clock() + bound
+    attempt is cut off at the bound (a request's own timeout may be longer). A wait that
+    needed a retry is noted in `pauses`."""
+    began = _clock()
+    deadline = began + bound
+    retried = False
     while True:
         try:
-            return await asyncio.wait_for(attempt(), max(deadline - _clock(), 0.05))
+            result = await asyncio.wait_for(attempt(), max(deadline - _clock(), 0.05))
+            if retried:
+                note_pause(pauses, what, _clock() - began)
+            return result
         except Exception as exc:
             if not transient(exc):
                 raise
+            retried = True
             if _clock() + pause > deadline:
+                note_pause(pauses, what, _clock() - began, recovered=False)
                 reason = str(exc) or type(exc).__name__
                 raise BrokerError(
                     f"{what} got no answer within failover_timeout={bound:g} s ({reason}); "

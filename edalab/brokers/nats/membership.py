@@ -29,7 +29,6 @@ from nats.js.kv import KeyValue
 from edalab.brokers.assignment import assign
 from edalab.brokers.base import BrokerError, Position
 from edalab.brokers.nats.codec import ack_tokens, durable_name
-from edalab.brokers.nats.failover import retrying
 
 if TYPE_CHECKING:
     from edalab.brokers.nats.broker import NatsBroker
@@ -121,11 +120,11 @@ class Membership:
 
     async def _join(self) -> None:
         self._n = await self._broker._require(self.topic)
-        bound = self._broker.failover_timeout  # a new replicated asset elects its leader
+        # retried: a new replicated asset elects its leader
         for p in range(self._n):
-            await retrying(f"join group {self.group!r}",
-                           functools.partial(self._ensure_durable, p), bound)
-        await retrying(f"join group {self.group!r}", self._round, bound)
+            await self._broker._retrying(f"join group {self.group!r}",
+                                         functools.partial(self._ensure_durable, p))
+        await self._broker._retrying(f"join group {self.group!r}", self._round)
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
 
     async def _beat(self) -> None:

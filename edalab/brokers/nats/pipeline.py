@@ -20,6 +20,7 @@ import json
 import time
 
 from edalab.brokers.base import BrokerError
+from edalab.brokers.nats.failover import Pause, note_pause
 
 __all__ = ["publish_pipelined"]
 
@@ -87,12 +88,14 @@ async def _stalled(state: _Round) -> bool:
 
 async def publish_pipelined(nc, subjects: list[str], payloads: list[bytes],
                             ids: list[str] | None, what: str, bound: float,
-                            window: int = 4000) -> None:
+                            window: int = 4000, pauses: list[Pause] | None = None) -> None:
     """Publish ``payloads[i]`` to ``subjects[i]`` with de-duplication id ``ids[i]``; what
     gets no ack, or a failover's error, is sent again until `bound` seconds pass without
     progress (then `BrokerError`, naming the bound). Another error raises `BrokerError`, and
-    so does a missing ack when there are no `ids`."""
+    so does a missing ack when there are no `ids`. A batch sent more than once is noted in
+    `pauses`."""
     todo = list(range(len(payloads)))
+    stalled: float | None = None  # the last ack before the first pass that left some out
     acked = bytearray(len(payloads))
     since = _clock()  # of the last pass that got some acks
     pause = 0.05
@@ -102,7 +105,10 @@ async def publish_pipelined(nc, subjects: list[str], payloads: list[bytes],
             raise BrokerError(f"{what} failed: {state.fatal}")
         unacked = [i for i in todo if not acked[i]]
         if not unacked:
+            if stalled is not None:  # some went again: a failover's pause
+                note_pause(pauses, what, _clock() - stalled)
             return
+        stalled = state.last if stalled is None else stalled
         if ids is None:
             raise BrokerError(f"{what}: {len(unacked)} events got no ack (not sent again: "
                               "without de-duplication ids, on a topic with replicas=1, a "
@@ -110,6 +116,7 @@ async def publish_pipelined(nc, subjects: list[str], payloads: list[bytes],
         if len(unacked) < len(todo):
             since, pause = _clock(), 0.05
         elif _clock() - since > bound:
+            note_pause(pauses, what, _clock() - stalled, recovered=False)
             raise BrokerError(f"{what}: {len(unacked)} events got no ack within "
                               f"failover_timeout={bound:g} s; is a quorum of the cluster's "
                               "servers running?")
