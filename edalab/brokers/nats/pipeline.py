@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import MutableSequence
 
 from edalab.brokers.base import BrokerError
 from edalab.brokers.nats.failover import Pause, note_pause
@@ -88,7 +89,8 @@ async def _stalled(state: _Round) -> bool:
 
 async def publish_pipelined(nc, subjects: list[str], payloads: list[bytes],
                             ids: list[str] | None, what: str, bound: float,
-                            window: int = 4000, pauses: list[Pause] | None = None) -> None:
+                            window: int = 4000,
+                            pauses: MutableSequence[Pause] | None = None) -> None:
     """Publish ``payloads[i]`` to ``subjects[i]`` with de-duplication id ``ids[i]``; what
     gets no ack, or a failover's error, is sent again until `bound` seconds pass without
     progress (then `BrokerError`, naming the bound). Another error raises `BrokerError`, and
