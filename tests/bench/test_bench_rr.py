@@ -42,18 +42,20 @@ def test_http_service_answers_every_transaction_it_is_sent():
 
 
 def test_slow_fault_makes_each_scoring_call_at_least_ten_times_longer():
+    import statistics
     import time
 
     scorer = Scorer(0)
-    events = scoring_events(0, 400)
 
-    def cost(slowed: bool, batch) -> float:
+    def cost(data: dict) -> float:
         t = time.perf_counter()
-        for e in batch:
-            scorer.score({**e.data, "slowed": True} if slowed else e.data)
+        scorer.score(data)
         return time.perf_counter() - t
-    ratio = cost(True, events[200:]) / cost(False, events[:200])
-    assert ratio > 9.5
+    # Paired call by call (a plain call, then the same transaction slowed), so a busy machine
+    # slows both sides of a ratio alike; the median ignores a call the scheduler cut short.
+    ratios = [cost({**e.data, "slowed": True}) / cost(e.data)
+              for e in scoring_events(0, 300)]
+    assert statistics.median(ratios) > 9.5
 
 
 def test_monolith_faster_claimed_only_where_latencies_differ():

@@ -30,7 +30,7 @@ def worker(url: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "edalab.cli", "worker", "tests.brokers.nats_apps:relay",
          "--broker", url,
-         "--ack-wait", "3", "--lease-ttl", "2", "--idle", "30", *extra],
+         "--ack-wait", "10", "--lease-ttl", "2", "--idle", "30", *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
 
