@@ -8,7 +8,14 @@ batched pull consumer per partition (``fetch(500)`` and ``msg.ack()`` each) read
 stream; (c) end-to-end latency: one event at a time at a steady rate, publish (send time in
 the event) to poll at a consumer on its own connection; (d) workers: the relay App (`relay`
 below) served by 1 and by 2 ``edalab worker`` processes, events per second from the first to the
-last output's append time.
+last output's append time, and the CPU that took: seconds of each worker, of nats-server (when
+the benchmark started it) and of this process (it publishes the events), per relayed event,
+and the cores busy meanwhile, ours and the whole machine's.
+
+Read (d) with its CPU line. When the CPU per event is about the same for 1 and 2 workers and
+the machine's cores are all busy, the run was bound by CPU: a second worker can only take CPU
+from the first, from nats-server and from the publisher (the brokers page of the docs: "Why two
+workers are not faster here").
 
 Without ``--url`` the benchmark starts its own `NatsServer` (loopback, temporary store).
 """
@@ -31,6 +38,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from edalab.bench._harness import Contender, Target, timed_rate
 from edalab.brokers.loop_thread import LoopThread
@@ -260,11 +269,49 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str,
         time.sleep(0.05)
 
 
+def _cpu_seconds(pids: list[int | None]) -> list[float | None]:
+    """CPU seconds (user + system) each process has used so far (None: not measured)."""
+    out: list[float | None] = []
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times() if pid is not None else None
+        except psutil.Error:  # gone: nothing to count
+            t = None
+        out.append(None if t is None else t.user + t.system)
+    return out
+
+
+def _machine_busy() -> float:
+    """CPU seconds the machine's cores have been busy so far (any process)."""
+    t = psutil.cpu_times()
+    return sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq",
+                                              "steal"))
+
+
+def cpu_report(before: list[float | None], after: list[float | None], count: int,
+               busy: float, wall: float, events: int) -> dict[str, Any]:
+    """What a worker run cost. `before` and `after`: CPU seconds of the `count` workers,
+    of nats-server (None: not measured) and of the bench process; `busy`: the machine's busy
+    CPU seconds during those `wall` seconds.
+
+    >>> r = cpu_report([1.0, 2.0, None, 5.0], [2.0, 3.0, None, 6.0], 2, 6.0, 3.0, 10_000)
+    >>> r["workers_s"], r["server_s"], r["cpu_us_per_event"], r["cores_ours"], r["cores_machine"]
+    ([1.0, 1.0], None, 300.0, 1.0, 2.0)
+    """
+    used = [None if a is None or b is None else round(b - a, 3)
+            for a, b in zip(before, after, strict=True)]
+    ours = sum(u for u in used if u is not None)
+    return {"workers_s": used[:count], "server_s": used[count], "bench_s": used[count + 1],
+            "cpu_us_per_event": round(ours / events * 1e6, 1),
+            "cores_ours": round(ours / wall, 2), "cores_machine": round(busy / wall, 2)}
+
+
 def workers(url: str, broker: NatsBroker, raw: RawClient, count: int, events: list[Event],
-            run_id: str) -> float:
+            run_id: str, server_pid: int | None = None) -> tuple[float, dict[str, Any]]:
     """Events per second through the relay App served by `count` worker processes, from the
-    first to the last output's append time. The events are published once every worker owns
-    its share of the partitions."""
+    first to the last output's append time, and what that cost (`cpu_report`, nats-server's
+    CPU included when `server_pid` is given). The events are published once every worker
+    owns its share of the partitions."""
     source, sink = f"bench-{run_id}-w{count}-in", f"bench-{run_id}-w{count}-out"
     broker.create_topic(source, PARTITIONS)
     broker.create_topic(sink, PARTITIONS)
@@ -275,14 +322,18 @@ def workers(url: str, broker: NatsBroker, raw: RawClient, count: int, events: li
            "--idle", "120", "--batch", str(BATCH)]  # default lease TTL, as every member
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True) for _ in range(count)]
+    pids = [p.pid for p in procs] + [server_pid, os.getpid()]
     n = len(events)
     try:
         _wait(lambda: "" not in (o := _owners(raw, source)) and len(set(o)) == count, 90,
               f"{count} worker(s) to split the partitions", procs)
+        before, busy, start = _cpu_seconds(pids), _machine_busy(), time.perf_counter()
         broker.publish_many(source, events)
         missing = "bench-nobody"  # lag of a group that never read it: the topic's size
         _wait(lambda: sum(broker.lag(sink, missing).values()) >= n, 120,
               "the workers to relay every event", procs)
+        cpu = cpu_report(before, _cpu_seconds(pids), count, _machine_busy() - busy,
+                         time.perf_counter() - start, n)
         stamps = sorted(r.timestamp for r in broker.read(sink))
     finally:
         for proc in procs:
@@ -295,13 +346,15 @@ def workers(url: str, broker: NatsBroker, raw: RawClient, count: int, events: li
                 proc.communicate()
         broker.delete_topic(source)
         broker.delete_topic(sink)
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0]), cpu
 
 
 def run(url: str, n: int, repeats: int = 3, latency_events: int = 2000,
         latency_rate: float = 1000.0, worker_events: int | None = None,
-        worker_counts: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
-    """All measurements against the server at `url`; the results as a JSON-ready dict."""
+        worker_counts: tuple[int, ...] = (1, 2), server_pid: int | None = None
+        ) -> dict[str, Any]:
+    """All measurements against the server at `url` (process `server_pid`, when it runs on
+    this machine: the worker runs count its CPU); the results as a JSON-ready dict."""
     run_id = uuid.uuid4().hex[:6]
     events = make_events(n)
     broker = NatsBroker(url)
@@ -320,9 +373,10 @@ def run(url: str, n: int, repeats: int = 3, latency_events: int = 2000,
         lat = sorted(latency(url, broker, latency_events, latency_rate, run_id))
         lap("latency")
         w_events = make_events(worker_events or n, prefix="w")
-        rates = {}
+        rates, costs = {}, {}
         for count in worker_counts:
-            rates[str(count)] = workers(url, broker, raw, count, w_events, run_id)
+            rates[str(count)], costs[str(count)] = workers(url, broker, raw, count, w_events,
+                                                           run_id, server_pid)
             lap(f"workers_{count}")
     finally:
         raw.close()
@@ -344,6 +398,7 @@ def run(url: str, n: int, repeats: int = 3, latency_events: int = 2000,
                        "max": round(lat[-1], 3), "events": len(lat),
                        "rate_per_s": latency_rate},
         "workers": {k: round(v) for k, v in rates.items()},
+        "worker_cpu": costs, "cpu_count": os.cpu_count(),
         "worker_events": len(w_events),
         "results": [{"name": c.name, "label": c.label, "events": c.n,
                      "best_events_per_s": round(c.best),
@@ -351,6 +406,29 @@ def run(url: str, n: int, repeats: int = 3, latency_events: int = 2000,
         "targets": checks,
         "seconds": seconds,
     }
+
+
+def cpu_line(costs: dict[str, dict[str, Any]], cores: int | None) -> str:
+    """The table's line on what the worker runs cost.
+
+    >>> one = {"cpu_us_per_event": 70.0, "server_s": 1.0, "cores_ours": 1.9,
+    ...        "cores_machine": 2.0}
+    >>> line = cpu_line({"1": one, "2": {**one, "cpu_us_per_event": 72.4}}, 2)
+    >>> first, second = line.split("; ")
+    >>> first
+    'CPU per event (workers + nats-server + bench): 1 worker 70 us, 2 workers 72 us'
+    >>> second
+    'cores busy, ours / all of 2: 1.9 / 2.0, 1.9 / 2.0'
+    """
+    whose = ("workers + nats-server + bench" if all(c["server_s"] is not None
+                                                    for c in costs.values())
+             else "workers + bench, not the server's")
+    return (f"CPU per event ({whose}): "
+            + ", ".join(f"{k} worker{'s' if k != '1' else ''} {c['cpu_us_per_event']:,.0f} us"
+                        for k, c in costs.items())
+            + f"; cores busy, ours / all of {cores}: "
+            + ", ".join(f"{c['cores_ours']:.1f} / {c['cores_machine']:.1f}"
+                        for c in costs.values()))
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -376,6 +454,7 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"  d   relay App in `edalab worker` processes, {result['worker_events']:,} events: "
           + ", ".join(f"{k} worker{'s' if k != '1' else ''} {v:,} ev/s" for k, v in w.items())
           + (f" (x{w['2'] / w['1']:.2f})" if "1" in w and "2" in w else ""))
+    print("      " + cpu_line(result["worker_cpu"], result["cpu_count"]))
     print("  phases (s): " + ", ".join(f"{k} {v}" for k, v in result["seconds"].items()))
     for chk in result["targets"]:
         print(f"  target {chk['target']}: {chk['ratio']:.2f}  {'ok' if chk['ok'] else 'MISSED'}")
@@ -410,7 +489,8 @@ def main(argv: list[str]) -> int:
         from edalab.brokers.nats.server import NatsServer
 
         with NatsServer() as server:
-            result = run(server.url, args.events, **options)
+            pid = server.process.pid  # type: ignore[union-attr]  # it has started
+            result = run(server.url, args.events, server_pid=pid, **options)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -20,6 +20,10 @@ def test_bench_nats_json_report(capsys):
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
     assert set(result["workers"]) == {"1", "2"}
     assert all(rate > 0 for rate in result["workers"].values())
+    for count, cost in result["worker_cpu"].items():  # what each worker run cost
+        assert len(cost["workers_s"]) == int(count)
+        assert all(s > 0 for s in cost["workers_s"]) and cost["server_s"] > 0  # started here
+        assert cost["cpu_us_per_event"] > 0 and cost["cores_ours"] > 0
     assert [t["ratio"] > 0 for t in result["targets"]] == [True, True]
 
 

@@ -128,16 +128,23 @@ class Membership:
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
 
     async def _beat(self) -> None:
+        period = self._broker.lease_ttl / 3
+        wait = period
         while not self._closed:
-            await asyncio.sleep(self._broker.lease_ttl / 3)
+            await asyncio.sleep(wait)
             if self._broker._nc.is_connected:  # else each request would wait its timeout
                 with contextlib.suppress(Exception):
-                    await self._round()
+                    await self._round(if_due=True)
+            # Next when a period has passed since the last round, this task's or a poll's
+            # (a failed round is tried again sooner).
+            wait = max(self._last_round + period - _clock(), period / 4)
 
-    async def _round(self) -> None:
-        """One membership round: heartbeat, read members and leases, release and acquire."""
+    async def _round(self, if_due: bool = False) -> None:
+        """One membership round: heartbeat, read members and leases, release and acquire.
+        With `if_due`, none if another finished less than a renewal period ago (the
+        heartbeat's and a poll's would otherwise run back to back, the second for nothing)."""
         async with self._lock:
-            if self._closed:
+            if self._closed or (if_due and not self._due()):
                 return
             began = _clock()
             kv = await self._broker._lease_bucket()
@@ -193,9 +200,13 @@ class Membership:
         earliest our leases can expire."""
         return self._expires - self._broker.lease_ttl / 4 - _clock()
 
+    def _due(self) -> bool:
+        """Whether a renewal period (a third of `lease_ttl`) has passed since the last round."""
+        return _clock() - self._last_round > self._broker.lease_ttl / 3
+
     async def _round_if_due(self) -> None:
-        if _clock() - self._last_round > self._broker.lease_ttl / 3:
-            await self._round()
+        if self._due():  # checked again under the lock: a round may be running
+            await self._round(if_due=True)
 
     async def _take_over(self, p: int, handed: dict[int, int] | None) -> None:
         """Start owning p. Deliveries still pending that its previous owner did not hand back
