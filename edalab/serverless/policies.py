@@ -20,9 +20,11 @@ caps the function's running instances.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
@@ -127,8 +129,9 @@ class _HybridState:
     def __init__(self, policy: Hybrid) -> None:
         self.p = policy
         self.bins = int(policy.range_s // policy.bin_s)
-        self.counts = np.zeros(self.bins, dtype=np.int64)
-        self.oob = 0
+        # Plain lists and running sums: `observe` runs once per event, on the hot path.
+        self.counts = [0] * self.bins
+        self.total = self.sumsq = self.oob = 0
         self.recent: deque[float] = deque(maxlen=policy.history)
         self.dirty = False
         self.computed_at = -INF
@@ -137,7 +140,10 @@ class _HybridState:
     def observe(self, idle_time: float) -> None:
         b = int(idle_time // self.p.bin_s)
         if b < self.bins:
-            self.counts[b] += 1
+            c = self.counts[b]
+            self.counts[b] = c + 1
+            self.total += 1
+            self.sumsq += 2 * c + 1
         else:
             self.oob += 1
         self.recent.append(idle_time)
@@ -147,7 +153,8 @@ class _HybridState:
         # Recomputed at most once per bin width of simulated time: the histogram of a busy
         # function changes by one count per event, its percentiles far more slowly.
         if self.dirty and t - self.computed_at >= self.p.bin_s:
-            self.prewarm, self.keep = self.p.windows(self.counts, self.oob, self.recent)
+            self.prewarm, self.keep = self.p._decide(self.counts, self.total, self.sumsq,
+                                                     self.oob, self.recent)
             self.dirty, self.computed_at = False, t
         return t + self.prewarm, t + self.keep
 
@@ -224,16 +231,23 @@ class Hybrid:
         """(pre-warm delay, keep-until) after an instance falls idle, in seconds, from the
         histogram's bin `counts`, the `oob` count of idle times beyond it and the `recent`
         idle times (latest last)."""
-        total = int(counts.sum())
+        values = [int(c) for c in counts]
+        return self._decide(values, sum(values), sum(c * c for c in values), oob, recent)
+
+    def _decide(self, counts: list[int], total: int, sumsq: int, oob: int,
+                recent: Sequence[float]) -> tuple[float, float]:
         mostly_oob = oob > self.oob_share * (total + oob)
         if mostly_oob and self.oob == "forecast" and len(recent):
             forecast = float(np.median(recent))
             return (round(forecast * (1 - self.forecast_margin), 3),
                     round(forecast * (1 + self.forecast_margin), 3))
-        if not total or mostly_oob or counts.std() < self.cv_threshold * counts.mean():
+        if not total or mostly_oob:
             return 0.0, self.range_s
-        cumulative = np.cumsum(counts)
-        head_bin = int(np.searchsorted(cumulative, self.head / 100 * total))
-        tail_bin = int(np.searchsorted(cumulative, self.tail / 100 * total))
+        mean = total / len(counts)
+        if sumsq / len(counts) - mean * mean < (self.cv_threshold * mean) ** 2:
+            return 0.0, self.range_s  # bin counts' CV under the threshold: not representative
+        cumulative = list(accumulate(counts))
+        head_bin = bisect_left(cumulative, self.head / 100 * total)
+        tail_bin = bisect_left(cumulative, self.tail / 100 * total)
         prewarm = head_bin * self.bin_s * (1 - self.margin)
         return round(prewarm, 3), round((tail_bin + 1) * self.bin_s * (1 + self.margin), 3)
