@@ -11,12 +11,14 @@ function, always-on workers sized for the function's peak load) over `--hours` o
 Azure-like workload of `--functions` functions (drawn with `--seed`), where a cold start costs
 a draw from the cold starts measured. ``wall_s`` is the wall time of those policy simulations.
 
-On this workload the hybrid policy gives functions fewer cold starts than the 10-minute
-keep-alive but holds more idle memory (Shahrad et al. report less on Azure's trace): a burst
-starts several instances of a function and each is kept to the 99th percentile of that
-function's idle times, hours for a bursty one. Forecasting the functions idle beyond the
-histogram's range (the default, ``Hybrid(oob="forecast")``) saves little of it
-against keeping them the whole range (``oob="keep"``).
+The policies see a function as Shahrad et al. simulate an application (see
+`edalab.serverless.policies`): idle times from the end of its last execution, the policy's
+window for the instance that ends the execution, extra (concurrent) instances kept 10 minutes
+under the fixed and hybrid policies alike. On this workload the hybrid policy gives functions
+far fewer cold starts than the 10-minute keep-alive (the mean and 75th percentile over
+functions of their cold-start share) but holds somewhat more idle memory, not less as
+Shahrad et al. report on Azure's trace: a function whose idle times spread over hours (a
+bursty one, or a rare one with irregular gaps) is kept loaded to the 99th percentile of them.
 """
 
 from __future__ import annotations

@@ -7,6 +7,14 @@ used idle instance if there is one, else a new instance starts (a cold start); a
 serves one event at a time; an idle instance stops when its keep-alive window ends. Events
 beyond the concurrency limit wait, first come first served, for a running instance to finish
 (throttled).
+
+The policy sees the function as Shahrad et al. (USENIX ATC 2020, section 4) simulate an
+application, one image loaded or not: its idle time is from the end of the function's last
+execution to the next event (0 when the event finds an instance running), and its window
+applies to the instance that ends the function's execution (the last one running). An
+instance that finishes while another still runs is an *extra*, there only because this
+simulator models concurrency, which the paper does not: it gets the policy's
+``extra_window`` (see `edalab.serverless.policies`).
 """
 
 from __future__ import annotations
@@ -87,32 +95,37 @@ def run_function(arrival: np.ndarray, warm: np.ndarray, cold: np.ndarray, policy
     ([True, True, True], [2.0, 3.0, 52.0], [3.0, 2.0, 52.0], [13.0, 12.0, 62.0])
     """
     state = policy.start()
-    window, observe, learns = state.window, state.observe, state.learns
+    window, extra_window = state.window, state.extra_window
+    observe, learns = state.observe, state.learns
     limit = policy.concurrency if policy.concurrency is not None else INF
     a, w, c = arrival.tolist(), warm.tolist(), cold.tolist()
     n = len(a)
     start, finish, is_cold = [0.0] * n, [0.0] * n, [False] * n
     running: list[tuple[float, bool]] = []  # heap of (finish, pinned)
     # Idle instances, most recent last: (idle since, warm from, keep until, pinned). An entry
-    # whose window has ended is an instance already stopped, dropped when met; the first met
-    # by an event gives the policy its idle time (what keep-alive had to cover for a warm
-    # start), whether it is still warm or not.
+    # whose window has ended is an instance already stopped, dropped when met.
     idle: list[tuple[float, float, float, bool]] = [(0.0, 0.0, INF, True)] * policy.pinned
     spans_from: list[float] = []
     spans_to: list[float] = []
     waiting: deque[int] = deque()
     throttled = 0
+    last_end = -INF  # the end of the function's latest execution
     heappush, heappop = heapq.heappush, heapq.heappop
 
     def complete(until: float) -> None:
+        nonlocal last_end
         while running and running[0][0] <= until:
             done, pinned = heappop(running)
+            last_end = done
             if waiting:
                 j = waiting.popleft()
                 start[j], finish[j] = done, done + w[j]
                 heappush(running, (finish[j], pinned))
                 continue
-            ready, keep = (done, INF) if pinned else window(done)
+            if pinned:
+                ready, keep = done, INF
+            else:
+                ready, keep = extra_window(done) if running else window(done)
             idle.append((done, ready, keep, pinned))
 
     for i in range(n):
@@ -123,8 +136,8 @@ def run_function(arrival: np.ndarray, warm: np.ndarray, cold: np.ndarray, policy
             waiting.append(i)
             throttled += 1
             continue
-        if learns and idle:
-            observe(t - idle[-1][0])
+        if learns and (running or last_end > -INF):
+            observe(0.0 if running else t - last_end)
         warm_instance = None
         while idle:
             _, ready, keep, pinned = idle.pop()

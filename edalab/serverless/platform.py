@@ -85,7 +85,7 @@ def simulate_platform(workload: Workload, policy: Policy | Callable[[FunctionSpe
     >>> from edalab.serverless.workload import azure_workload
     >>> r = simulate_platform(azure_workload(20, hours=2, seed=3), Fixed(600))
     >>> s = r.summary(); s["events"], round(s["cold_start_share"], 4)
-    (6557, 0.0098)
+    (6093, 0.0118)
     """
     prices = prices or Prices()
     begin, end = warmup_hours * 3600.0, workload.horizon

@@ -53,8 +53,8 @@ def test_no_fixed_keep_alive_beats_the_hybrid_policy_on_both_cold_starts_and_mem
 def test_forecasting_functions_idle_beyond_the_range_saves_memory_over_keeping_them(day,
                                                                                    hybrid):
     # The paper's forecast against the 4-hour keep-alive for functions idle mostly
-    # beyond the histogram. It does not close the gap to a 10-minute keep-alive's memory: the
-    # bursty functions, each instance kept to their 99th-percentile idle time, hold most of it.
+    # beyond the histogram. It does not close the gap to a 10-minute keep-alive's memory:
+    # functions whose idle times spread over hours are kept to their 99th percentile.
     keep = simulate_platform(day, Hybrid(oob="keep")).summary()["wasted_gb_s"]
     assert hybrid.summary()["wasted_gb_s"] < keep
 

@@ -50,3 +50,8 @@ def test_hybrid_policy_rejects_bad_out_of_bounds_options(kwargs, field):
     with pytest.raises(ValueError, match=f"^{field} must be"):
         Hybrid(**kwargs)
 
+
+
+def test_hybrid_policy_rejects_a_negative_extra_keep_alive():
+    with pytest.raises(ValueError, match="^extra_keep_alive must be >= 0 seconds"):
+        Hybrid(extra_keep_alive=-1.0)

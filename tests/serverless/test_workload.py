@@ -58,3 +58,23 @@ def test_a_bad_workload_size_is_refused():
     with pytest.raises(ValueError, match="functions >= 1"):
         azure_workload(0)
     assert trace_workload({"f": []}, hours=1, exec_mean_s=1).functions[0].rate == 0
+
+
+def test_triggers_follow_the_published_shares_of_functions(big):
+    # Shahrad et al., figure 2: event triggers are 2 % of functions (a quarter of the
+    # invocations), orchestration 7 %, the others 5 %.
+    shares = big.frame().trigger.value_counts(normalize=True)
+    published = {"http": 0.55, "timer": 0.16, "queue": 0.15, "event": 0.02,
+                 "orchestration": 0.07, "other": 0.05}
+    assert set(shares.index) == set(published)
+    for trigger, share in published.items():
+        assert shares[trigger] == pytest.approx(share, abs=0.025), trigger
+
+
+def test_event_and_queue_functions_are_busier_than_http_ones_and_timers_the_least(big):
+    # Figure 2: event functions are 2 % of the functions and 25 % of the invocations, queue
+    # 15 % and 34 %, HTTP 55 % and 36 %, timers 16 % and 2 %.
+    daily = (big.frame().rate * 86400).groupby(big.frame().trigger).median()
+    assert daily["event"] > 4 * daily["http"]
+    assert daily["queue"] > 1.5 * daily["http"]
+    assert daily["http"] > 2 * daily["timer"]
