@@ -126,6 +126,10 @@ def news2_timings(ward, validated, batch: int, repeats: int) -> dict[str, list[f
             op.score_events(chunk)
 
     matrices = [values_matrix([e.data for e in chunk]) for chunk in chunks]
+    # The batches hold the input events: frozen with them (the caller unfreezes), else every
+    # full collection a path's allocations trigger walks all their references.
+    gc.collect()
+    gc.freeze()
 
     def gather() -> None:
         for chunk in chunks:
