@@ -34,10 +34,8 @@ __all__ = ["Event", "EventError", "auto_id", "check_serialisable"]
 
 SPECVERSION = "1.0"
 UTC = UTC
-_CONTEXT = frozenset(
-    {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema",
-     "data", "data_base64"}
-)
+_CONTEXT = frozenset({"specversion", "id", "source", "type", "subject", "time",
+                      "datacontenttype", "dataschema", "data", "data_base64"})
 #: CloudEvents' Partitioning extension names the key attribute `partitionkey`.
 KEY_ATTRIBUTE = "partitionkey"
 _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}\Z")
@@ -275,6 +273,23 @@ class Event(_EventSlots):
         event.extensions = extensions
         event.__class__ = Event
         return event  # type: ignore[return-value]  # its class is Event from the line above
+
+    @staticmethod
+    def _derived(type: str, source: str, datas: list, events: list[Event]) -> list[Event]:
+        """`_unchecked` for a batch, one loop and no call per event: for each of `events`
+        (valid), an event of `type` and `source` keeping its key, time and id, with its data
+        from `datas` and `_unchecked`'s defaults for the rest."""
+        out: list[Event] = []
+        append, new, slots = out.append, _new_slots, _EventSlots
+        for data, e in zip(datas, events, strict=True):
+            event = new(slots)
+            event.id, event.time, event.key = e.id, e.time, e.key
+            event.source, event.type, event.data = source, type, data
+            event.subject = event.extensions = None
+            event.datacontenttype = "application/json"
+            event.__class__ = Event
+            append(event)  # type: ignore[arg-type]  # its class is Event from the line above
+        return out
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Event is immutable; use event.replace({name}=...)")

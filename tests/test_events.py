@@ -222,3 +222,17 @@ def test_from_json_raises_only_event_error_on_any_input(text):
     except EventError:
         return
     assert Event.from_json(event.to_json()) == event
+
+
+def test_derived_events_are_the_checked_constructors_with_the_inputs_key_time_and_id():
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    inputs = [Event("in", "/a", {"n": 1}, key="k1", time=t, id="e1"),
+              Event("in", "/a", None, time=t + timedelta(seconds=1), id="e2")]
+    out = Event._derived("out", "/b", [{"n": 2}, [3]], inputs)
+    assert out == [Event("out", "/b", {"n": 2}, key="k1", time=t, id="e1"),
+                   Event("out", "/b", [3], time=t + timedelta(seconds=1), id="e2")]
+    assert [type(e) for e in out] == [Event, Event]
+    with pytest.raises(AttributeError, match="immutable"):
+        out[0].data = None
+    with pytest.raises(ValueError):  # one data per event, no more, no less
+        Event._derived("out", "/b", [1], inputs)

@@ -31,9 +31,10 @@ same observation sets:
 - ``per-event``: the operator one event at a time (`News2Operator.__call__`).
 
 The stage's busy time inside the pipeline run is reported too (``handler_busy_s["news2"]``).
-Before timing, the pre-built input events are frozen out of the garbage collector's reach
-(`gc.freeze`), so that the collections triggered by the millions of objects a run allocates do
-not rescan them: what is measured is the pipeline, not the collector walking the input.
+Before timing, the pre-built input events (and the NEWS2 timings' batch lists that hold them)
+are frozen out of the garbage collector's reach (`gc.freeze`), so that the collections
+triggered by the millions of objects a run allocates do not rescan them: what is measured is
+the pipeline, not the collector walking the input.
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ def news2_timings(ward, validated, batch: int, repeats: int) -> dict[str, list[f
             op.score_events(chunk)
 
     matrices = [values_matrix([e.data for e in chunk]) for chunk in chunks]
+    # The batches hold the input events: frozen with them (the caller unfreezes), else every
+    # full collection a path's allocations trigger walks all their references.
+    gc.collect()
+    gc.freeze()
 
     def gather() -> None:
         for chunk in chunks:

@@ -60,9 +60,9 @@ _FLOORS = {"respiration_rate": 1.0, "spo2": 1.0, "systolic_bp": 5.0, "pulse": 3.
            "temperature": 0.2}
 _FEATURE_INDEX = tuple((name, PARAMETERS.index(name)) for name in FEATURES)
 _LEVEL_NAMES = np.array(LEVELS, dtype=object)
-_DATA, _KEY, _TIME, _ID = (attrgetter(a) for a in ("data", "key", "time", "id"))
+_DATA = attrgetter("data")
 _VALUES = itemgetter("values")
-_unchecked = Event._unchecked
+_unchecked, _derived = Event._unchecked, Event._derived
 
 
 def news2_values(values: list) -> tuple[int | None, int, bool]:
@@ -156,13 +156,10 @@ class News2Operator(Operator):
         totals = partial.astype(object)
         totals[~complete] = None
         self._events += len(events)
-        source, make = self.source, _unchecked  # key, time and id: a valid event's
-        return [make("vitals.scored", source,
-                     dict(d, news2=n, partial=p, red=r, level=lv), k, t, i)
-                for d, n, p, r, lv, k, t, i in zip(
-                    datas, totals.tolist(), partial.tolist(), red.tolist(),
-                    _LEVEL_NAMES[codes].tolist(), map(_KEY, events), map(_TIME, events),
-                    map(_ID, events), strict=True)]
+        return _derived("vitals.scored", self.source, [
+            dict(d, news2=n, partial=p, red=r, level=lv) for d, n, p, r, lv in zip(
+                datas, totals.tolist(), partial.tolist(), red.tolist(),
+                _LEVEL_NAMES[codes].tolist(), strict=True)], events)
 
     batch = process_batch  # the name `edalab bench health` times it by
 

@@ -106,3 +106,22 @@ def test_bench_reports_the_verdict_and_the_closed_loop(capsys):
                for r in loop.values())
     assert sum(r["prevented"] for r in loop.values()) > 0
     assert "prevented" in out["closed_loop_verdict"]
+
+
+def test_news2_timings_freezes_its_batches_with_the_input():
+    import gc
+
+    from edalab.bench.health import news2_timings
+
+    ward = vitals(patients=2, hours=1, seed=3)
+    validator = Validator()
+    validated = [v for e in vitals_events(ward) for v in validator.process(e)
+                 if v.type == "vitals.validated"]
+    before = gc.get_freeze_count()
+    try:
+        times = news2_timings(ward, validated, batch=50, repeats=1)
+        # the batch lists are frozen: full collections during the timings do not walk them
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
+    assert set(times) >= {"operator", "batch-from-events"}
