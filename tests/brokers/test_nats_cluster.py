@@ -249,10 +249,13 @@ def test_a_worker_rides_out_a_failover_and_its_statistics_show_the_pause(cluster
     leader = cluster.leader("ha-serve")
     app = App(NatsBroker(cluster.urls, replicas=3, lease_ttl=2.0, failover_timeout=20.0))
     seen: set[int] = set()
+    done = threading.Event()
 
     @app.handler("ha-serve")
     def sink(e: Event) -> None:
         seen.add(e.data["i"])
+        if len(seen) == 300:
+            done.set()
 
     def produce() -> None:
         for i in range(300):
@@ -264,7 +267,7 @@ def test_a_worker_rides_out_a_failover_and_its_statistics_show_the_pause(cluster
     thread = threading.Thread(target=produce)
     thread.start()
     # The worker's lag samples wait for the new leader too (before: a TimeoutError ended it).
-    run = app.serve(idle=3.0, timeout=90, poll_timeout=0.05)
+    run = app.serve(stop=done, timeout=90, poll_timeout=0.05)
     thread.join()
     cluster.restart(leader)
     cluster.wait_current("ha-serve")
