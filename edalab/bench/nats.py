@@ -23,8 +23,6 @@ Without ``--url`` the benchmark starts its own `NatsServer` (loopback, temporary
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -39,10 +37,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from edalab.bench._harness import Contender, Target, timed_rate
-from edalab.brokers.loop_thread import LoopThread
+from edalab.bench._raw_nats import BATCH, PARTITIONS, RawClient
+from edalab.bench._worker_cpu import cpu_line, cpu_report, cpu_seconds, machine_busy
 from edalab.brokers.nats.broker import NatsBroker
 from edalab.brokers.nats.codec import stream_name
 from edalab.brokers.nats.membership import LEASES
@@ -52,8 +49,6 @@ from edalab.runtime.app import App
 
 __all__ = ["main", "relay", "run"]
 
-PARTITIONS = 4
-BATCH = 500
 RELAY_IN, RELAY_OUT, RELAY_GROUP = "EDALAB_RELAY_IN", "EDALAB_RELAY_OUT", "relay"
 
 
@@ -75,74 +70,6 @@ def make_events(n: int, keys: int = 1000, prefix: str = "") -> list[Event]:
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     return [Event("bench.tick", "/bench", {"n": i, "v": i * 0.5}, key=f"k{i % keys}",
                   time=t0 + timedelta(microseconds=i), id=f"{prefix}{i}") for i in range(n)]
-
-
-class RawClient:
-    """Bare nats-py on its own loop thread (as `NatsBroker` runs), for the floor contenders."""
-
-    def __init__(self, url: str):
-        import nats
-
-        self._io = LoopThread("bench-raw")
-        self.nc = self._io.run(nats.connect(url))
-        self.js = self.nc.jetstream()
-
-    def run(self, coro: Any, timeout: float | None = 300.0) -> Any:
-        return self._io.run(coro, timeout)
-
-    def publish(self, subjects: list[str], payloads: list[bytes]) -> int:
-        """``js.publish_async`` every payload, then await every ack."""
-        async def go() -> int:
-            publish = self.js.publish_async
-            futures = [await publish(s, d) for s, d in zip(subjects, payloads, strict=True)]
-            await asyncio.gather(*futures)
-            return len(futures)
-        return self.run(go())
-
-    def pull_subscriptions(self, topic: str, durable: str) -> list[Any]:
-        """One durable explicit-ack pull consumer per partition (as `NatsBroker` creates)."""
-        from nats.js import api
-
-        async def go() -> list[Any]:
-            subs = []
-            for p in range(PARTITIONS):
-                config = api.ConsumerConfig(
-                    durable_name=f"{durable}-p{p}", filter_subject=f"{topic}.{p}",
-                    ack_policy=api.AckPolicy.EXPLICIT, max_deliver=-1, ack_wait=30.0,
-                    max_ack_pending=-1, deliver_policy=api.DeliverPolicy.ALL)
-                await self.js.add_consumer(stream_name(topic), config)
-                subs.append(await self.js.pull_subscribe_bind(f"{durable}-p{p}",
-                                                              stream=stream_name(topic)))
-            return subs
-        return self.run(go())
-
-    def consume(self, subs: list[Any], expected: list[int]) -> int:
-        """Each partition's pull consumer concurrently: ``fetch(500)`` and ``msg.ack()`` each,
-        until it has its `expected` count."""
-        from nats.errors import TimeoutError as NatsTimeout
-
-        async def drain(sub: Any, want: int) -> int:
-            got = 0
-            while got < want:
-                try:
-                    msgs = await sub.fetch(BATCH, timeout=1.0)
-                except (NatsTimeout, TimeoutError):
-                    continue
-                for msg in msgs:
-                    await msg.ack()
-                got += len(msgs)
-            return got
-
-        async def go() -> int:
-            return sum(await asyncio.gather(*(drain(s, w) for s, w in zip(subs, expected,
-                                                                          strict=True))))
-        return self.run(go())
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.run(self.nc.close(), timeout=10)
-        self._io.close()
-
 
 
 def edalab_consume(consumer: Any, n: int) -> Callable[[], int]:
@@ -269,43 +196,6 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str,
         time.sleep(0.05)
 
 
-def _cpu_seconds(pids: list[int | None]) -> list[float | None]:
-    """CPU seconds (user + system) each process has used so far (None: not measured)."""
-    out: list[float | None] = []
-    for pid in pids:
-        try:
-            t = psutil.Process(pid).cpu_times() if pid is not None else None
-        except psutil.Error:  # gone: nothing to count
-            t = None
-        out.append(None if t is None else t.user + t.system)
-    return out
-
-
-def _machine_busy() -> float:
-    """CPU seconds the machine's cores have been busy so far (any process)."""
-    t = psutil.cpu_times()
-    return sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq",
-                                              "steal"))
-
-
-def cpu_report(before: list[float | None], after: list[float | None], count: int,
-               busy: float, wall: float, events: int) -> dict[str, Any]:
-    """What a worker run cost. `before` and `after`: CPU seconds of the `count` workers,
-    of nats-server (None: not measured) and of the bench process; `busy`: the machine's busy
-    CPU seconds during those `wall` seconds.
-
-    >>> r = cpu_report([1.0, 2.0, None, 5.0], [2.0, 3.0, None, 6.0], 2, 6.0, 3.0, 10_000)
-    >>> r["workers_s"], r["server_s"], r["cpu_us_per_event"], r["cores_ours"], r["cores_machine"]
-    ([1.0, 1.0], None, 300.0, 1.0, 2.0)
-    """
-    used = [None if a is None or b is None else round(b - a, 3)
-            for a, b in zip(before, after, strict=True)]
-    ours = sum(u for u in used if u is not None)
-    return {"workers_s": used[:count], "server_s": used[count], "bench_s": used[count + 1],
-            "cpu_us_per_event": round(ours / events * 1e6, 1),
-            "cores_ours": round(ours / wall, 2), "cores_machine": round(busy / wall, 2)}
-
-
 def workers(url: str, broker: NatsBroker, raw: RawClient, count: int, events: list[Event],
             run_id: str, server_pid: int | None = None) -> tuple[float, dict[str, Any]]:
     """Events per second through the relay App served by `count` worker processes, from the
@@ -327,12 +217,12 @@ def workers(url: str, broker: NatsBroker, raw: RawClient, count: int, events: li
     try:
         _wait(lambda: "" not in (o := _owners(raw, source)) and len(set(o)) == count, 90,
               f"{count} worker(s) to split the partitions", procs)
-        before, busy, start = _cpu_seconds(pids), _machine_busy(), time.perf_counter()
+        before, busy, start = cpu_seconds(pids), machine_busy(), time.perf_counter()
         broker.publish_many(source, events)
         missing = "bench-nobody"  # lag of a group that never read it: the topic's size
         _wait(lambda: sum(broker.lag(sink, missing).values()) >= n, 120,
               "the workers to relay every event", procs)
-        cpu = cpu_report(before, _cpu_seconds(pids), count, _machine_busy() - busy,
+        cpu = cpu_report(before, cpu_seconds(pids), count, machine_busy() - busy,
                          time.perf_counter() - start, n)
         stamps = sorted(r.timestamp for r in broker.read(sink))
     finally:
@@ -406,29 +296,6 @@ def run(url: str, n: int, repeats: int = 3, latency_events: int = 2000,
         "targets": checks,
         "seconds": seconds,
     }
-
-
-def cpu_line(costs: dict[str, dict[str, Any]], cores: int | None) -> str:
-    """The table's line on what the worker runs cost.
-
-    >>> one = {"cpu_us_per_event": 70.0, "server_s": 1.0, "cores_ours": 1.9,
-    ...        "cores_machine": 2.0}
-    >>> line = cpu_line({"1": one, "2": {**one, "cpu_us_per_event": 72.4}}, 2)
-    >>> first, second = line.split("; ")
-    >>> first
-    'CPU per event (workers + nats-server + bench): 1 worker 70 us, 2 workers 72 us'
-    >>> second
-    'cores busy, ours / all of 2: 1.9 / 2.0, 1.9 / 2.0'
-    """
-    whose = ("workers + nats-server + bench" if all(c["server_s"] is not None
-                                                    for c in costs.values())
-             else "workers + bench, not the server's")
-    return (f"CPU per event ({whose}): "
-            + ", ".join(f"{k} worker{'s' if k != '1' else ''} {c['cpu_us_per_event']:,.0f} us"
-                        for k, c in costs.items())
-            + f"; cores busy, ours / all of {cores}: "
-            + ", ".join(f"{c['cores_ours']:.1f} / {c['cores_machine']:.1f}"
-                        for c in costs.values()))
 
 
 def _percentile(ordered: list[float], q: float) -> float:
