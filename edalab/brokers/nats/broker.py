@@ -380,7 +380,10 @@ class NatsBroker:
     async def _lag(self, topic: str, group: str) -> dict[int, int]:
         n = await self._require(topic)
         what = f"lag of group {group!r} on {topic!r}"
-        await self._retrying(what, self._nc.flush)  # acks sent before reach the server first
+        for consumer in self._consumers:  # acks sent before: processed by the server first
+            if consumer.topic == topic and consumer.group == group:
+                await consumer._confirm_acks()
+        await self._retrying(what, self._nc.flush)
         return {p: await self._retrying(what, functools.partial(self._unsettled, topic, group, p))
                 for p in range(n)}
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["NatsConsumer"]
 
 _clock = time.perf_counter
+_ACK_SYNC = 2.0  # seconds `lag` waits for the server to confirm a member's acks
 
 
 class NatsConsumer(Membership):
@@ -76,6 +77,7 @@ class NatsConsumer(Membership):
         self._expires = 0.0  # no lease of ours expires before this (see `_poll`)
         self._heartbeat: asyncio.Task | None = None
         self._failing: float | None = None  # when membership rounds began to fail
+        self._unconfirmed: dict[int, Any] = {}  # partition -> last message acked, unconfirmed
         self._closed = False
         self._lock = asyncio.Lock()
 
@@ -256,6 +258,22 @@ class NatsConsumer(Membership):
             msg = self._inflight.pop((record.partition, record.offset), None)
             if msg is not None:
                 await msg.ack()
+                self._unconfirmed[record.partition] = msg
+
+    async def _confirm_acks(self) -> None:
+        """Wait until the server has processed this member's acks so far. Acks go without
+        an answer; the server may still hold some in its queue when `lag` reads the
+        consumer, and count them as pending. So the last ack of each partition is sent again
+        as a request, answered once the server has processed the acks before it (an ack
+        again is harmless). Best effort, bounded: a late answer (a failover) is not waited
+        for."""
+        last, self._unconfirmed = self._unconfirmed, {}
+        if last:
+            request = self._broker._nc.request
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(
+                    *(request(msg.reply, b"", timeout=_ACK_SYNC) for msg in last.values())),
+                    _ACK_SYNC)
 
     def nack(self, record: Record, error: BaseException | str | None = None,
              delay: float = 0.0) -> None:
