@@ -201,7 +201,7 @@ class NatsBroker:
         check_topic(name)
         try:  # retried: a stream another process just created has no leader for a moment
             info = await self._retrying(f"look up topic {name!r}",
-                                  lambda: self._js.stream_info(stream_name(name)))
+                                        lambda: self._js.stream_info(stream_name(name)))
         except NotFoundError:
             return None
         owner = (info.config.metadata or {}).get("edalab_topic")
