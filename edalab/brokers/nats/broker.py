@@ -394,8 +394,7 @@ class NatsBroker:
             return await self._count(topic, p)
 
     async def _count(self, topic: str, p: int) -> int:
-        info = await self._retrying(f"count {topic!r}", functools.partial(
-            self._js.stream_info, stream_name(topic), subjects_filter=f"{topic}.{p}"))
+        info = await self._js.stream_info(stream_name(topic), subjects_filter=f"{topic}.{p}")
         return (info.state.subjects or {}).get(f"{topic}.{p}", 0)
 
     def read(self, topic: str, partition: int | None = None) -> list[Record]:
@@ -407,11 +406,12 @@ class NatsBroker:
         if partition is not None:
             check_partition(topic, n, partition)
         out: list[Record] = []
+        what = f"read {topic!r}"
         for p in range(n) if partition is None else [partition]:
-            total = await self._count(topic, p)
+            total = await self._retrying(what, functools.partial(self._count, topic, p))
             if not total:
                 continue
-            out += await self._retrying(f"read {topic!r}", functools.partial(
+            out += await self._retrying(what, functools.partial(
                 read_partition, self._js, topic, p, total))
         return out
 

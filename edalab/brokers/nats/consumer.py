@@ -165,13 +165,13 @@ class NatsConsumer(Membership):
     async def _round_or_wait(self) -> None:
         """A due membership round; while the cluster fails over (a transient fault) the poll
         goes on with the partitions it has, for up to the broker's `failover_timeout`."""
+        what = f"poll of {self.topic!r} in group {self.group!r}"
         try:
             if not self._broker._nc.is_connected:  # reconnecting: each request would time out
                 raise ConnectionReconnectingError
             await self._round_if_due()
             if self._failing is not None:
-                note_pause(self._broker.pauses, f"poll of {self.topic!r} in group "
-                           f"{self.group!r}", _clock() - self._failing)
+                note_pause(self._broker.pauses, what, _clock() - self._failing)
                 self._failing = None
         except Exception as exc:
             if not transient(exc):
@@ -180,12 +180,10 @@ class NatsConsumer(Membership):
             self._failing = self._failing or now
             bound = self._broker.failover_timeout
             if now - self._failing > bound:
-                note_pause(self._broker.pauses, f"poll of {self.topic!r} in group "
-                           f"{self.group!r}", now - self._failing, recovered=False)
+                note_pause(self._broker.pauses, what, now - self._failing, recovered=False)
                 raise BrokerError(
-                    f"poll of {self.topic!r} in group {self.group!r}: the servers did not "
-                    f"answer within failover_timeout={bound:g} s ({exc or type(exc).__name__})"
-                ) from None
+                    f"{what}: the servers did not answer within failover_timeout={bound:g} s "
+                    f"({exc or type(exc).__name__})") from None
 
     async def _take(self, max_events: int) -> list[Record]:
         # No coroutine per record: stream sequence, delivery count and append time come from
