@@ -30,30 +30,26 @@ def proven_safe(datas: list) -> bool:
     False means "not proved", never "unsafe"."""
     distinct = set(map(type, datas))
     if distinct <= _SCALARS:
-        return _numbers_finite(datas, list(map(type, datas)), distinct)
+        return _numbers_finite(datas, distinct)
     if not _all_dicts(distinct) or not _str_keys(datas):
         return False
     values = list(chain.from_iterable(map(dict.values, datas)))
-    types = list(map(type, values))
-    kinds = set(types)
+    kinds = set(map(type, values))
     nested = kinds - _SCALARS
     if not nested:
-        return _numbers_finite(values, types, kinds)
+        return _numbers_finite(values, kinds)
     if not _all_dicts(nested):
         return False
-    inner_at = list(map(nested.__contains__, types))
+    inner_at = list(map(nested.__contains__, map(type, values)))
     inner = list(compress(values, inner_at))
     if not _str_keys(inner):
         return False
     inner_values = list(chain.from_iterable(map(dict.values, inner)))
-    inner_types = list(map(type, inner_values))
-    inner_kinds = set(inner_types)
+    inner_kinds = set(map(type, inner_values))
     if not inner_kinds <= _SCALARS:
         return False
-    outer_at = list(map(not_, inner_at))
-    return (_numbers_finite(inner_values, inner_types, inner_kinds)
-            and _numbers_finite(list(compress(values, outer_at)), list(compress(types, outer_at)),
-                                kinds - nested))
+    return (_numbers_finite(inner_values, inner_kinds)
+            and _numbers_finite(list(compress(values, map(not_, inner_at))), kinds - nested))
 
 
 def _all_dicts(kinds: Iterable[type]) -> bool:
@@ -64,12 +60,13 @@ def _str_keys(dicts: list) -> bool:
     return not set(map(type, chain.from_iterable(dicts))) - {str}
 
 
-def _numbers_finite(values: list, types: list, kinds: set) -> bool:
+def _numbers_finite(values: list, kinds: set) -> bool:
     """Summed as floats: NaN or inf anywhere makes the total non-finite, an int past float
     range raises; a finite total proves every number writable. Numbers alone (the common case:
     features, scores) are summed as they are; else only the numbers are picked out. `kinds`
-    is ``set(types)``."""
-    numbers = values if kinds <= _NUMBERS else compress(values, map(_NUMBERS.__contains__, types))
+    is the set of the values' types (each type is looked up again only in the mixed case)."""
+    numbers = values if kinds <= _NUMBERS else compress(
+        values, map(_NUMBERS.__contains__, map(type, values)))
     try:
         total = sum(numbers, 0.0)
     except OverflowError:

@@ -151,3 +151,30 @@ def test_check_serialisable_names_a_bad_value_inside_a_nested_dict(bad):
     with pytest.raises(EventError, match="event 1 is not JSON-serialisable") as info:
         check_serialisable(events)
     assert info.value.index == 1
+
+
+def _kinds(value: object) -> object:
+    """The types of a value at every depth (what freezing changes), for comparison."""
+    if isinstance(value, dict):
+        return type(value), [(type(k), _kinds(v)) for k, v in value.items()]
+    if isinstance(value, list | tuple):
+        return type(value), [_kinds(v) for v in value]
+    return type(value)
+
+
+scalar = hostile.filter(lambda v: not isinstance(v, list))  # not deep5000: no recursion here
+shallow = st.one_of(scalar, st.dictionaries(st.text(max_size=4), scalar, max_size=6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=3), st.one_of(shallow, st.lists(shallow)),
+                                max_size=4), min_size=1, max_size=6))
+def test_freeze_data_of_a_batch_equals_freezing_each_event(values):
+    from edalab.readonly import freeze, freeze_data
+
+    batch = [Event("t", "/s", v, time=T, id=str(i)) for i, v in enumerate(values)]
+    freeze_data(batch)
+    for event, value in zip(batch, values, strict=True):
+        alone = freeze(value)
+        assert _kinds(event.data) == _kinds(alone)
+        assert event.data == alone  # the same objects inside: NaN is itself
