@@ -12,13 +12,13 @@ from edalab.brokers import (
 )
 from edalab.errors import BatchFailure, EdalabError, StoreClosedError
 from edalab.events import Event, EventError
-from edalab.runtime import App, HandlerError, RunStats
+from edalab.runtime import App, HandlerError, NothingToRunError, RunStats
 
 __all__ = ["App", "Batch", "BatchFailure", "Broker", "BrokerError", "CommandError",
            "ConcurrencyError", "Consumer", "ConsumerClosedError", "CoordinatorCrashed",
            "EdalabError", "Event", "EventError", "EventStoreFileError", "HandlerError",
-           "MemoryBroker", "NatsBroker", "NatsServer", "Record", "RunStats", "StepFailed",
-           "StoreClosedError", "UnknownTopicError"]
+           "MemoryBroker", "NatsBroker", "NatsServer", "NothingToRunError", "Record", "RunStats",
+           "StepFailed", "StoreClosedError", "UnknownTopicError"]
 __version__ = "0.1.0"
 
 # The patterns' errors load on first use, as the patterns do (the retraining workflow

@@ -1,7 +1,15 @@
 """The classifier path of `edalab bench fraud` against the peers a user would pick for the
 same job: the same river model predicting on each feature event and learning when its delayed
 label comes, on the same events, in the same run, in the bare river loop, bytewax, streamz and
-edalab (see `peers`)."""
+edalab (see `peers`).
+
+Where edalab's extra time goes, per prediction, on top of river's predict and learn (about
+19 us a prediction here; minima of 11 runs of 30,000 predictions, operator variants with a
+part removed): timing the predict 0.1 us, the read-only prediction dict 0.5, the event and
+its id 0.3-0.9, keeping the predictions in the topic 0.5 (the same with the garbage
+collector off: memory, not collection), the publish's JSON proof 0.3. bytewax's own cost is
+a call from Rust into Python and a tuple per event, so the two come out within a few per
+cent of each other."""
 
 from __future__ import annotations
 

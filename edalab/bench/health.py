@@ -30,6 +30,13 @@ same observation sets:
   both);
 - ``per-event``: the operator one event at a time (`News2Operator.__call__`).
 
+Where the operator's time goes (288,000 validated events in batches of 1,000, one run on a
+quiet 2-core machine, seconds): reading the data 0.012 and gathering the values 0.084 (both
+shared with the batch path), numpy scoring 0.042, levels and lists 0.013, then the output:
+288,000 dicts 0.079 and 288,000 events 0.077. The batch path from events takes 0.18-0.21 in
+all. The output alone, two objects per event, costs three quarters of the whole batch path,
+so an operator that emits one event per observation set stays above 1.2x in CPython.
+
 The stage's busy time inside the pipeline run is reported too (``handler_busy_s["news2"]``).
 Before timing, the pre-built input events (and the NEWS2 timings' batch lists that hold them)
 are frozen out of the garbage collector's reach (`gc.freeze`), so that the collections

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from edalab.durations import parse_duration
 from edalab.health.monitor import WardMonitor
 from edalab.health.scoring import compare_methods, detection
 from edalab.runtime.stats import RunStats
@@ -229,6 +230,8 @@ def write_report(monitor: WardMonitor, path: str | Path, stats: RunStats | None 
     from edalab.health.charts import episode_detection, patient_vitals, tradeoff, ward_levels
     from edalab.health.closed_loop import compare_closed_loop
 
+    delay = format_minutes(parse_duration(response_time, name="response_time")
+                           / pd.Timedelta("1min"))
     ward = monitor.ward
     if ward is None:
         raise ValueError("the monitor was not fed a vitals frame: no ground truth to score")
@@ -239,7 +242,6 @@ def write_report(monitor: WardMonitor, path: str | Path, stats: RunStats | None 
     if closed_loop is None:
         closed_loop = compare_closed_loop(ward, monitor.methods, response_time=response_time,
                                           **monitor.options)
-    delay = format_minutes(pd.Timedelta(response_time) / pd.Timedelta("1min"))
     figs = [tradeoff(table), episode_detection(found), ward_levels(monitor.assessed())]
     first = episodes.dropna(subset=["adverse_event"])
     if len(first):

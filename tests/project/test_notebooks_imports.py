@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,21 @@ def test_output_check_markers_stand_on_their_own_line(notebook):
                for line in "".join(cell["source"]).splitlines()
                if "NBVAL_" in line and not line.strip().startswith("#")]
     assert not ignored, f"markers nbval would ignore (cell, line): {ignored}"
+
+
+def frames_by_hand(code: str) -> list[str]:
+    """Lines of `code` that build a DataFrame from events' data by hand instead of with
+    `edalab.streams.events_frame` (the one function for it).
+
+    >>> frames_by_hand("df = pd.DataFrame([r.event.data for r in broker.read('t')])")
+    ["df = pd.DataFrame([r.event.data for r in broker.read('t')])"]
+    >>> frames_by_hand("df = events_frame(r.event for r in broker.read('t'))")
+    []
+    """
+    return [line.strip() for line in code.splitlines()
+            if re.search(r"DataFrame\(\s*\[[^\]]*\.data\b", line)]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_turn_events_into_frames_with_events_frame(notebook):
+    assert frames_by_hand(code_of(notebook)) == []
