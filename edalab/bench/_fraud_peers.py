@@ -5,7 +5,7 @@ edalab (see `peers`).
 
 Where edalab's extra time goes, per prediction, on top of river's predict and learn (about
 19 us a prediction here; minima of 11 runs of 30,000 predictions, operator variants with a
-part removed): timing the predict 0.1 us, the read-only prediction dict 0.5, the event and
+part removed): timing the predict 0.1 us, the read-only prediction dict 0.3-0.6, the event and
 its id 0.3-0.9, keeping the predictions in the topic 0.5 (the same with the garbage
 collector off: memory, not collection), the publish's JSON proof 0.3. bytewax's own cost is
 a call from Rust into Python and a tuple per event, so the two come out within a few per
