@@ -14,8 +14,9 @@ A guarded handler runs one event at a time, in order:
   the broker, and all the handler's partitions pause until the breaker lets a probe through.
 
 Due times are read on the app's clock: virtual time (reproducible) or wall time. On a
-networked broker under wall time a blocking retry is also a nack with that delay
-(JetStream's NAK with delay), so the broker holds the event too. A handler call longer than
+networked broker under wall time a blocking retry leaves the event unsettled and, when it is
+due, reads its partition again from it (a seek): JetStream's per-message NAK delays would let
+an event behind it, redelivered sooner, overtake it. A handler call longer than
 ``Retry.timeout`` (wall seconds, on either clock) counts as a failed attempt: the call runs
 in a worker thread and is given up on at its deadline (`edalab.runtime.deadline`: abandoned,
 not killed, so a hung dependency fails the attempt instead of stopping the pipeline).
@@ -100,6 +101,7 @@ class Guard:
         self._holds: dict[tuple[int, int], datetime] = {}  # (consumer, partition) -> due
         self._paused: list[set[int]] = []  # per consumer: the partitions it has paused
         self._attempts: dict[tuple[int, int], tuple[int, datetime]] = {}  # blocking mode
+        self._rewinds: dict[int, int] = {}  # partition -> offset to read again from, when due
         self._tripped_at: datetime | None = None  # when the breaker paused the handler
         self._app: App | None = None
         self.deadline = None if retry.timeout is None else Deadline(retry.timeout, handler.name)
@@ -115,7 +117,7 @@ class Guard:
             for name in self.retry.retry_topics(h.topic):
                 self.tiers.append(app.broker.subscribe(app.topic(name), h.group,
                                                        max_attempts=BROKER_ATTEMPTS))
-        self._holds, self._attempts, self._tripped_at = {}, {}, None
+        self._holds, self._attempts, self._rewinds, self._tripped_at = {}, {}, {}, None
         self._paused = [set() for _ in range(1 + len(self.tiers))]
         if self.breaker is not None:
             app.topic(BREAKER_TOPIC)
@@ -287,7 +289,11 @@ class Guard:
             consumer.ack([record])
             return due
         self._attempts[position] = (attempt, since)
-        consumer.nack(record, error=exc, delay=self._wire_delay(delay))
+        if not tier and self._wire_delay(delay):  # read again from it when due: in order
+            p = record.partition
+            self._rewinds[p] = min(record.offset, self._rewinds.get(p, record.offset))
+        else:
+            consumer.nack(record, error=exc, delay=self._wire_delay(delay))
         self._holds[(tier, record.partition)] = due
         return due
 
@@ -296,6 +302,8 @@ class Guard:
         """Give held records back to the broker (no attempt spent) and pause their
         partitions until they are due."""
         for record, due in held:
+            if not tier and record.offset > self._rewinds.get(record.partition, record.offset):
+                continue  # behind an event its partition is read again from: it comes again
             consumer.nack(record, delay=self._wire_delay((due - now).total_seconds()))
             if self._tripped_at is None:
                 key = (tier, record.partition)
@@ -316,10 +324,22 @@ class Guard:
         through (the time it was open is counted)."""
         now = self._now()
         self._holds = {k: due for k, due in self._holds.items() if due > now}
+        if self._rewinds:
+            self._rewind({p: o for p, o in self._rewinds.items() if (0, p) not in self._holds})
         if self._tripped_at is not None and self.breaker.state != "open":  # type: ignore[union-attr]
             self.h.stats.breaker_open_s += (now - self._tripped_at).total_seconds()
             self._tripped_at = None
         self._sync_pauses()
+
+    def _rewind(self, due: dict[int, int]) -> None:
+        """Read each partition of `due` again from its offset (those this member still owns:
+        a partition that moved on was handed back, unsettled events first)."""
+        consumer = self.h.consumer
+        owned = set(consumer.assignment(refresh=False)) if due else set()  # type: ignore[union-attr]
+        for p, offset in due.items():
+            del self._rewinds[p]
+            if p in owned:
+                consumer.seek(offset, p)  # type: ignore[union-attr]
 
     def _sync_pauses(self) -> None:
         consumers = [self.h.consumer, *self.tiers]
