@@ -337,9 +337,13 @@ class Guard:
         consumer = self.h.consumer
         owned = set(consumer.assignment(refresh=False)) if due else set()  # type: ignore[union-attr]
         for p, offset in due.items():
-            del self._rewinds[p]
             if p in owned:
-                consumer.seek(offset, p)  # type: ignore[union-attr]
+                try:
+                    consumer.seek(offset, p)  # type: ignore[union-attr]
+                except Exception:  # a broker failing over must not stop the app: soon again,
+                    self._holds[(0, p)] = self._now() + timedelta(seconds=1)  # still paused
+                    continue
+            del self._rewinds[p]
 
     def _sync_pauses(self) -> None:
         consumers = [self.h.consumer, *self.tiers]

@@ -272,3 +272,34 @@ def test_serving_worker_runs_retry_topics_in_wall_time(broker):
     assert tries == ["p0", "p1", "p2", "p3", "p4", "p1", "p1"]
     assert stats.dead_letters == 0 and stats.final_lag == 0
     assert stats.to_frame().loc["score", "retries"] == 2
+
+
+def test_blocking_retry_on_nats_seeks_again_when_the_seek_fails(nats_broker, monkeypatch):
+    # A blocking retry reads its partition again from the failed event when due (a seek). A
+    # seek that fails (the broker failing over) is tried again a second later, the partition
+    # still paused: the run goes on and the key keeps its order.
+    from edalab.brokers.nats.consumer import NatsConsumer
+
+    seek, seeks = NatsConsumer.seek, []
+
+    def flaky_seek(self, position, partition=None):
+        seeks.append(position)
+        if len(seeks) == 1:
+            raise TimeoutError("nats: timeout")  # what nats-py raises mid-failover
+        return seek(self, position, partition)
+
+    monkeypatch.setattr(NatsConsumer, "seek", flaky_seek)
+    app = App(nats_broker)
+    order, tries = [], {"p1": 0}
+
+    @app.handler("payments", retry=Retry(max_attempts=3, backoff=Backoff.fixed(0.2)))
+    def score(event):
+        if event.id == "p1" and tries["p1"] < 1:
+            tries["p1"] += 1
+            raise TransientError("busy")
+        order.append(event.id)
+
+    app.source("payments", events(3, keys=1))
+    stats = app.run(clock="wall", timeout=30)
+    assert order == ["p0", "p1", "p2"] and stats.dead_letters == 0
+    assert len(seeks) == 2 and seeks[0] == seeks[1]  # the same offset, sought again
