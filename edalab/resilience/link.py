@@ -5,19 +5,21 @@ Point a client at ``link.url`` instead of the server's; `drop` resets the connec
 are open (the client sees its socket die and reconnects through the link), and ``cut()`` /
 ``mend()`` refuse new connections for a while (an outage between client and server).
 
->>> import socket, threading
+>>> import contextlib, socket, threading
 >>> server = socket.create_server(("127.0.0.1", 0))
->>> def echo():
-...     while True:
-...         conn, _ = server.accept()
+>>> def echo(server):  # one connection: the link's
+...     conn, _ = server.accept()
+...     with conn, contextlib.suppress(OSError):  # until the link resets it
 ...         while data := conn.recv(5):
 ...             conn.sendall(data)
->>> _ = threading.Thread(target=echo, daemon=True).start()
+>>> _ = threading.Thread(target=echo, args=(server,), daemon=True).start()
 >>> with Link(server.getsockname()[1]) as link:
 ...     client = socket.create_connection(("127.0.0.1", link.port))
 ...     client.sendall(b"hello")
 ...     client.recv(5), link.drop(), client.recv(5)
 (b'hello', 1, b'')
+>>> client.close(), server.close()
+(None, None)
 """
 
 from __future__ import annotations
