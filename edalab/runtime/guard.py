@@ -289,11 +289,12 @@ class Guard:
             consumer.ack([record])
             return due
         self._attempts[position] = (attempt, since)
-        if not tier and self._wire_delay(delay):  # read again from it when due: in order
+        wire = self._wire_delay(delay)
+        if not tier and wire:  # read again from it when due: in order
             p = record.partition
             self._rewinds[p] = min(record.offset, self._rewinds.get(p, record.offset))
         else:
-            consumer.nack(record, error=exc, delay=self._wire_delay(delay))
+            consumer.nack(record, error=exc, delay=wire)
         self._holds[(tier, record.partition)] = due
         return due
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edalab import App, Event
+from edalab import App, Event, RunStats
 from edalab.resilience import Backoff, Faults, PermanentError, Retry, TransientError
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -219,21 +219,28 @@ def test_handler_options_are_checked():
         app.handler("t", idempotency_key=lambda e: e.id)
 
 
-def test_blocking_retry_waits_in_wall_time(broker):
-    # Wall time: the partition is paused for the backoff (and on NATS the event is NAKed
-    # with that delay); the event after the failing one waits behind it.
+def blocking_run(broker, failures: int, backoff: float) -> tuple[list[str], RunStats]:
+    """A wall-time run of three events of one key whose handler fails ``p1`` `failures`
+    times (transiently) under a blocking retry: the order the events succeeded in, and the
+    run's statistics."""
     app = App(broker)
     order, tries = [], {"p1": 0}
 
-    @app.handler("payments", retry=Retry(max_attempts=3, backoff=Backoff.fixed(0.3)))
+    @app.handler("payments", retry=Retry(max_attempts=3, backoff=Backoff.fixed(backoff)))
     def score(event):
-        if event.id == "p1" and tries["p1"] < 2:
+        if event.id == "p1" and tries["p1"] < failures:
             tries["p1"] += 1
             raise TransientError("busy")
         order.append(event.id)
 
     app.source("payments", events(3, keys=1))
-    stats = app.run(clock="wall", timeout=30)
+    return order, app.run(clock="wall", timeout=30)
+
+
+def test_blocking_retry_waits_in_wall_time(broker):
+    # Wall time: the partition is paused for the backoff (and on NATS read again from the
+    # failed event when it is due); the event after the failing one waits behind it.
+    order, stats = blocking_run(broker, failures=2, backoff=0.3)
     assert order == ["p0", "p1", "p2"] and stats.dead_letters == 0
     assert stats.wall_seconds >= 0.6  # two waits of 0.3 s
 
@@ -289,17 +296,6 @@ def test_blocking_retry_on_nats_seeks_again_when_the_seek_fails(nats_broker, mon
         return seek(self, position, partition)
 
     monkeypatch.setattr(NatsConsumer, "seek", flaky_seek)
-    app = App(nats_broker)
-    order, tries = [], {"p1": 0}
-
-    @app.handler("payments", retry=Retry(max_attempts=3, backoff=Backoff.fixed(0.2)))
-    def score(event):
-        if event.id == "p1" and tries["p1"] < 1:
-            tries["p1"] += 1
-            raise TransientError("busy")
-        order.append(event.id)
-
-    app.source("payments", events(3, keys=1))
-    stats = app.run(clock="wall", timeout=30)
+    order, stats = blocking_run(nats_broker, failures=1, backoff=0.2)
     assert order == ["p0", "p1", "p2"] and stats.dead_letters == 0
     assert len(seeks) == 2 and seeks[0] == seeks[1]  # the same offset, sought again
