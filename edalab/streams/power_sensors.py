@@ -32,6 +32,7 @@ __all__ = ["SensorGroup", "power_sensors", "sensor_events", "sensor_registry"]
 
 SOURCE = "/edalab/sensors"
 TYPE = "power.reading"
+_unchecked = Event._unchecked
 _MS_PER_DAY = 86_400_000
 
 
@@ -166,11 +167,10 @@ def sensor_events(df: pd.DataFrame) -> Iterator[Event]:
     times = pd.to_datetime(np.asarray(stamps, dtype=np.int64), unit="ms", utc=True)
     times = times.to_pydatetime().tolist()
     for ident, stamp, value, time in zip(ids, stamps, values, times, strict=True):
-        yield Event(
-            TYPE, SOURCE,
-            {"identifier": ident, "timestamp": stamp, "valueInW": value},
-            key=ident, time=time, id=f"{ident}@{stamp}",
-        )
+        # valid by construction (str ids and keys, UTC datetimes): built without the checks
+        yield _unchecked(TYPE, SOURCE,
+                         {"identifier": ident, "timestamp": stamp, "valueInW": value},
+                         ident, time, f"{ident}@{stamp}")
 
 
 @dataclass

@@ -39,6 +39,7 @@ FRAUD_AMOUNT = 220.0
 TERMINALS_PER_DAY, TERMINAL_DAYS = 2, 28
 #: Scenario 3: customers compromised per day, for how many days, and the amount factor.
 CUSTOMERS_PER_DAY, CUSTOMER_DAYS, AMOUNT_FACTOR = 3, 14, 5.0
+_unchecked = Event._unchecked
 _CHUNK = 20_000  # rows converted to Python objects at a time (bounds memory, keeps lists hot)
 
 
@@ -225,9 +226,11 @@ def transaction_events(df: pd.DataFrame) -> Iterator[Event]:
         ids = ["tx-" + str(i) for i in part["TX_ID"].tolist()]
         keys = [str(c) for c in part["CUSTOMER_ID"].tolist()]
         times = _utc_datetimes(part["TX_DATETIME"])
+        # Every attribute is valid by construction (str ids and keys, UTC datetimes): the
+        # events are built without Event's checks (about 0.5 us less per event).
         for id_, key, time, row in zip(ids, keys, times, zip(*values, strict=True), strict=True):
-            yield Event("card.transaction", SOURCE, dict(zip(columns, row, strict=False)),
-                        key=key, time=time, id=id_)
+            data = dict(zip(columns, row))  # noqa: B905 (a value per column; strict= costs)
+            yield _unchecked("card.transaction", SOURCE, data, key, time, id_)
 
 
 def label_events(df: pd.DataFrame, delay: str | timedelta | pd.Timedelta = "7D"
@@ -264,11 +267,11 @@ def label_events(df: pd.DataFrame, delay: str | timedelta | pd.Timedelta = "7D"
         times = _utc_datetimes(part["TX_DATETIME"], delay)
         rows = zip(tx_ids, customers, part["TERMINAL_ID"].tolist(), part["TX_FRAUD"].tolist(),
                    part["TX_FRAUD_SCENARIO"].tolist(), times, strict=True)
-        for tx_id, customer, terminal, fraud, scenario, time in rows:
-            yield Event("fraud.label", SOURCE,
-                        {"tx_id": tx_id, "customer_id": customer, "terminal_id": terminal,
-                         "fraud": fraud, "scenario": scenario},
-                        key=str(customer), time=time, id="label-" + str(tx_id))
+        for tx_id, customer, terminal, fraud, scenario, time in rows:  # valid: see above
+            yield _unchecked("fraud.label", SOURCE,
+                             {"tx_id": tx_id, "customer_id": customer, "terminal_id": terminal,
+                              "fraud": fraud, "scenario": scenario},
+                             str(customer), time, "label-" + str(tx_id))
 
 
 # -- the simulation ----------------------------------------------------------------------------
@@ -422,6 +425,10 @@ def _in_time_order(df: pd.DataFrame) -> pd.DataFrame:
     missing = {"TX_ID", "TX_DATETIME", "CUSTOMER_ID"} - set(df.columns)
     if missing:
         raise ValueError(f"df lacks the columns {sorted(missing)}")
+    unknown = df["TX_DATETIME"].isna()
+    if unknown.any():
+        raise ValueError(f"TX_DATETIME is missing (NaT) in {int(unknown.sum())} row(s), the "
+                         f"first with TX_ID {df['TX_ID'][unknown].tolist()[0]!r}")
     if df["TX_DATETIME"].is_monotonic_increasing:
         return df
     return df.sort_values(["TX_DATETIME", "TX_ID"], kind="stable")

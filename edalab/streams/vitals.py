@@ -50,6 +50,7 @@ _EPISODE_COLUMNS = ["episode_id", "patient_id", "kind", "onset", "peak", "severi
                     "adverse_event", "response", "averted"]
 _CONFUSION_CHANCE = {"sepsis": 0.6, "respiratory": 0.2, "haemorrhage": 0.3}
 _OXYGEN_START_BELOW = 93.0  # a nurse starts oxygen after a round with SpO2 below this
+_unchecked = Event._unchecked
 
 
 def _draw_episodes(rng: np.random.Generator, patients: int, minutes: float,
@@ -422,6 +423,9 @@ def vitals_events(df: pd.DataFrame, *, truth: bool = False) -> Iterator[Event]:
      'systolic_bp', 'temperature']
     """
     times = pd.to_datetime(df["time"], utc=True)
+    if times.hasnans:
+        raise ValueError(f"time is missing (NaT) in {int(times.isna().sum())} row(s), the "
+                         f"first of patient {df['patient_id'][times.isna()].tolist()[0]!r}")
     order = np.argsort(times.to_numpy(), kind="stable")
     df = df.iloc[order]
     times = times.iloc[order]
@@ -438,7 +442,9 @@ def vitals_events(df: pd.DataFrame, *, truth: bool = False) -> Iterator[Event]:
         names += ["artefact", "deteriorating", "episode_id"]
         columns += [df["artefact"].astype(str).tolist(),
                     df["deteriorating"].astype(bool).tolist(), _objects(df["episode_id"])]
-    rows = zip(*columns, strict=True)
-    for key, id_, time, values in zip(patients, ids, stamps, rows, strict=True):
-        yield Event("vitals.observation", "/edalab/ward", dict(zip(names, values, strict=True)),
-                    key=key, time=time, id=id_)
+    # Every attribute is valid by construction (str ids and keys, UTC datetimes): the events
+    # are built without Event's checks.
+    for key, id_, time, values in zip(patients, ids, stamps, zip(*columns, strict=True),
+                                      strict=True):
+        data = dict(zip(names, values))  # noqa: B905 (a value per name; strict= costs)
+        yield _unchecked("vitals.observation", "/edalab/ward", data, key, time, id_)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC
+
 import pandas as pd
 import pytest
 
@@ -76,6 +78,9 @@ def test_sensor_events_carry_key_time_and_plain_data():
     assert {type(v) for v in first.data.values()} == {str, int, float}
     assert len({e.id for e in events}) == len(events)
     assert Event.from_json(first.to_json()) == first
+    # built without Event's checks: each passes them unchanged
+    assert all(Event(e.type, e.source, e.data, key=e.key, time=e.time, id=e.id) == e
+               and e.time.tzinfo is UTC for e in events)
 
 
 def test_registry_nests_groups_and_covers_every_sensor_once():

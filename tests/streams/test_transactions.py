@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from edalab.bench import simulate
+from edalab.events import Event
 from edalab.streams.transactions import (
     COLUMNS,
     label_events,
@@ -178,6 +179,23 @@ def test_transaction_events_carry_plain_rows_in_time_order():
         assert {type(v) for v in e.data.values()} <= {int, float, str}
         assert json.loads(e.to_json())["data"] == e.data
     assert first.data["TX_DATETIME"] == df.TX_DATETIME[0].strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_events_are_what_the_checked_constructor_builds():
+    # the simulator builds its events without Event's checks: they must pass them unchanged
+    df = transactions(customers=50, terminals=500, days=3, seed=4)
+    for e in [*transaction_events(df), *label_events(df)]:
+        assert Event(e.type, e.source, e.data, key=e.key, time=e.time, id=e.id) == e
+        assert e.time.tzinfo is UTC  # the checks would have converted any other
+
+
+@pytest.mark.parametrize("events", [transaction_events, label_events])
+def test_events_name_a_missing_transaction_time(events):
+    df = transactions(customers=20, terminals=200, days=2, seed=4)
+    df.loc[df.index[3], "TX_DATETIME"] = pd.NaT
+    with pytest.raises(ValueError, match=r"TX_DATETIME is missing \(NaT\) in 1 row\(s\), "
+                                         r"the first with TX_ID 3"):
+        next(events(df))
 
 
 def test_transaction_events_sort_an_unsorted_frame():

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from edalab.events import Event
 from edalab.health.news2 import VALID_RANGES, news2_frame
 from edalab.streams.vitals import ARTEFACTS, vitals, vitals_episodes, vitals_events
 
@@ -180,6 +181,20 @@ def test_events_are_in_time_order_with_utc_times_and_plain_data(ward):
     assert any(v is None for e in events for v in e.data.values())
     assert "deteriorating" not in first.data
     events[0].to_json()  # JSON-ready: no NaN, no numpy scalars
+
+
+def test_events_are_what_the_checked_constructor_builds(ward):
+    # vitals_events builds its events without Event's checks: they must pass them unchanged
+    for e in list(vitals_events(ward))[:500]:
+        assert Event(e.type, e.source, e.data, key=e.key, time=e.time, id=e.id) == e
+        assert e.time.tzinfo is UTC  # the checks would have converted any other
+
+
+def test_events_name_a_missing_time():
+    df = vitals(patients=3, hours=1, seed=8)
+    df.loc[df.index[4], "time"] = pd.NaT
+    with pytest.raises(ValueError, match=r"time is missing \(NaT\) in 1 row\(s\)"):
+        next(vitals_events(df))
 
 
 def test_events_are_deterministic_and_sort_a_shuffled_frame():
