@@ -24,9 +24,8 @@ from edalab.durations import parse_duration
 from edalab.events import Event
 from edalab.streams.renamed import renamed
 
-__all__ = [
-    "COLUMNS", "label_events", "transaction_events", "transaction_profiles", "transactions",
-]
+__all__ = ["COLUMNS", "label_events", "transaction_events", "transaction_profiles",
+           "transactions"]
 
 #: Column order of the frame `transactions` returns (the handbook's, with ``TX_ID``).
 COLUMNS = ["TX_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_TIME_SECONDS",
@@ -39,7 +38,7 @@ FRAUD_AMOUNT = 220.0
 TERMINALS_PER_DAY, TERMINAL_DAYS = 2, 28
 #: Scenario 3: customers compromised per day, for how many days, and the amount factor.
 CUSTOMERS_PER_DAY, CUSTOMER_DAYS, AMOUNT_FACTOR = 3, 14, 5.0
-_unchecked = Event._unchecked
+_unchecked = Event._unchecked  # for events valid by construction: str ids and keys, UTC times
 _CHUNK = 20_000  # rows converted to Python objects at a time (bounds memory, keeps lists hot)
 
 
@@ -226,11 +225,8 @@ def transaction_events(df: pd.DataFrame) -> Iterator[Event]:
         ids = ["tx-" + str(i) for i in part["TX_ID"].tolist()]
         keys = [str(c) for c in part["CUSTOMER_ID"].tolist()]
         times = _utc_datetimes(part["TX_DATETIME"])
-        # Every attribute is valid by construction (str ids and keys, UTC datetimes): the
-        # events are built without Event's checks (about 0.5 us less per event).
         for id_, key, time, row in zip(ids, keys, times, zip(*values, strict=True), strict=True):
-            data = dict(zip(columns, row))  # noqa: B905 (a value per column; strict= costs)
-            yield _unchecked("card.transaction", SOURCE, data, key, time, id_)
+            yield _unchecked("card.transaction", SOURCE, dict(zip(columns, row)), key, time, id_)  # noqa: B905
 
 
 def label_events(df: pd.DataFrame, delay: str | timedelta | pd.Timedelta = "7D"
@@ -262,12 +258,10 @@ def label_events(df: pd.DataFrame, delay: str | timedelta | pd.Timedelta = "7D"
     df = _in_time_order(df)
     for lo in range(0, len(df), _CHUNK):
         part = df.iloc[lo:lo + _CHUNK]
-        tx_ids = part["TX_ID"].tolist()
-        customers = part["CUSTOMER_ID"].tolist()
+        tx_ids, customers = part["TX_ID"].tolist(), part["CUSTOMER_ID"].tolist()
         times = _utc_datetimes(part["TX_DATETIME"], delay)
         rows = zip(tx_ids, customers, part["TERMINAL_ID"].tolist(), part["TX_FRAUD"].tolist(),
                    part["TX_FRAUD_SCENARIO"].tolist(), times, strict=True)
-        # valid by construction (str ids and keys, UTC datetimes): built without the checks
         for tx_id, customer, terminal, fraud, scenario, time in rows:
             yield _unchecked("fraud.label", SOURCE,
                              {"tx_id": tx_id, "customer_id": customer, "terminal_id": terminal,
@@ -426,10 +420,9 @@ def _in_time_order(df: pd.DataFrame) -> pd.DataFrame:
     missing = {"TX_ID", "TX_DATETIME", "CUSTOMER_ID"} - set(df.columns)
     if missing:
         raise ValueError(f"df lacks the columns {sorted(missing)}")
-    unknown = df["TX_DATETIME"].isna()
-    if unknown.any():
-        raise ValueError(f"TX_DATETIME is missing (NaT) in {int(unknown.sum())} row(s), the "
-                         f"first with TX_ID {df['TX_ID'][unknown].tolist()[0]!r}")
+    if (unknown := df["TX_DATETIME"].isna()).any():
+        raise ValueError(f"TX_DATETIME is missing (NaT) in {unknown.sum()} row(s), the first "
+                         f"with TX_ID {df['TX_ID'][unknown].tolist()[0]!r}")
     if df["TX_DATETIME"].is_monotonic_increasing:
         return df
     return df.sort_values(["TX_DATETIME", "TX_ID"], kind="stable")
