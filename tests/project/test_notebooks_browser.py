@@ -165,15 +165,13 @@ def test_notebook_runs_and_draws_its_charts(name, lab, browser, tmp_path):
         _assert_no_errors(page)
         # Live dashboards (FigureWidgets) draw charts the saved file shows only as text.
         assert plots.count() >= expected
-        # Points per chart from plotly's computed traces (`_fullData`): `data` may still
-        # hold numpy arrays as typed-array specs ({dtype, bdata}), which have no length.
-        # A drawn diagram (hidden axes: notebook 04's pipeline) counts its shapes instead.
-        points = page.evaluate(
-            f"() => [...document.querySelectorAll('{PLOT}')]"
-            ".map(p => (p._fullData || p.data).reduce((n, t) =>"
-            " n + ((t.x || t.y || t.z || t.values || []).length || 0), 0)"
-            " || (p._fullLayout.xaxis && p._fullLayout.xaxis.visible === false"
-            " ? (p._fullLayout.shapes || []).length : 0))")
+        # A FigureWidget's view may draw its data a moment after the kernel went idle (the
+        # widget state syncs on its own): a chart gets 30 s to show its points.
+        deadline = time.monotonic() + 30
+        points = _points(page)
+        while not all(n > 0 for n in points) and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+            points = _points(page)
         assert all(n > 0 for n in points), f"a chart has no points: {points}"
         for i in range(plots.count()):
             plot = plots.nth(i)
@@ -194,6 +192,18 @@ def test_notebook_runs_and_draws_its_charts(name, lab, browser, tmp_path):
         raise
     finally:
         page.close()
+
+
+def _points(page) -> list[int]:
+    """Points per chart from plotly's computed traces (`_fullData`): `data` may still hold
+    numpy arrays as typed-array specs ({dtype, bdata}), which have no length. A drawn diagram
+    (hidden axes: notebook 04's pipeline) counts its shapes instead."""
+    return page.evaluate(
+        f"() => [...document.querySelectorAll('{PLOT}')]"
+        ".map(p => (p._fullData || p.data).reduce((n, t) =>"
+        " n + ((t.x || t.y || t.z || t.values || []).length || 0), 0)"
+        " || (p._fullLayout.xaxis && p._fullLayout.xaxis.visible === false"
+        " ? (p._fullLayout.shapes || []).length : 0))")
 
 
 def _open_and_run_all(page, base: str, token: str, name: str) -> None:
