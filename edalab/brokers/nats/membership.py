@@ -5,11 +5,13 @@ key-value bucket (`LEASES`): each member heartbeats a member key, and owns a par
 holding its lease key (compare-and-set on the revision). Keys not refreshed within `lease_ttl`
 expire, so a dead worker's partitions are taken over. Every member computes the same sticky
 assignment (`edalab.brokers.assignment`) from the live members and current owners. A member
-that lets a partition go hands back what it holds (NAK) and writes the delivery counts of
-what it handed back into the lease key, so the next owner keeps counting attempts.
+that lets a partition go hands back what it holds (NAK), waits for the server to confirm it,
+and writes the delivery counts of what it handed back into the lease key, so the next owner
+gets those records first and keeps counting attempts.
 
 Keys: ``<stream>.<group>.m.<member>`` (a member) and ``<stream>.<group>.p.<partition>`` (the
-partition's owner, or ``"=" + JSON`` of the counts when it was handed back cleanly).
+partition's owner; ``"=" + JSON`` of the counts when it was handed back cleanly; empty when
+the NAKs went unconfirmed, and the next owner starts again from the first un-acked record).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["LEASES", "Membership", "lease_bucket"]
 
 LEASES = "edalab-leases"
+_CONFIRM_S = 2.0  # how long a member letting a partition go waits for its NAKs to be processed
 _clock = time.perf_counter
 
 
@@ -108,6 +111,7 @@ class Membership:
     _heartbeat: asyncio.Task | None
     _closed: bool
     _lock: asyncio.Lock
+    _unconfirmed: dict[int, Any]
 
     async def _ensure_durable(self, p: int, position: Position | None = None) -> None:
         raise NotImplementedError
@@ -225,17 +229,21 @@ class Membership:
             self._carried[p] = dict(handed or {})
 
     async def _release(self, kv, p: int) -> None:
+        """Hand p back: what we hold NAKed and its delivery counts in the lease key; or, if
+        the server did not confirm the NAKs in time, an empty lease key, so the next owner
+        restarts the group's consumer at its first un-acked record (see `_take_over`)."""
         counts = await self._drop(p)
+        value = b"" if counts is None else b"=" + json.dumps(counts).encode()
         revision = self._revisions.pop(p, None)
         with contextlib.suppress(Exception):
-            await kv.update(self._key("p", p), b"=" + json.dumps(counts).encode(),
-                            last=revision)
+            await kv.update(self._key("p", p), value, last=revision)
 
-    async def _drop(self, p: int, hand_back: bool = True) -> dict[int, int]:
+    async def _drop(self, p: int, hand_back: bool = True) -> dict[int, int] | None:
         """Stop reading p. With `hand_back`, NAK what we hold of it (redelivered at once) and
-        return the delivery counts of what was handed back, by stream sequence. Without
-        (our lease expired and another member took p over, restarting the group's consumer
-        at its first un-acked record), forget it."""
+        return the delivery counts of what was handed back, by stream sequence; None if the
+        server did not confirm the NAKs in time (see `_confirm_settled`). Without (our lease
+        expired and another member took p over, restarting the group's consumer at its first
+        un-acked record), forget it."""
         puller = self._owned.pop(p, None)  # polls skip p from now on
         if puller is not None:
             puller.closing = True  # no new requests (a poll suspended mid-loop may try)
@@ -248,14 +256,34 @@ class Membership:
         if not hand_back:
             held, counts = [], {}
         # The server redelivers NAKed messages in NAK order: hand back in log order.
-        for msg in sorted(held, key=lambda m: ack_tokens(m)[1]):
+        held.sort(key=lambda m: ack_tokens(m)[1])
+        for msg in held:
             attempt, seq, _ = ack_tokens(msg)
             counts[seq] = attempt + carried.get(seq, 0)
+        for msg in held[:-1]:  # the last goes as `_confirm_settled`'s request
             with contextlib.suppress(Exception):
                 await msg.nak()
+        last_ack = self._unconfirmed.pop(p, None)
+        confirmed = not hand_back or await self._confirm_settled(held[-1] if held else None,
+                                                                 last_ack)
         if puller is not None:
             await puller.stop()
-        return counts
+        return counts if confirmed else None
+
+    async def _confirm_settled(self, last_held: Any, last_ack: Any) -> bool:
+        """NAK the last held message, or ack the last acked one again (harmless), as a request
+        the server answers once it has processed it and, in order, every ack and NAK this
+        member sent before it. The server queues acks apart from pull requests: unconfirmed,
+        a NAK could land after the next owner's first pull, which would then take newer
+        records first. True when answered within `_CONFIRM_S` (or nothing to confirm)."""
+        msg, payload = (last_held, b"-NAK") if last_held is not None else (last_ack, b"")
+        if msg is None:
+            return True
+        try:
+            await self._broker._nc.request(msg.reply, payload, timeout=_CONFIRM_S)
+        except Exception:
+            return False
+        return True
 
     async def _leave(self) -> None:
         if self._heartbeat is not None:  # first: a round it runs may wait on a lost server
