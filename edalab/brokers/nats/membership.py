@@ -275,10 +275,13 @@ class Membership:
         the server answers once it has processed it and, in order, every ack and NAK this
         member sent before it. The server queues acks apart from pull requests: unconfirmed,
         a NAK could land after the next owner's first pull, which would then take newer
-        records first. True when answered within `_CONFIRM_S` (or nothing to confirm)."""
+        records first. True when answered within `_CONFIRM_S` (or nothing to confirm);
+        False at once while the connection is down (a request would wait its timeout)."""
         msg, payload = (last_held, b"-NAK") if last_held is not None else (last_ack, b"")
         if msg is None:
             return True
+        if not self._broker._nc.is_connected:
+            return False
         try:
             await self._broker._nc.request(msg.reply, payload, timeout=_CONFIRM_S)
         except Exception:
