@@ -193,16 +193,29 @@ def test_lease_bucket_gets_the_replicas_a_later_broker_asks_for(cluster):
     triple.close()
 
 
+def kill_leader(cluster: NatsCluster, topic: str) -> int:
+    """Kill the member leading `topic`'s stream now, not one looked up earlier: on a loaded
+    machine leadership can move in between, and killing a follower pauses almost nothing.
+    Returns its index."""
+    deadline = time.monotonic() + 15
+    while (leader := cluster.leader(topic)) is None:  # electing
+        assert time.monotonic() < deadline, f"{topic!r} has no leader after 15 s"
+        time.sleep(0.05)
+    cluster.kill(leader)
+    return leader
+
+
 def test_publish_many_through_a_leader_kill_stores_each_event_once(cluster):
     broker = NatsBroker(cluster.urls, replicas=3, failover_timeout=20.0)
     broker.create_topic("batch-failover", 2)
-    leader = cluster.leader("batch-failover")
     events = [event(i, f"k{i % 5}") for i in range(20_000)]
-    killer = threading.Timer(0.05, cluster.kill, args=(leader,))
+    killed: list[int] = []
+    killer = threading.Timer(0.05, lambda: killed.append(kill_leader(cluster, "batch-failover")))
     killer.start()
     assert broker.publish_many("batch-failover", events) == len(events)
     killer.join()
-    cluster.restart(leader)
+    assert killed, "the killer found no leader"
+    cluster.restart(killed[0])
     cluster.wait_current("batch-failover")
     ids = [r.event.id for r in broker.read("batch-failover")]
     assert sorted(ids) == sorted(e.id for e in events)  # each once
@@ -213,7 +226,6 @@ def test_publish_many_through_a_leader_kill_stores_each_event_once(cluster):
 def test_app_run_statistics_show_the_failover_pause(cluster):
     broker = NatsBroker(cluster.urls, replicas=3, lease_ttl=2.0, failover_timeout=20.0)
     broker.create_topic("ha-run")
-    leader = cluster.leader("ha-run")
     app = App(broker)
     seen: set[int] = set()
 
@@ -228,11 +240,13 @@ def test_app_run_statistics_show_the_failover_pause(cluster):
             yield event(i)
 
     app.source("ha-run", paced())
-    killer = threading.Timer(1.0, cluster.kill, args=(leader,))
+    killed: list[int] = []
+    killer = threading.Timer(1.0, lambda: killed.append(kill_leader(cluster, "ha-run")))
     killer.start()
     run = app.run(clock="wall", batch_size=10, timeout=90)
     killer.join()
-    cluster.restart(leader)
+    assert killed, "the killer found no leader"
+    cluster.restart(killed[0])
     cluster.wait_current("ha-run")
     assert seen == set(range(300)) and run.stopped_by == "drained"
     pauses = run.pauses
@@ -246,7 +260,7 @@ def test_app_run_statistics_show_the_failover_pause(cluster):
 def test_a_worker_rides_out_a_failover_and_its_statistics_show_the_pause(cluster):
     producer = NatsBroker(cluster.urls, replicas=3, failover_timeout=20.0)
     producer.create_topic("ha-serve")
-    leader = cluster.leader("ha-serve")
+    killed: list[int] = []
     app = App(NatsBroker(cluster.urls, replicas=3, lease_ttl=2.0, failover_timeout=20.0))
     seen: set[int] = set()
     done = threading.Event()
@@ -261,7 +275,7 @@ def test_a_worker_rides_out_a_failover_and_its_statistics_show_the_pause(cluster
         for i in range(300):
             producer.publish("ha-serve", event(i))
             if i == 100:
-                cluster.kill(leader)
+                killed.append(kill_leader(cluster, "ha-serve"))
             time.sleep(0.01)
 
     thread = threading.Thread(target=produce)
@@ -269,7 +283,8 @@ def test_a_worker_rides_out_a_failover_and_its_statistics_show_the_pause(cluster
     # The worker's lag samples wait for the new leader too (before: a TimeoutError ended it).
     run = app.serve(stop=done, timeout=90, poll_timeout=0.05)
     thread.join()
-    cluster.restart(leader)
+    assert killed, "the killer found no leader"
+    cluster.restart(killed[0])
     cluster.wait_current("ha-serve")
     assert seen == set(range(300))
     assert [p.operation for p in producer.pauses] == ["publish to 'ha-serve'"]
