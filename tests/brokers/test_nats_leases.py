@@ -1,6 +1,6 @@
 """The lease bucket that shares a group's partitions (`membership`): its rounds leave no
 consumer behind on the bucket, so crashed and restarted workers never reach the server's
-consumer limit."""
+consumer limit; a partition handed back to the group keeps its key order."""
 
 from __future__ import annotations
 
