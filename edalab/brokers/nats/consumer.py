@@ -37,7 +37,7 @@ from edalab.brokers.base import (
 )
 from edalab.brokers.nats.codec import ack_tokens, durable_name, stream_name
 from edalab.brokers.nats.failover import note_pause, transient
-from edalab.brokers.nats.membership import Membership
+from edalab.brokers.nats.membership import ACK_CONFIRM_S, Membership
 from edalab.brokers.nats.puller import Puller
 from edalab.events import Event
 
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["NatsConsumer"]
 
 _clock = time.perf_counter
-_ACK_SYNC = 2.0  # seconds `lag` waits for the server to confirm a member's acks
 
 
 class NatsConsumer(Membership):
@@ -270,8 +269,8 @@ class NatsConsumer(Membership):
             request = self._broker._nc.request
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.gather(
-                    *(request(msg.reply, b"", timeout=_ACK_SYNC) for msg in last.values())),
-                    _ACK_SYNC)
+                    *(request(msg.reply, b"", timeout=ACK_CONFIRM_S) for msg in last.values())),
+                    ACK_CONFIRM_S)
 
     def nack(self, record: Record, error: BaseException | str | None = None,
              delay: float = 0.0) -> None:

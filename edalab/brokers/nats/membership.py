@@ -36,10 +36,12 @@ if TYPE_CHECKING:
     from edalab.brokers.nats.broker import NatsBroker
     from edalab.brokers.nats.puller import Puller
 
-__all__ = ["LEASES", "Membership", "lease_bucket"]
+__all__ = ["ACK_CONFIRM_S", "LEASES", "Membership", "lease_bucket"]
 
 LEASES = "edalab-leases"
-_CONFIRM_S = 2.0  # how long a member letting a partition go waits for its NAKs to be processed
+#: Seconds a member waits for the server to confirm it processed the member's acks and NAKs
+#: (before `lag` reads the consumer, and before handing a partition back).
+ACK_CONFIRM_S = 2.0
 _clock = time.perf_counter
 
 
@@ -275,7 +277,7 @@ class Membership:
         the server answers once it has processed it and, in order, every ack and NAK this
         member sent before it. The server queues acks apart from pull requests: unconfirmed,
         a NAK could land after the next owner's first pull, which would then take newer
-        records first. True when answered within `_CONFIRM_S` (or nothing to confirm);
+        records first. True when answered within `ACK_CONFIRM_S` (or nothing to confirm);
         False at once while the connection is down (a request would wait its timeout)."""
         msg, payload = (last_held, b"-NAK") if last_held is not None else (last_ack, b"")
         if msg is None:
@@ -283,7 +285,7 @@ class Membership:
         if not self._broker._nc.is_connected:
             return False
         try:
-            await self._broker._nc.request(msg.reply, payload, timeout=_CONFIRM_S)
+            await self._broker._nc.request(msg.reply, payload, timeout=ACK_CONFIRM_S)
         except Exception:
             return False
         return True
