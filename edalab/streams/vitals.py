@@ -423,9 +423,9 @@ def vitals_events(df: pd.DataFrame, *, truth: bool = False) -> Iterator[Event]:
      'systolic_bp', 'temperature']
     """
     times = pd.to_datetime(df["time"], utc=True)
-    if times.hasnans:
-        raise ValueError(f"time is missing (NaT) in {int(times.isna().sum())} row(s), the "
-                         f"first of patient {df['patient_id'][times.isna()].tolist()[0]!r}")
+    if (unknown := times.isna()).any():
+        raise ValueError(f"time is missing (NaT) in {unknown.sum()} row(s), the first of "
+                         f"patient {df['patient_id'][unknown].tolist()[0]!r}")
     order = np.argsort(times.to_numpy(), kind="stable")
     df = df.iloc[order]
     times = times.iloc[order]
